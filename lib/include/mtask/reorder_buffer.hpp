@@ -1,0 +1,27 @@
+// Holds results that arrived ahead of their turn so the sink can write them in task order (-k).
+// Its size is bounded by the ventilator, which does not hand out task ids beyond
+// next() + window while the sink still waits for next().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace mtask {
+
+class reorder_buffer {
+public:
+  // Stores `bytes` for `id`; ids below next() or already stored are ignored.
+  void put(std::uint64_t id, std::string bytes);
+  // Returns: the bytes for next() if they have arrived, advancing next().
+  [[nodiscard]] std::optional<std::string> pop();
+  [[nodiscard]] std::uint64_t next() const { return next_; }
+  [[nodiscard]] std::size_t waiting() const { return held_.size(); }
+
+private:
+  std::uint64_t next_ = 0;
+  std::map<std::uint64_t, std::string> held_;
+};
+
+} // namespace mtask

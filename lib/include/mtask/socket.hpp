@@ -1,0 +1,54 @@
+// Socket policy in one place: the only library file that includes ZeroMQ. Every socket the
+// roles open gets the same limits (HWM, linger, maximum message size, ZMTP heartbeats).
+#pragma once
+
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mtask {
+
+struct socket_policy {
+  std::int64_t max_message_bytes = 256 << 20; // ZMQ_MAXMSGSIZE: a bigger frame drops the connection
+  int heartbeat_ms = 250;                      // ZMQ_HEARTBEAT_IVL on connections
+  int heartbeat_timeout_ms = 3000;             // ZMQ_HEARTBEAT_TIMEOUT
+  int linger_ms = 500;                         // what is still queued at close gets this long, no more
+  int hwm = 10000;                             // messages, both directions
+};
+
+// Throws: usage_error unless `endpoint` is tcp://, ipc:// or inproc:// with an address.
+void check_endpoint(std::string_view flag, std::string_view endpoint);
+
+// Returns: a socket of `type` with `policy` applied, bound to `endpoint`.
+// Throws: error "cannot bind 'EP': reason".
+zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
+                          const socket_policy& policy);
+
+// Returns: a socket of `type` with `policy` applied, connecting to `endpoint` (in the background:
+// an absent peer is not an error, ZeroMQ keeps retrying).
+// Throws: error "cannot connect to 'EP': reason" for an endpoint ZeroMQ rejects outright.
+zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
+                             const socket_policy& policy, std::string_view routing_id = {});
+
+// Sends one frame without blocking.
+// Returns: false when it cannot go now (full queue, no peer); the caller decides whether to retry.
+[[nodiscard]] bool try_send(zmq::socket_t& s, std::string_view frame);
+// Sends [routing id, frame] on a ROUTER without blocking.
+// Returns: false when the peer is unknown or its queue is full.
+[[nodiscard]] bool try_send_to(zmq::socket_t& s, std::string_view routing_id, std::string_view frame);
+
+// One received message: the routing id (ROUTER sockets only) and the frames after it.
+struct incoming {
+  std::string routing_id;
+  zmq::message_t body;
+  bool extra_frames = false; // more frames than our protocol uses: counted as malformed
+};
+
+// Receives one message without blocking; every frame of it is consumed.
+// Returns: nothing when no message is waiting.
+[[nodiscard]] std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id);
+
+} // namespace mtask

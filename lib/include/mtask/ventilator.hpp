@@ -1,0 +1,24 @@
+// The ventilator role: read input, split it into tasks, dispatch them against worker credit,
+// track them in the ledger until the sink acknowledges each, and finish when the sink confirms.
+#pragma once
+
+#include "mtask/cli.hpp"
+#include "mtask/splitter.hpp"
+
+#include <cstddef>
+#include <string>
+
+namespace mtask {
+
+struct ventilator_options {
+  common_options common;
+  std::string input; // empty: stdin
+  split_options split;
+  std::size_t window = 10000; // tasks read and not yet acknowledged by the sink
+};
+
+// Runs one job to completion.
+// Returns: the process exit code (0, 1, 3, or 128+signal).
+int run_ventilator(const ventilator_options& opts);
+
+} // namespace mtask

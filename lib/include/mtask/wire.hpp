@@ -1,0 +1,139 @@
+// The wire protocol: every message the three roles exchange, and its msgpack encoding.
+// Pure: no sockets here. Every frame is one msgpack array [version, type, job, ...fields];
+// decoders accept trailing fields they do not know (a newer peer of the same version may add some).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace mtask::wire {
+
+inline constexpr std::uint32_t protocol_version = 1;
+// Frames larger than this are refused by the socket (ZMQ_MAXMSGSIZE) and by the decoder's limits.
+inline constexpr std::size_t default_max_frame_bytes = 256u << 20;
+
+enum class msg_type : std::uint8_t {
+  worker_status = 1, // worker -> ventilator: hello, credit and heartbeat in one
+  worker_bye = 2,    // worker -> ventilator: leaving cleanly, requeue my tasks now
+  tasks = 3,         // ventilator -> worker: a batch of tasks, sent only against credit
+  vent_status = 4,   // ventilator -> worker: heartbeat; says whether the job is complete
+  job_info = 5,      // ventilator -> sink: heartbeat with the job id and, once input ended, the total
+  sink_status = 6,   // sink -> ventilator: hello, heartbeat and acknowledgements of results
+  complete = 7,      // sink -> ventilator: every result is written; the job's summary
+  complete_ack = 8,  // ventilator -> sink: the ventilator has seen `complete`
+  results = 9,       // worker -> sink: a batch of results
+};
+
+// How a task's attempt ended. The numeric values are on the wire.
+enum class task_status : std::uint8_t {
+  ok = 0,          // exit status 0
+  failed = 1,      // non-zero exit status (code holds it)
+  signalled = 2,   // killed by a signal (code holds the signal number)
+  not_started = 3, // the command could not be started (code holds errno)
+  timed_out = 4,   // exceeded the task timeout and was killed
+  crashed = 5,     // the worker running it died (decided by the ventilator, never sent by a worker)
+};
+
+struct task {
+  std::uint64_t id = 0; // 0-based position in the input
+  std::uint32_t attempt = 1;
+  std::string payload; // the record without its terminator
+  friend bool operator==(const task&, const task&) = default;
+};
+
+struct worker_status {
+  std::uint64_t job = 0;      // the job whose tasks `received` counts (0: none yet)
+  std::string name;           // host:pid, for people reading logs
+  std::uint32_t slots = 0;    // tasks it runs at once
+  std::uint32_t free = 0;     // slots idle right now
+  std::uint64_t received = 0; // tasks of `job` received so far: lets the ventilator subtract those in flight
+  std::uint64_t completed_job = 0; // the last job it was told is complete (lets that ventilator exit)
+  friend bool operator==(const worker_status&, const worker_status&) = default;
+};
+
+struct worker_bye {
+  std::uint64_t job = 0;
+  friend bool operator==(const worker_bye&, const worker_bye&) = default;
+};
+
+struct tasks_msg {
+  std::uint64_t job = 0;
+  std::string terminator;    // appended when a payload is written to a command's stdin
+  std::string sink_endpoint; // where results go, for workers started without --sink
+  std::vector<task> tasks;
+  friend bool operator==(const tasks_msg&, const tasks_msg&) = default;
+};
+
+struct vent_status {
+  std::uint64_t job = 0;
+  bool complete = false; // every task of `job` is accounted for: --once workers may exit
+  friend bool operator==(const vent_status&, const vent_status&) = default;
+};
+
+struct job_info {
+  std::uint64_t job = 0;
+  std::int64_t total = -1; // number of tasks, or -1 while input is still being read
+  friend bool operator==(const job_info&, const job_info&) = default;
+};
+
+struct ack {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 0;
+  task_status status = task_status::ok;
+  friend bool operator==(const ack&, const ack&) = default;
+};
+
+struct sink_status {
+  std::uint64_t job = 0;           // 0 until the sink has heard of a job
+  std::uint64_t written_below = 0; // in ordered mode, results below this id are written
+  std::vector<ack> acks;           // results the sink now holds (first copy of each task)
+  friend bool operator==(const sink_status&, const sink_status&) = default;
+};
+
+struct complete {
+  std::uint64_t job = 0;
+  std::uint64_t total = 0;
+  std::uint64_t failed = 0;
+  friend bool operator==(const complete&, const complete&) = default;
+};
+
+struct complete_ack {
+  std::uint64_t job = 0;
+  friend bool operator==(const complete_ack&, const complete_ack&) = default;
+};
+
+struct result {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 1;
+  task_status status = task_status::ok;
+  std::int32_t code = 0; // exit status, signal number or errno, per status
+  std::string output;    // the command's stdout
+  std::string error;     // the tail of its stderr, or why it did not start
+  std::uint64_t runtime_us = 0;
+  friend bool operator==(const result&, const result&) = default;
+};
+
+struct results_msg {
+  std::uint64_t job = 0;
+  std::string worker; // the worker's name
+  std::vector<result> results;
+  friend bool operator==(const results_msg&, const results_msg&) = default;
+};
+
+using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status,
+                             complete, complete_ack, results_msg>;
+
+// Returns: the msgpack bytes of `m`.
+std::string encode(const message& m);
+
+// Returns: the message in `frame`.
+// Throws: protocol_error for anything that is not a complete, well-formed message of our version,
+//         including frames beyond `max_bytes`.
+message decode(std::string_view frame, std::size_t max_bytes = default_max_frame_bytes);
+
+std::string_view to_string(task_status s);
+
+} // namespace mtask::wire

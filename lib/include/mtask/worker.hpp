@@ -1,0 +1,33 @@
+// The worker role: grant credit to the ventilator, run each task (a command per task, or an
+// in-process handler), push results to the sink. Also the C++ API for custom workers.
+#pragma once
+
+#include "mtask/cli.hpp"
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtask {
+
+// An in-process task handler: returns the task's result; a thrown exception fails the task with
+// its message.
+using task_handler = std::function<std::string(std::string_view payload)>;
+
+struct worker_options {
+  common_options common;
+  unsigned slots = 1;               // -j: tasks at once
+  bool once = false;                // exit when the job it served is complete
+  std::vector<std::string> command; // run per task; empty when `handler` is set
+  task_handler handler;
+};
+
+// Serves jobs until stopped (or, with `once`, until a job completes).
+// Returns: the process exit code.
+int run_worker(const worker_options& opts);
+
+// Returns: the handler of a built-in ("echo"), or an empty function for an unknown name.
+task_handler builtin_handler(std::string_view name);
+
+} // namespace mtask

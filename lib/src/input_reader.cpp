@@ -1,0 +1,47 @@
+// input_reader: read(2) in chunks into the splitter.
+#include "mtask/input_reader.hpp"
+
+#include "mtask/error.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace mtask {
+
+input_reader::input_reader(const std::string& path, split_options opts)
+    : name_(path.empty() || path == "-" ? "stdin" : path), splitter_(opts) {
+  if (name_ != "stdin") {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
+    owned_ = true;
+  }
+}
+
+input_reader::~input_reader() {
+  if (owned_) ::close(fd_);
+}
+
+void input_reader::read_chunk() {
+  if (eof_) return;
+  char buf[1 << 16];
+  ssize_t n;
+  do {
+    n = ::read(fd_, buf, sizeof buf);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) return;
+    throw error(fmt::format("cannot read '{}': {}", name_, std::strerror(errno)));
+  }
+  if (n == 0) {
+    eof_ = true;
+    splitter_.finish();
+    return;
+  }
+  splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+} // namespace mtask

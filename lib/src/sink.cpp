@@ -1,0 +1,245 @@
+// The sink's event loop. See docs/ARCHITECTURE.md for the message flow it implements.
+#include "mtask/sink.hpp"
+
+#include "mtask/clock.hpp"
+#include "mtask/done_set.hpp"
+#include "mtask/error.hpp"
+#include "mtask/log.hpp"
+#include "mtask/output_writer.hpp"
+#include "mtask/reorder_buffer.hpp"
+#include "mtask/socket.hpp"
+#include "mtask/wire.hpp"
+
+#include <unistd.h>
+
+#include <limits>
+
+namespace mtask {
+namespace {
+
+// stderr lines name a failed task by its input position, its outcome and the tail of its stderr.
+std::string describe_failure(const wire::result& r) {
+  std::string what;
+  switch (r.status) {
+  case wire::task_status::failed: what = fmt::format("exit status {}", r.code); break;
+  case wire::task_status::signalled: what = fmt::format("killed by signal {}", r.code); break;
+  default: what = std::string(wire::to_string(r.status)); break;
+  }
+  std::string tail = r.error;
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
+  for (auto& c : tail) {
+    if (c == '\n') c = '|'; // one line per failure
+  }
+  return tail.empty() ? fmt::format("task {} failed: {}", r.id, what)
+                      : fmt::format("task {} failed: {}: {}", r.id, what, tail);
+}
+
+class sink {
+public:
+  explicit sink(const sink_options& opts)
+      : opts_(opts), pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, opts.common.policy())),
+        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy())),
+        out_(STDOUT_FILENO) {}
+
+  int run();
+
+private:
+  void handle_control(const incoming& in, time_point now);
+  void handle_results(const incoming& in);
+  void accept(wire::result& r);
+  void send_status();
+  void send_complete() {
+    (void)try_send(dealer_, wire::encode(wire::complete{.job = job_, .total = done_.size(), .failed = failed_}));
+  }
+  [[nodiscard]] bool all_written() const {
+    if (total_ < 0) return false;
+    auto t = static_cast<std::uint64_t>(total_);
+    return done_.size() == t && (!opts_.keep_order || order_.next() == t);
+  }
+
+  const sink_options& opts_;
+  zmq::context_t ctx_;
+  zmq::socket_t pull_;
+  zmq::socket_t dealer_;
+  output_writer out_;
+  done_set done_;
+  reorder_buffer order_;
+
+  std::uint64_t job_ = 0;
+  std::int64_t total_ = -1;
+  std::vector<wire::ack> acks_;
+  time_point vent_seen_{};
+  std::uint64_t failed_ = 0;
+  std::uint64_t duplicates_ = 0;
+  std::uint64_t foreign_ = 0;   // results of another job
+  std::uint64_t malformed_ = 0;
+  bool completed_acked_ = false;
+};
+
+void sink::send_status() {
+  wire::sink_status s{.job = job_, .written_below = opts_.keep_order ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
+                      .acks = std::move(acks_)};
+  acks_.clear();
+  if (!try_send(dealer_, wire::encode(s))) {
+    // Not connected: these acks are lost, but the ventilator resends nothing for a task the sink
+    // already holds (later copies are dropped as duplicates), so only timing suffers.
+    log::debug("could not reach the ventilator");
+  }
+}
+
+void sink::handle_control(const incoming& in, time_point now) {
+  wire::message msg;
+  try {
+    if (in.extra_frames) throw protocol_error("unexpected frames");
+    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
+                       static_cast<std::size_t>(opts_.common.max_message_bytes));
+  } catch (const protocol_error& e) {
+    ++malformed_;
+    log::info("dropped a frame: {}", e.what());
+    return;
+  }
+  if (auto* j = std::get_if<wire::job_info>(&msg)) {
+    if (job_ == 0) {
+      job_ = j->job;
+      log::info("serving job {:016x}", job_);
+      send_status(); // confirm at once: the ventilator dispatches only after this
+    }
+    if (j->job != job_) {
+      ++foreign_;
+      return;
+    }
+    vent_seen_ = now;
+    if (j->total >= 0 && total_ < 0) {
+      total_ = j->total;
+      log::info("the job has {} tasks", total_);
+    }
+  } else if (auto* c = std::get_if<wire::complete_ack>(&msg)) {
+    if (c->job == job_) completed_acked_ = true;
+  } else {
+    ++malformed_;
+    log::info("dropped a message a ventilator does not send");
+  }
+}
+
+void sink::handle_results(const incoming& in) {
+  wire::message msg;
+  try {
+    if (in.extra_frames) throw protocol_error("unexpected frames");
+    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
+                       static_cast<std::size_t>(opts_.common.max_message_bytes));
+  } catch (const protocol_error& e) {
+    ++malformed_;
+    log::info("dropped a frame: {}", e.what());
+    return;
+  }
+  auto* m = std::get_if<wire::results_msg>(&msg);
+  if (m == nullptr) {
+    ++malformed_;
+    log::info("dropped a message a worker does not send");
+    return;
+  }
+  if (job_ == 0 || m->job != job_) {
+    foreign_ += m->results.size();
+    log::info("dropped {} result(s) of another job", m->results.size());
+    return;
+  }
+  for (auto& r : m->results) accept(r);
+}
+
+void sink::accept(wire::result& r) {
+  if (total_ >= 0 && r.id >= static_cast<std::uint64_t>(total_)) {
+    ++malformed_;
+    log::info("dropped a result for task {}, beyond the job's {} tasks", r.id, total_);
+    return;
+  }
+  if (!done_.insert(r.id)) {
+    ++duplicates_;
+    return;
+  }
+  acks_.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
+  if (r.status != wire::task_status::ok) {
+    ++failed_;
+    log::warn("{}", describe_failure(r));
+  }
+  if (opts_.keep_order) {
+    std::string bytes;
+    append_result(bytes, r.output);
+    order_.put(r.id, std::move(bytes));
+    while (auto ready = order_.pop()) out_.write(*ready);
+  } else {
+    out_.write(r.output);
+  }
+}
+
+int sink::run() {
+  log::info("bound '{}', ventilator '{}'", opts_.common.sink, opts_.common.ventilator);
+  const millis tick(opts_.common.heartbeat_ms);
+  const millis heartbeat_timeout(opts_.common.heartbeat_timeout_ms);
+  auto now = clock::now();
+  vent_seen_ = now;
+  time_point next_tick = now;
+  std::optional<time_point> completing_since;
+  while (true) {
+    if (int sig = stop_signal()) {
+      out_.flush();
+      log::warn("stopped by signal {} with {} result(s) written", sig, done_.size());
+      return 128 + sig;
+    }
+    if (!acks_.empty()) send_status();
+    if (all_written()) {
+      if (!completing_since) {
+        out_.flush(); // the results are out before we claim they are
+        completing_since = now;
+        send_complete();
+      }
+      if (completed_acked_ || now - *completing_since > heartbeat_timeout) break;
+    }
+    if (now >= next_tick) {
+      send_status();
+      if (completing_since) send_complete();
+      next_tick = now + tick;
+    }
+    out_.flush(); // before waiting: whatever is ready reaches the reader now
+    std::vector<zmq::pollitem_t> items{{pull_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
+    try {
+      zmq::poll(items, timeout);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    now = clock::now();
+    for (int i = 0; i < 1000; ++i) {
+      auto in = try_receive(dealer_, false);
+      if (!in) break;
+      handle_control(*in, now);
+    }
+    for (int i = 0; i < 1000; ++i) {
+      auto in = try_receive(pull_, false);
+      if (!in) break;
+      handle_results(*in);
+    }
+    if (opts_.common.idle_timeout_ms > 0 && !completing_since && now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
+      out_.flush();
+      log::error("giving up after {} ms without a ventilator at '{}'", opts_.common.idle_timeout_ms,
+                 opts_.common.ventilator);
+      return exit_failure;
+    }
+  }
+  if (!completed_acked_) log::warn("the ventilator did not confirm completion; every result is written");
+  if (duplicates_ > 0) log::info("dropped {} duplicate result(s)", duplicates_);
+  if (foreign_ + malformed_ > 0) log::warn("dropped {} malformed and {} foreign message(s)", malformed_, foreign_);
+  if (failed_ > 0) {
+    log::warn("{} of {} task(s) failed", failed_, done_.size());
+    return exit_tasks_failed;
+  }
+  return exit_ok;
+}
+
+} // namespace
+
+int run_sink(const sink_options& opts) {
+  sink s(opts);
+  return s.run();
+}
+
+} // namespace mtask

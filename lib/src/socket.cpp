@@ -1,0 +1,109 @@
+// ZeroMQ socket creation, option policy and non-blocking send/receive helpers.
+#include "mtask/socket.hpp"
+
+#include "mtask/error.hpp"
+
+#include <fmt/format.h>
+
+namespace mtask {
+namespace {
+
+void apply(zmq::socket_t& s, zmq::socket_type type, const socket_policy& p) {
+  s.set(zmq::sockopt::linger, p.linger_ms);
+  s.set(zmq::sockopt::maxmsgsize, p.max_message_bytes);
+  s.set(zmq::sockopt::sndhwm, p.hwm);
+  s.set(zmq::sockopt::rcvhwm, p.hwm);
+  s.set(zmq::sockopt::heartbeat_ivl, p.heartbeat_ms);
+  s.set(zmq::sockopt::heartbeat_timeout, p.heartbeat_timeout_ms);
+  s.set(zmq::sockopt::heartbeat_ttl, p.heartbeat_timeout_ms);
+  if (type == zmq::socket_type::router) {
+    // Fail loudly (EHOSTUNREACH) instead of silently dropping a message to a vanished peer,
+    // and let a reconnecting peer with the same routing id take over its old slot.
+    s.set(zmq::sockopt::router_mandatory, 1);
+    s.set(zmq::sockopt::router_handover, 1);
+  }
+  if (type == zmq::socket_type::dealer || type == zmq::socket_type::push) {
+    // Queue only to completed connections: a message to a peer that is not there yet fails
+    // (EAGAIN) rather than waiting in a pipe and arriving stale at the next ventilator or sink.
+    s.set(zmq::sockopt::immediate, 1);
+  }
+}
+
+} // namespace
+
+void check_endpoint(std::string_view flag, std::string_view endpoint) {
+  for (std::string_view scheme : {"tcp://", "ipc://", "inproc://"}) {
+    if (endpoint.starts_with(scheme) && endpoint.size() > scheme.size()) return;
+  }
+  throw usage_error(fmt::format("{}: '{}' is not an endpoint (expected tcp://HOST:PORT or ipc://PATH)", flag, endpoint));
+}
+
+zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
+                          const socket_policy& policy) {
+  zmq::socket_t s(ctx, type);
+  apply(s, type, policy);
+  try {
+    s.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw error(fmt::format("cannot bind '{}': {}", endpoint, e.what()));
+  }
+  return s;
+}
+
+zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
+                             const socket_policy& policy, std::string_view routing_id) {
+  zmq::socket_t s(ctx, type);
+  apply(s, type, policy);
+  if (!routing_id.empty()) s.set(zmq::sockopt::routing_id, zmq::buffer(routing_id));
+  try {
+    s.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw error(fmt::format("cannot connect to '{}': {}", endpoint, e.what()));
+  }
+  return s;
+}
+
+bool try_send(zmq::socket_t& s, std::string_view frame) {
+  try {
+    return s.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return false;
+    throw;
+  }
+}
+
+bool try_send_to(zmq::socket_t& s, std::string_view routing_id, std::string_view frame) {
+  try {
+    if (!s.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+    // The first frame went out, so this one is queued behind it atomically.
+    return s.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return false;
+    throw;
+  }
+}
+
+std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id) {
+  zmq::message_t first;
+  if (!s.recv(first, zmq::recv_flags::dontwait)) return std::nullopt;
+  incoming in;
+  if (has_routing_id) {
+    in.routing_id = first.to_string();
+    if (!first.more()) {
+      in.extra_frames = true; // a routing id with no body
+      return in;
+    }
+    (void)s.recv(in.body, zmq::recv_flags::none); // the rest of a multipart message is already here
+  } else {
+    in.body = std::move(first);
+  }
+  while (in.body.more()) {
+    zmq::message_t extra;
+    (void)s.recv(extra, zmq::recv_flags::none);
+    in.extra_frames = true;
+    if (!extra.more()) break;
+  }
+  return in;
+}
+
+} // namespace mtask

@@ -1,0 +1,261 @@
+// The ventilator's event loop. See docs/ARCHITECTURE.md for the message flow it implements.
+#include "mtask/ventilator.hpp"
+
+#include "mtask/error.hpp"
+#include "mtask/input_reader.hpp"
+#include "mtask/ledger.hpp"
+#include "mtask/log.hpp"
+#include "mtask/socket.hpp"
+#include "mtask/wire.hpp"
+#include "mtask/worker_table.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <random>
+
+namespace mtask {
+namespace {
+
+std::uint64_t new_job_id() {
+  std::random_device rd;
+  std::uint64_t id = 0;
+  while (id == 0) id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd(); // 0 means "no job" on the wire
+  return id;
+}
+
+class ventilator {
+public:
+  explicit ventilator(const ventilator_options& opts)
+      : opts_(opts), job_(new_job_id()), input_(opts.input, opts.split), workers_(job_),
+        router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, opts.common.policy())) {}
+
+  int run();
+
+private:
+  void read_input();
+  void dispatch(time_point now);
+  void handle(const incoming& in, time_point now);
+  void on_tick(time_point now);
+  void lose_worker(const std::string& id, std::string_view why);
+  void send_to_worker(const std::string& id, const wire::message& m);
+  void send_to_sink(const wire::message& m);
+  [[nodiscard]] bool sink_ready() const { return !sink_id_.empty() && sink_confirmed_; }
+  [[nodiscard]] std::int64_t total() const { return input_done_ ? static_cast<std::int64_t>(next_id_) : -1; }
+
+  const ventilator_options& opts_;
+  std::uint64_t job_;
+  input_reader input_;
+  ledger ledger_;
+  worker_table workers_;
+  zmq::context_t ctx_;
+  zmq::socket_t router_;
+
+  std::uint64_t next_id_ = 0;
+  bool input_done_ = false;
+  std::string sink_id_;
+  bool sink_confirmed_ = false; // the sink has said it serves our job: results will not be dropped
+  time_point sink_seen_{};
+  std::uint64_t sink_written_below_ = std::numeric_limits<std::uint64_t>::max();
+  bool complete_ = false; // the sink wrote every result
+  std::uint64_t failed_ = 0;
+  time_point complete_at_{};
+  time_point stalled_since_{};
+  time_point next_tick_{};
+  std::uint64_t malformed_ = 0;
+  std::uint64_t requeued_ = 0;
+};
+
+void ventilator::read_input() {
+  // Read only what credit can use soon, and never beyond the window.
+  auto credit_wanted = [&] {
+    std::int64_t c = 0;
+    for (const auto& id : workers_.live()) c += std::max<std::int64_t>(0, workers_.find(id)->credit());
+    return static_cast<std::size_t>(std::max<std::int64_t>(c, 1));
+  };
+  const std::size_t want = credit_wanted();
+  const std::uint64_t id_limit = sink_written_below_ > std::numeric_limits<std::uint64_t>::max() - opts_.window
+                                     ? std::numeric_limits<std::uint64_t>::max()
+                                     : sink_written_below_ + opts_.window;
+  while (ledger_.queued() < want && ledger_.size() < opts_.window && next_id_ < id_limit) {
+    auto payload = input_.next();
+    if (!payload) break;
+    ledger_.add(next_id_++, std::move(*payload));
+  }
+  if (!input_done_ && input_.exhausted()) {
+    input_done_ = true;
+    log::info("input ended: {} tasks", next_id_);
+    if (!sink_id_.empty()) send_to_sink(wire::job_info{.job = job_, .total = total()});
+  }
+}
+
+void ventilator::dispatch(time_point now) {
+  if (!sink_ready()) return;
+  for (const auto& id : workers_.with_credit()) {
+    if (ledger_.queued() == 0) break;
+    auto n = static_cast<std::size_t>(workers_.find(id)->credit());
+    auto tasks = ledger_.take(id, n, now);
+    auto count = tasks.size();
+    wire::tasks_msg m{.job = job_, .terminator = input_.terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
+    if (!try_send_to(router_, id, wire::encode(m))) {
+      lose_worker(id, "unreachable");
+      continue;
+    }
+    workers_.on_sent(id, count);
+    workers_.served(id);
+    log::debug("sent {} task(s) to {}", count, workers_.find(id)->name);
+  }
+}
+
+void ventilator::send_to_worker(const std::string& id, const wire::message& m) {
+  if (!try_send_to(router_, id, wire::encode(m))) log::debug("could not reach worker {}", workers_.find(id)->name);
+}
+
+void ventilator::send_to_sink(const wire::message& m) {
+  if (!try_send_to(router_, sink_id_, wire::encode(m))) log::debug("could not reach the sink");
+}
+
+void ventilator::lose_worker(const std::string& id, std::string_view why) {
+  auto ids = ledger_.requeue_held_by(id);
+  requeued_ += ids.size();
+  const auto* w = workers_.find(id);
+  log::warn("worker {} lost ({}): {} task(s) back in the queue", w ? w->name : "?", why, ids.size());
+}
+
+void ventilator::handle(const incoming& in, time_point now) {
+  wire::message msg;
+  try {
+    if (in.extra_frames) throw protocol_error("unexpected frames");
+    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
+                       static_cast<std::size_t>(opts_.common.max_message_bytes));
+  } catch (const protocol_error& e) {
+    ++malformed_;
+    log::info("dropped a frame: {}", e.what());
+    return;
+  }
+  if (auto* s = std::get_if<wire::worker_status>(&msg)) {
+    auto seen = workers_.on_status(in.routing_id, *s, now);
+    if (seen == worker_table::seen::joined) log::info("worker {} joined ({} slots)", s->name, s->slots);
+    if (seen == worker_table::seen::returned) log::warn("worker {} is back", s->name);
+    if (complete_ || seen != worker_table::seen::known) {
+      send_to_worker(in.routing_id, wire::vent_status{.job = job_, .complete = complete_});
+    }
+  } else if (std::get_if<wire::worker_bye>(&msg)) {
+    if (workers_.on_bye(in.routing_id)) lose_worker(in.routing_id, "said goodbye");
+  } else if (auto* ss = std::get_if<wire::sink_status>(&msg)) {
+    if (ss->job != 0 && ss->job != job_) {
+      ++malformed_;
+      log::info("dropped a status from a sink serving another job");
+      return;
+    }
+    if (sink_id_.empty()) {
+      sink_id_ = in.routing_id;
+      log::info("sink connected");
+      send_to_sink(wire::job_info{.job = job_, .total = total()});
+    } else if (in.routing_id != sink_id_) {
+      ++malformed_;
+      log::warn("ignoring a second sink: this job already has one");
+      return;
+    }
+    sink_seen_ = now;
+    if (ss->job == job_) sink_confirmed_ = true;
+    sink_written_below_ = ss->written_below;
+    for (const auto& a : ss->acks) (void)ledger_.acknowledge(a.id);
+  } else if (auto* c = std::get_if<wire::complete>(&msg)) {
+    if (in.routing_id != sink_id_ || c->job != job_) {
+      ++malformed_;
+      return;
+    }
+    send_to_sink(wire::complete_ack{.job = job_});
+    if (!complete_) {
+      complete_ = true;
+      complete_at_ = now;
+      failed_ = c->failed;
+      log::info("job complete: {} tasks, {} failed", c->total, c->failed);
+      for (const auto& id : workers_.live()) send_to_worker(id, wire::vent_status{.job = job_, .complete = true});
+    }
+  } else {
+    ++malformed_;
+    log::info("dropped a message no worker or sink sends");
+  }
+}
+
+void ventilator::on_tick(time_point now) {
+  for (const auto& id : workers_.expire(now, millis(opts_.common.heartbeat_timeout_ms))) {
+    lose_worker(id, fmt::format("silent for {} ms", opts_.common.heartbeat_timeout_ms));
+  }
+  if (!sink_id_.empty()) send_to_sink(wire::job_info{.job = job_, .total = total()});
+  for (const auto& id : workers_.live()) send_to_worker(id, wire::vent_status{.job = job_, .complete = complete_});
+}
+
+int ventilator::run() {
+  log::info("job {:016x}: bound '{}'", job_, opts_.common.ventilator);
+  const millis tick(opts_.common.heartbeat_ms);
+  const millis heartbeat_timeout(opts_.common.heartbeat_timeout_ms);
+  auto now = clock::now();
+  next_tick_ = now + tick;
+  stalled_since_ = now;
+  while (true) {
+    if (int sig = stop_signal()) {
+      log::warn("stopped by signal {} with {} task(s) unfinished", sig, ledger_.size());
+      return 128 + sig;
+    }
+    read_input();
+    dispatch(now);
+
+    if (complete_) {
+      // Farewell: stay until every live worker has heard the job is complete, so --once workers
+      // exit, but never longer than one heartbeat timeout.
+      bool all_told = true;
+      for (const auto& id : workers_.live()) all_told = all_told && workers_.find(id)->completed_job == job_;
+      if (all_told || now - complete_at_ > heartbeat_timeout) break;
+    }
+
+    std::vector<zmq::pollitem_t> items{{router_.handle(), 0, ZMQ_POLLIN, 0}};
+    const bool want_input = input_.fd() >= 0 && ledger_.size() < opts_.window;
+    if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
+    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick_ - now));
+    try {
+      zmq::poll(items, timeout);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    now = clock::now();
+    if (want_input && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0) input_.read_chunk();
+    for (int i = 0; i < 10000; ++i) {
+      auto in = try_receive(router_, true);
+      if (!in) break;
+      handle(*in, now);
+    }
+    if (now >= next_tick_) {
+      on_tick(now);
+      next_tick_ = now + tick;
+    }
+    // Give up only when the job cannot move: no sink, or tasks waiting and no worker alive.
+    const bool sink_alive = !sink_id_.empty() && now - sink_seen_ <= heartbeat_timeout;
+    const bool needs_workers = !ledger_.empty() || !input_done_;
+    const bool stalled = !complete_ && (!sink_alive || (needs_workers && workers_.live_count() == 0));
+    if (!stalled) stalled_since_ = now;
+    if (opts_.common.idle_timeout_ms > 0 && now - stalled_since_ > millis(opts_.common.idle_timeout_ms)) {
+      if (!sink_alive) {
+        log::error("giving up after {} ms without a sink (is mtask-sink connected to '{}'?)",
+                   opts_.common.idle_timeout_ms, opts_.common.ventilator);
+      } else {
+        log::error("giving up after {} ms without a live worker, {} task(s) unfinished (is mtask-worker connected to '{}'?)",
+                   opts_.common.idle_timeout_ms, ledger_.size(), opts_.common.ventilator);
+      }
+      return exit_failure;
+    }
+  }
+  if (malformed_ > 0) log::warn("dropped {} malformed or foreign message(s)", malformed_);
+  if (requeued_ > 0) log::info("{} task(s) were requeued after losing their worker", requeued_);
+  return failed_ > 0 ? exit_tasks_failed : exit_ok;
+}
+
+} // namespace
+
+int run_ventilator(const ventilator_options& opts) {
+  ventilator v(opts);
+  return v.run();
+}
+
+} // namespace mtask

@@ -1,0 +1,315 @@
+// The worker's event loop: one thread polls the two sockets and every running child's pipes.
+#include "mtask/worker.hpp"
+
+#include "mtask/child_process.hpp"
+#include "mtask/clock.hpp"
+#include "mtask/error.hpp"
+#include "mtask/log.hpp"
+#include "mtask/socket.hpp"
+#include "mtask/wire.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+
+namespace mtask {
+namespace {
+
+std::string worker_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+std::string random_routing_id() {
+  std::random_device rd;
+  return fmt::format("w{:08x}{:08x}", rd(), rd());
+}
+
+// One task, from the moment it arrives until its result is handed to the sink socket.
+struct job_task {
+  std::uint64_t job = 0;
+  wire::task task;
+  std::string terminator;
+};
+
+struct running_task {
+  job_task t;
+  std::unique_ptr<child_process> proc;
+  time_point started;
+};
+
+// Returns: argv with every "{}" replaced by the payload, or nothing when no argument has "{}".
+std::optional<std::vector<std::string>> substitute(const std::vector<std::string>& command, std::string_view payload) {
+  bool any = false;
+  std::vector<std::string> argv = command;
+  for (auto& arg : argv) {
+    std::size_t pos = 0;
+    while ((pos = arg.find("{}", pos)) != std::string::npos) {
+      arg.replace(pos, 2, payload);
+      pos += payload.size();
+      any = true;
+    }
+  }
+  if (!any) return std::nullopt;
+  return argv;
+}
+
+std::uint64_t micros_since(time_point start, time_point now) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - start).count());
+}
+
+class worker {
+public:
+  explicit worker(const worker_options& opts)
+      : opts_(opts), name_(worker_name()),
+        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy(),
+                               random_routing_id())) {
+    if (opts_.common.sink_given) connect_sink(opts_.common.sink);
+  }
+
+  int run();
+
+private:
+  void connect_sink(const std::string& endpoint);
+  void handle(const incoming& in, time_point now);
+  void start_tasks(time_point now);
+  void finish(running_task& r, time_point now);
+  void flush_results();
+  void send_status();
+  [[nodiscard]] std::uint32_t free_slots() const {
+    auto busy = running_.size() + backlog_.size() + outbox_.size();
+    return busy >= opts_.slots ? 0 : static_cast<std::uint32_t>(opts_.slots - busy);
+  }
+
+  const worker_options& opts_;
+  std::string name_;
+  zmq::context_t ctx_;
+  zmq::socket_t dealer_;
+  std::optional<zmq::socket_t> push_;
+  std::string sink_endpoint_;
+
+  std::uint64_t job_ = 0;      // job of the last tasks received
+  std::uint64_t received_ = 0; // tasks of job_ received
+  std::uint64_t completed_job_ = 0;
+  std::deque<job_task> backlog_; // received, waiting for a slot (only if the ventilator overshoots)
+  std::vector<running_task> running_;
+  std::vector<std::pair<std::uint64_t, wire::result>> outbox_; // finished, not yet handed to the sink socket
+  bool status_due_ = true;
+  time_point vent_seen_{};
+  std::uint64_t malformed_ = 0;
+};
+
+void worker::connect_sink(const std::string& endpoint) {
+  if (push_ && endpoint == sink_endpoint_) return;
+  push_.emplace(connect_socket(ctx_, zmq::socket_type::push, endpoint, opts_.common.policy()));
+  sink_endpoint_ = endpoint;
+  log::info("pushing results to '{}'", endpoint);
+}
+
+void worker::handle(const incoming& in, time_point now) {
+  wire::message msg;
+  try {
+    if (in.extra_frames) throw protocol_error("unexpected frames");
+    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
+                       static_cast<std::size_t>(opts_.common.max_message_bytes));
+  } catch (const protocol_error& e) {
+    ++malformed_;
+    log::info("dropped a frame: {}", e.what());
+    return;
+  }
+  vent_seen_ = now;
+  if (auto* t = std::get_if<wire::tasks_msg>(&msg)) {
+    if (!opts_.common.sink_given) {
+      try {
+        check_endpoint("sink endpoint", t->sink_endpoint);
+        connect_sink(t->sink_endpoint);
+      } catch (const error& e) {
+        ++malformed_;
+        log::warn("dropped tasks: {}", e.what());
+        return;
+      }
+    }
+    if (t->job != job_) {
+      job_ = t->job;
+      received_ = 0;
+    }
+    received_ += t->tasks.size();
+    for (auto& task : t->tasks) backlog_.push_back(job_task{t->job, std::move(task), t->terminator});
+    status_due_ = true;
+  } else if (auto* v = std::get_if<wire::vent_status>(&msg)) {
+    if (v->complete && completed_job_ != v->job) {
+      completed_job_ = v->job;
+      status_due_ = true; // tell the ventilator we know, so it need not wait for us
+      log::info("job {:016x} complete", v->job);
+    }
+  } else {
+    ++malformed_;
+    log::info("dropped a message a ventilator does not send");
+  }
+}
+
+void worker::start_tasks(time_point now) {
+  while (!backlog_.empty() && running_.size() + outbox_.size() < opts_.slots) {
+    job_task t = std::move(backlog_.front());
+    backlog_.pop_front();
+    if (opts_.handler) {
+      wire::result r{.id = t.task.id, .attempt = t.task.attempt};
+      try {
+        r.output = opts_.handler(t.task.payload);
+      } catch (const std::exception& e) {
+        r.status = wire::task_status::failed;
+        r.code = 1;
+        r.error = e.what();
+      }
+      r.runtime_us = micros_since(now, clock::now());
+      outbox_.emplace_back(t.job, std::move(r));
+      continue;
+    }
+    auto argv = substitute(opts_.command, t.task.payload);
+    std::string input;
+    if (!argv) {
+      argv = opts_.command;
+      input.reserve(t.task.payload.size() + t.terminator.size());
+      input.append(t.task.payload).append(t.terminator);
+    }
+    auto proc = std::make_unique<child_process>(*argv, std::move(input));
+    running_.push_back(running_task{std::move(t), std::move(proc), now});
+  }
+}
+
+void worker::finish(running_task& r, time_point now) {
+  wire::result res{.id = r.t.task.id, .attempt = r.t.task.attempt};
+  auto& p = *r.proc;
+  if (p.start_errno() != 0) {
+    res.status = wire::task_status::not_started;
+    res.code = p.start_errno();
+    res.error = fmt::format("cannot run '{}': {}", opts_.command.front(), std::strerror(p.start_errno()));
+  } else {
+    int st = p.wait_status();
+    if (WIFEXITED(st)) {
+      res.code = WEXITSTATUS(st);
+      res.status = res.code == 0 ? wire::task_status::ok : wire::task_status::failed;
+    } else if (WIFSIGNALED(st)) {
+      res.code = WTERMSIG(st);
+      res.status = wire::task_status::signalled;
+    }
+    res.output = std::move(p.output());
+    res.error = p.error_tail();
+  }
+  res.runtime_us = micros_since(r.started, now);
+  outbox_.emplace_back(r.t.job, std::move(res));
+}
+
+void worker::flush_results() {
+  if (outbox_.empty() || !push_) return;
+  // One message per job; almost always a single job.
+  std::size_t sent_upto = 0;
+  while (sent_upto < outbox_.size()) {
+    wire::results_msg m{.job = outbox_[sent_upto].first, .worker = name_};
+    std::size_t end = sent_upto;
+    while (end < outbox_.size() && outbox_[end].first == m.job) m.results.push_back(std::move(outbox_[end++].second));
+    if (!try_send(*push_, wire::encode(m))) {
+      // Not connected to the sink yet, or its queue is full: keep them (they still hold their slots).
+      for (std::size_t i = sent_upto; i < end; ++i) outbox_[i].second = std::move(m.results[i - sent_upto]);
+      break;
+    }
+    sent_upto = end;
+  }
+  if (sent_upto > 0) {
+    outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(sent_upto));
+    status_due_ = true; // slots freed: new credit
+  }
+}
+
+void worker::send_status() {
+  wire::worker_status s{.job = job_, .name = name_, .slots = opts_.slots, .free = free_slots(),
+                        .received = received_, .completed_job = completed_job_};
+  (void)try_send(dealer_, wire::encode(s)); // no ventilator connected: the next heartbeat says it again
+  status_due_ = false;
+}
+
+int worker::run() {
+  log::info("{}: {} slot(s), ventilator '{}'", name_, opts_.slots, opts_.common.ventilator);
+  const millis tick(opts_.common.heartbeat_ms);
+  auto now = clock::now();
+  vent_seen_ = now;
+  time_point next_tick = now;
+  std::vector<pollfd> fds;
+  while (true) {
+    if (int sig = stop_signal()) {
+      (void)try_send(dealer_, wire::encode(wire::worker_bye{.job = job_}));
+      for (auto& r : running_) r.proc->kill(SIGTERM);
+      log::info("stopped by signal {}", sig);
+      return 128 + sig;
+    }
+    if (opts_.once && completed_job_ != 0) {
+      send_status();
+      return exit_ok;
+    }
+    start_tasks(now);
+    flush_results();
+    if (status_due_ || now >= next_tick) {
+      send_status();
+      next_tick = now + tick;
+    }
+
+    std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+    if (push_ && !outbox_.empty()) items.push_back({push_->handle(), 0, ZMQ_POLLOUT, 0});
+    const std::size_t first_fd = items.size();
+    fds.clear();
+    for (const auto& r : running_) r.proc->poll_items(fds);
+    for (const auto& p : fds) items.push_back({nullptr, p.fd, static_cast<short>(p.events), 0});
+    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
+    if (running_.empty() && !outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
+    try {
+      zmq::poll(items, timeout);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    now = clock::now();
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      const short ev = items[first_fd + i].revents;
+      fds[i].revents = static_cast<short>((ev & ZMQ_POLLIN ? POLLIN : 0) | (ev & ZMQ_POLLOUT ? POLLOUT : 0) |
+                                          (ev & ZMQ_POLLERR ? POLLERR : 0));
+    }
+    for (auto& r : running_) r.proc->on_ready(fds);
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (it->proc->finished()) {
+        finish(*it, now);
+        it = running_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (int i = 0; i < 1000; ++i) {
+      auto in = try_receive(dealer_, false);
+      if (!in) break;
+      handle(*in, now);
+    }
+    if (opts_.common.idle_timeout_ms > 0 && now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
+      log::error("giving up after {} ms without a ventilator at '{}'", opts_.common.idle_timeout_ms,
+                 opts_.common.ventilator);
+      return exit_failure;
+    }
+  }
+}
+
+} // namespace
+
+task_handler builtin_handler(std::string_view name) {
+  if (name == "echo") return [](std::string_view payload) { return std::string(payload); };
+  return {};
+}
+
+int run_worker(const worker_options& opts) {
+  worker w(opts);
+  return w.run();
+}
+
+} // namespace mtask

@@ -1,0 +1,47 @@
+// mtask-worker: parse flags, then run the worker role with a command or a built-in.
+#include "mtask/child_process.hpp"
+#include "mtask/error.hpp"
+#include "mtask/log.hpp"
+#include "mtask/worker.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+int main(int argc, char** argv) {
+  mtask::worker_options opts;
+  opts.common.idle_timeout_ms = 0; // a worker's job is to wait for jobs
+  CLI::App app("Runs tasks from mtask-ventilator and pushes their results to mtask-sink.\n"
+               "Usage: mtask-worker [OPTIONS] -- CMD [ARG...]   (each task runs CMD; {} in an ARG is replaced by\n"
+               "the task, otherwise the task is written to CMD's stdin; the result is CMD's stdout)\n"
+               "   or: mtask-worker [OPTIONS] --builtin echo",
+               "mtask-worker");
+  app.set_version_flag("--version", std::string(MTASK_VERSION));
+  mtask::add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");
+  app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
+  app.add_flag("--once", opts.once, "Exit (0) once the job being served is complete");
+  std::string builtin;
+  app.add_option("--builtin", builtin, "Run an in-process handler instead of a command: echo");
+  app.add_option("command", opts.command, "The command and its arguments, after --");
+  auto validate = [&] {
+    if (!builtin.empty() && !opts.command.empty()) throw mtask::usage_error("give either --builtin or a command, not both");
+    if (!builtin.empty()) {
+      opts.handler = mtask::builtin_handler(builtin);
+      if (!opts.handler) throw mtask::usage_error(fmt::format("--builtin: unknown built-in '{}' (known: echo)", builtin));
+    } else if (opts.command.empty()) {
+      throw mtask::usage_error("no command: give one after --, or --builtin");
+    }
+  };
+  if (int rc = mtask::parse_flags(app, opts.common, argc, argv, validate); rc >= 0) return rc;
+  if (!opts.handler && mtask::find_executable(opts.command.front()).empty()) {
+    mtask::log::error("command '{}' not found or not executable", opts.command.front());
+    return mtask::exit_failure;
+  }
+
+  mtask::install_stop_handlers();
+  try {
+    return mtask::run_worker(opts);
+  } catch (const std::exception& e) {
+    mtask::log::error("{}", e.what());
+    return mtask::exit_failure;
+  }
+}
