@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   mtask::add_common_flags(app, opts.common, "Give up (exit 1) after this long without a sink or, with tasks left, without a live worker; 0: never");
   app.add_option("-i,--input", opts.input, "Read tasks from FILE instead of stdin");
-  app.add_option("-N,--lines", opts.split.records_per_task, "Records per task")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("-N,--lines", opts.split.records_per_task, "Records per task")->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   bool null_separated = false;
   app.add_flag("-0,--null", null_separated, "Records end with NUL instead of newline");
   app.add_option("--window", opts.window, "Tasks read but not yet acknowledged by the sink, at most")

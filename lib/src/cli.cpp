@@ -40,7 +40,7 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
   app.add_option("--heartbeat-timeout-ms", opts.heartbeat_timeout_ms, "A peer silent this long is considered gone")
       ->capture_default_str()
       ->check(CLI::Range(50, 3600000));
-  app.add_option("--idle-timeout-ms", opts.idle_timeout_ms, idle_help)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--idle-timeout-ms", opts.idle_timeout_ms, idle_help)->capture_default_str()->check(CLI::Range(0, 1 << 30));
   app.add_option("--max-message-bytes", opts.max_message_bytes, "Larger frames are refused (ZMQ_MAXMSGSIZE)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1024}, std::int64_t{1} << 40));

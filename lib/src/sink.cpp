@@ -42,6 +42,25 @@ public:
         out_(STDOUT_FILENO) {}
 
   int run();
+  // Tells the ventilator this sink is giving up, so it does not wait for us, and waits (boundedly)
+  // for its answering abort: ZeroMQ's linger does not reliably deliver a last message (libzmq#4660).
+  void abort_job(const std::string& reason) {
+    (void)try_send(dealer_, wire::encode(wire::abort_msg{.job = job_, .reason = reason}));
+    if (vent_aborted_ || job_ == 0) return; // the ventilator is already leaving, or never knew us
+    const auto deadline = clock::now() + millis(opts_.common.heartbeat_timeout_ms);
+    while (clock::now() < deadline) {
+      std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, millis(10));
+      while (auto in = try_receive(dealer_, false)) {
+        try {
+          if (std::holds_alternative<wire::abort_msg>(wire::decode(std::string_view(
+                  static_cast<const char*>(in->body.data()), in->body.size()))))
+            return;
+        } catch (const protocol_error&) {
+        }
+      }
+    }
+  }
 
 private:
   void handle_control(const incoming& in, time_point now);
@@ -74,6 +93,7 @@ private:
   std::uint64_t foreign_ = 0;   // results of another job
   std::uint64_t malformed_ = 0;
   bool completed_acked_ = false;
+  bool vent_aborted_ = false;
 };
 
 void sink::send_status() {
@@ -115,6 +135,12 @@ void sink::handle_control(const incoming& in, time_point now) {
     }
   } else if (auto* c = std::get_if<wire::complete_ack>(&msg)) {
     if (c->job == job_) completed_acked_ = true;
+  } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
+    if (a->job == job_ || job_ == 0) {
+      vent_aborted_ = true;
+      throw error(fmt::format("the ventilator gave up: {}", a->reason));
+    }
+    ++foreign_;
   } else {
     ++malformed_;
     log::info("dropped a message a ventilator does not send");
@@ -183,6 +209,7 @@ int sink::run() {
     if (int sig = stop_signal()) {
       out_.flush();
       log::warn("stopped by signal {} with {} result(s) written", sig, done_.size());
+      abort_job(fmt::format("the sink was stopped by signal {}", sig));
       return 128 + sig;
     }
     if (!acks_.empty()) send_status();
@@ -222,6 +249,7 @@ int sink::run() {
       out_.flush();
       log::error("giving up after {} ms without a ventilator at '{}'", opts_.common.idle_timeout_ms,
                  opts_.common.ventilator);
+      abort_job("the sink heard nothing from the ventilator");
       return exit_failure;
     }
   }
@@ -239,7 +267,12 @@ int sink::run() {
 
 int run_sink(const sink_options& opts) {
   sink s(opts);
-  return s.run();
+  try {
+    return s.run();
+  } catch (const error& e) {
+    s.abort_job(e.what());
+    throw;
+  }
 }
 
 } // namespace mtask

@@ -30,6 +30,19 @@ public:
         router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, opts.common.policy())) {}
 
   int run();
+  // Tells the sink (if any) the job will not finish, so it does not wait for us, and waits (boundedly)
+  // until it has left: ZeroMQ's linger does not reliably deliver a last message (libzmq#4660).
+  void abort_job(const std::string& reason) {
+    if (sink_id_.empty()) return;
+    send_to_sink(wire::abort_msg{.job = job_, .reason = reason});
+    const auto deadline = clock::now() + millis(opts_.common.heartbeat_timeout_ms);
+    while (!sink_gone() && clock::now() < deadline) {
+      std::vector<zmq::pollitem_t> items{{router_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, millis(10));
+      while (try_receive(router_, true)) {
+      }
+    }
+  }
 
 private:
   void read_input();
@@ -39,6 +52,8 @@ private:
   void lose_worker(const std::string& id, std::string_view why);
   void send_to_worker(const std::string& id, const wire::message& m);
   void send_to_sink(const wire::message& m);
+  // Returns: true once the sink's connection is gone (ROUTER_MANDATORY makes a send to it fail).
+  bool sink_gone() { return sink_id_.empty() || !try_send_to(router_, sink_id_, wire::encode(wire::job_info{.job = job_, .total = total()})); }
   [[nodiscard]] bool sink_ready() const { return !sink_id_.empty() && sink_confirmed_; }
   [[nodiscard]] std::int64_t total() const { return input_done_ ? static_cast<std::int64_t>(next_id_) : -1; }
 
@@ -160,6 +175,12 @@ void ventilator::handle(const incoming& in, time_point now) {
     if (ss->job == job_) sink_confirmed_ = true;
     sink_written_below_ = ss->written_below;
     for (const auto& a : ss->acks) (void)ledger_.acknowledge(a.id);
+  } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
+    if (in.routing_id != sink_id_ || (a->job != job_ && a->job != 0)) {
+      ++malformed_;
+      return;
+    }
+    throw error(fmt::format("the sink gave up: {}", a->reason));
   } else if (auto* c = std::get_if<wire::complete>(&msg)) {
     if (in.routing_id != sink_id_ || c->job != job_) {
       ++malformed_;
@@ -197,23 +218,26 @@ int ventilator::run() {
   while (true) {
     if (int sig = stop_signal()) {
       log::warn("stopped by signal {} with {} task(s) unfinished", sig, ledger_.size());
+      abort_job(fmt::format("the ventilator was stopped by signal {}", sig));
       return 128 + sig;
     }
     read_input();
     dispatch(now);
 
     if (complete_) {
-      // Farewell: stay until every live worker has heard the job is complete, so --once workers
-      // exit, but never longer than one heartbeat timeout.
+      // Farewell: stay until every live worker has heard the job is complete (so --once workers
+      // exit) and the sink has left (so it surely got complete_ack), but never longer than one
+      // heartbeat timeout. Linger alone would not deliver those last messages reliably.
       bool all_told = true;
       for (const auto& id : workers_.live()) all_told = all_told && workers_.find(id)->completed_job == job_;
-      if (all_told || now - complete_at_ > heartbeat_timeout) break;
+      if ((all_told && sink_gone()) || now - complete_at_ > heartbeat_timeout) break;
     }
 
     std::vector<zmq::pollitem_t> items{{router_.handle(), 0, ZMQ_POLLIN, 0}};
     const bool want_input = input_.fd() >= 0 && ledger_.size() < opts_.window;
     if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick_ - now));
+    if (complete_) timeout = std::min(timeout, millis(10)); // farewell: notice the sink leaving soon
     try {
       zmq::poll(items, timeout);
     } catch (const zmq::error_t& e) {
@@ -236,13 +260,15 @@ int ventilator::run() {
     const bool stalled = !complete_ && (!sink_alive || (needs_workers && workers_.live_count() == 0));
     if (!stalled) stalled_since_ = now;
     if (opts_.common.idle_timeout_ms > 0 && now - stalled_since_ > millis(opts_.common.idle_timeout_ms)) {
-      if (!sink_alive) {
-        log::error("giving up after {} ms without a sink (is mtask-sink connected to '{}'?)",
-                   opts_.common.idle_timeout_ms, opts_.common.ventilator);
-      } else {
-        log::error("giving up after {} ms without a live worker, {} task(s) unfinished (is mtask-worker connected to '{}'?)",
-                   opts_.common.idle_timeout_ms, ledger_.size(), opts_.common.ventilator);
-      }
+      std::string why =
+          !sink_alive
+              ? fmt::format("giving up after {} ms without a sink (is mtask-sink connected to '{}'?)",
+                            opts_.common.idle_timeout_ms, opts_.common.ventilator)
+              : fmt::format("giving up after {} ms without a live worker, {} task(s) unfinished (is mtask-worker "
+                            "connected to '{}'?)",
+                            opts_.common.idle_timeout_ms, ledger_.size(), opts_.common.ventilator);
+      log::error("{}", why);
+      abort_job(why);
       return exit_failure;
     }
   }
@@ -255,7 +281,12 @@ int ventilator::run() {
 
 int run_ventilator(const ventilator_options& opts) {
   ventilator v(opts);
-  return v.run();
+  try {
+    return v.run();
+  } catch (const error& e) {
+    v.abort_job(e.what());
+    throw;
+  }
 }
 
 } // namespace mtask

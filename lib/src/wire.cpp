@@ -79,6 +79,11 @@ void pack_body(packer& p, const complete& m) {
 
 void pack_body(packer& p, const complete_ack& m) { pack_header(p, 0, msg_type::complete_ack, m.job); }
 
+void pack_body(packer& p, const abort_msg& m) {
+  pack_header(p, 1, msg_type::abort, m.job);
+  p.pack(m.reason);
+}
+
 void pack_body(packer& p, const results_msg& m) {
   pack_header(p, 2, msg_type::results, m.job);
   p.pack(m.worker);
@@ -219,6 +224,11 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
     return m;
   }
   case msg_type::complete_ack: return complete_ack{.job = job};
+  case msg_type::abort: {
+    abort_msg m{.job = job};
+    m.reason = f.bytes();
+    return m;
+  }
   case msg_type::results: {
     results_msg m{.job = job};
     m.worker = f.bytes();
@@ -251,6 +261,7 @@ std::size_t body_fields(msg_type t) {
   case msg_type::sink_status: return 2;
   case msg_type::complete: return 2;
   case msg_type::results: return 2;
+  case msg_type::abort: return 1;
   case msg_type::worker_bye:
   case msg_type::complete_ack: return 0;
   }
@@ -292,7 +303,7 @@ message decode(std::string_view frame, std::size_t max_bytes) {
   }
   auto raw_type = header.integer<std::uint8_t>();
   auto job = header.integer<std::uint64_t>();
-  if (raw_type < 1 || raw_type > static_cast<std::uint8_t>(msg_type::results)) {
+  if (raw_type < 1 || raw_type > static_cast<std::uint8_t>(msg_type::abort)) {
     throw protocol_error(fmt::format("malformed message: unknown type {}", raw_type));
   }
   auto type = static_cast<msg_type>(raw_type);

@@ -264,7 +264,11 @@ int worker::run() {
     const std::size_t first_fd = items.size();
     fds.clear();
     for (const auto& r : running_) r.proc->poll_items(fds);
-    for (const auto& p : fds) items.push_back({nullptr, p.fd, static_cast<short>(p.events), 0});
+    for (const auto& p : fds) {
+      // zmq_poll has its own event bits (ZMQ_POLLOUT is not POLLOUT).
+      const short ev = static_cast<short>((p.events & POLLIN ? ZMQ_POLLIN : 0) | (p.events & POLLOUT ? ZMQ_POLLOUT : 0));
+      items.push_back({nullptr, p.fd, ev, 0});
+    }
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
     if (running_.empty() && !outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
     try {

@@ -25,6 +25,7 @@ enum class msg_type : std::uint8_t {
   complete = 7,      // sink -> ventilator: every result is written; the job's summary
   complete_ack = 8,  // ventilator -> sink: the ventilator has seen `complete`
   results = 9,       // worker -> sink: a batch of results
+  abort = 10,        // ventilator <-> sink: the job is over, unfinished; the other side exits too
 };
 
 // How a task's attempt ended. The numeric values are on the wire.
@@ -123,8 +124,14 @@ struct results_msg {
   friend bool operator==(const results_msg&, const results_msg&) = default;
 };
 
+struct abort_msg {
+  std::uint64_t job = 0;
+  std::string reason;
+  friend bool operator==(const abort_msg&, const abort_msg&) = default;
+};
+
 using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status,
-                             complete, complete_ack, results_msg>;
+                             complete, complete_ack, results_msg, abort_msg>;
 
 // Returns: the msgpack bytes of `m`.
 std::string encode(const message& m);

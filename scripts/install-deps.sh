@@ -1,0 +1,11 @@
+#!/bin/sh
+# Installs everything mtask needs to build, test and benchmark, from Debian 12's packages.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake ninja-build pkg-config \
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libfmt-dev doctest-dev libcli11-dev \
+  python3 python3-zmq >/dev/null

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs dependencies, builds with warnings as errors and runs every test; then runs the whole
+# suite again under AddressSanitizer + UBSan. This is what .ci/run calls.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/build.sh build
+ctest --test-dir build --output-on-failure -j 2
+if [ "${MTASK_SKIP_SANITIZERS:-0}" != 1 ]; then
+  ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DMTASK_SANITIZE=ON
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j 2
+fi
+echo "all tests passed"
