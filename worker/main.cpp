@@ -11,9 +11,10 @@ int main(int argc, char** argv) {
   mtask::worker_options opts;
   opts.common.idle_timeout_ms = 0; // a worker's job is to wait for jobs
   CLI::App app("Runs tasks from mtask-ventilator and pushes their results to mtask-sink.\n"
-               "Usage: mtask-worker [OPTIONS] -- CMD [ARG...]   (each task runs CMD; {} in an ARG is replaced by\n"
-               "the task, otherwise the task is written to CMD's stdin; the result is CMD's stdout)\n"
-               "   or: mtask-worker [OPTIONS] --builtin echo",
+               "Run as: mtask-worker [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell); {} in an ARG is\n"
+               "        replaced by the task, otherwise the task (with its newline) is written to CMD's stdin.\n"
+               "        The result is CMD's stdout; a non-zero exit or a signal fails the task.\n"
+               "    or: mtask-worker [OPTIONS] --builtin echo",
                "mtask-worker");
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   mtask::add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");

@@ -31,7 +31,7 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
   app.add_option("--ventilator", opts.ventilator,
                  "Endpoint the ventilator binds and workers and the sink connect to (tcp://HOST:PORT or ipc://PATH)")
       ->capture_default_str();
-  app.add_option("--sink", opts.sink, "Endpoint the sink binds and workers push results to")->capture_default_str();
+  app.add_option("--sink", opts.sink, "Endpoint the sink binds and workers push results to (workers started without it use the ventilator's)")->capture_default_str();
   app.add_flag("-v,--verbose", opts.verbose, "More detail on stderr (repeat for debug)");
   app.add_flag("-q,--quiet", opts.quiet, "Only errors on stderr");
   app.add_option("--heartbeat-ms", opts.heartbeat_ms, "Interval between heartbeats")
