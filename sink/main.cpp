@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   mtask::add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from the ventilator; 0: never");
   app.add_flag("-k,--keep-order", opts.keep_order, "Write results in input order rather than as they arrive");
+  app.add_option("--failures", opts.failures_path, "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or signal, payload, stderr tail)");
   if (int rc = mtask::parse_flags(app, opts.common, argc, argv, nullptr); rc >= 0) return rc;
 
   mtask::install_stop_handlers();

@@ -19,6 +19,12 @@ int main(int argc, char** argv) {
   app.add_option("--window", opts.window, "Tasks read but not yet acknowledged by the sink, at most")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  app.add_option("--retries", opts.limits.retries, "Run a task that failed (non-zero exit, signal) again, up to N more times, on another worker where one exists")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 1000u));
+  app.add_option("--max-crashes", opts.limits.max_crashes, "Quarantine a task as failed once this many workers died while running it")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000000u));
   if (int rc = mtask::parse_flags(app, opts.common, argc, argv, nullptr); rc >= 0) return rc;
   if (null_separated) opts.split.separator = '\0';
 

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   mtask::add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");
   app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
   app.add_flag("--once", opts.once, "Exit (0) once the job being served is complete");
+  app.add_option("--task-timeout-ms", opts.task_timeout_ms, "Fail a task still running after this long: SIGTERM, then SIGKILL 1 s later; 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
   std::string builtin;
   app.add_option("--builtin", builtin, "Run an in-process handler instead of a command: echo");
   app.add_option("command", opts.command, "The command and its arguments, after --");
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
     if (!builtin.empty() && !opts.command.empty()) throw mtask::usage_error("give either --builtin or a command, not both");
     if (!builtin.empty()) {
       opts.handler = mtask::builtin_handler(builtin);
+      opts.handler_inline = true; // built-ins are trivially quick
       if (!opts.handler) throw mtask::usage_error(fmt::format("--builtin: unknown built-in '{}' (known: echo)", builtin));
     } else if (opts.command.empty()) {
       throw mtask::usage_error("no command: give one after --, or --builtin");

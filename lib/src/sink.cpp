@@ -4,13 +4,18 @@
 #include "mtask/clock.hpp"
 #include "mtask/done_set.hpp"
 #include "mtask/error.hpp"
+#include "mtask/json.hpp"
 #include "mtask/log.hpp"
 #include "mtask/output_writer.hpp"
 #include "mtask/reorder_buffer.hpp"
 #include "mtask/socket.hpp"
 #include "mtask/wire.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <limits>
 
@@ -34,12 +39,46 @@ std::string describe_failure(const wire::result& r) {
                       : fmt::format("task {} failed: {}: {}", r.id, what, tail);
 }
 
+// One JSON object per line describing a task that failed for good (--failures).
+std::string failure_json(const wire::result& r) {
+  std::string j = fmt::format("{{\"id\":{},\"attempts\":{},\"status\":", r.id, r.attempt);
+  append_json_string(j, wire::to_string(r.status));
+  switch (r.status) {
+  case wire::task_status::failed: j += fmt::format(",\"exit_status\":{}", r.code); break;
+  case wire::task_status::signalled: j += fmt::format(",\"signal\":{}", r.code); break;
+  case wire::task_status::not_started: j += fmt::format(",\"errno\":{}", r.code); break;
+  case wire::task_status::crashed: j += fmt::format(",\"crashes\":{}", r.code); break;
+  default: break;
+  }
+  j += ",\"payload\":";
+  append_json_string(j, r.payload);
+  j += ",\"stderr\":";
+  append_json_string(j, r.error);
+  j += "}\n";
+  return j;
+}
+
+// Opens --failures for writing (truncating), or returns -1 when not asked for.
+// Throws: error "cannot open 'PATH' for writing: reason".
+int open_failures(const std::string& path) {
+  if (path.empty()) return -1;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw error(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
+  return fd;
+}
+
 class sink {
 public:
   explicit sink(const sink_options& opts)
-      : opts_(opts), pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, opts.common.policy())),
+      : opts_(opts), failures_fd_(open_failures(opts.failures_path)),
+        pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, opts.common.policy())),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy())),
-        out_(STDOUT_FILENO) {}
+        out_(STDOUT_FILENO), failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO) {}
+  ~sink() {
+    if (failures_fd_ >= 0) ::close(failures_fd_);
+  }
+  sink(const sink&) = delete;
+  sink& operator=(const sink&) = delete;
 
   int run();
   // Tells the ventilator this sink is giving up, so it does not wait for us, and waits (boundedly)
@@ -77,10 +116,12 @@ private:
   }
 
   const sink_options& opts_;
+  int failures_fd_;
   zmq::context_t ctx_;
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
   output_writer out_;
+  output_writer failures_; // used only with --failures
   done_set done_;
   reorder_buffer order_;
 
@@ -89,6 +130,7 @@ private:
   std::vector<wire::ack> acks_;
   time_point vent_seen_{};
   std::uint64_t failed_ = 0;
+  std::uint64_t retried_ = 0; // failures with retries left: acknowledged, not written
   std::uint64_t duplicates_ = 0;
   std::uint64_t foreign_ = 0;   // results of another job
   std::uint64_t malformed_ = 0;
@@ -108,16 +150,9 @@ void sink::send_status() {
 }
 
 void sink::handle_control(const incoming& in, time_point now) {
-  wire::message msg;
-  try {
-    if (in.extra_frames) throw protocol_error("unexpected frames");
-    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
-                       static_cast<std::size_t>(opts_.common.max_message_bytes));
-  } catch (const protocol_error& e) {
-    ++malformed_;
-    log::info("dropped a frame: {}", e.what());
-    return;
-  }
+  auto decoded = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
+  if (!decoded) return;
+  wire::message& msg = *decoded;
   if (auto* j = std::get_if<wire::job_info>(&msg)) {
     if (job_ == 0) {
       job_ = j->job;
@@ -135,6 +170,13 @@ void sink::handle_control(const incoming& in, time_point now) {
     }
   } else if (auto* c = std::get_if<wire::complete_ack>(&msg)) {
     if (c->job == job_) completed_acked_ = true;
+  } else if (auto* q = std::get_if<wire::results_msg>(&msg)) {
+    // Tasks the ventilator quarantined itself (their workers kept dying): final failures.
+    if (q->job != job_ || job_ == 0) {
+      ++foreign_;
+      return;
+    }
+    for (auto& r : q->results) accept(r);
   } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
     if (a->job == job_ || job_ == 0) {
       vent_aborted_ = true;
@@ -148,16 +190,9 @@ void sink::handle_control(const incoming& in, time_point now) {
 }
 
 void sink::handle_results(const incoming& in) {
-  wire::message msg;
-  try {
-    if (in.extra_frames) throw protocol_error("unexpected frames");
-    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
-                       static_cast<std::size_t>(opts_.common.max_message_bytes));
-  } catch (const protocol_error& e) {
-    ++malformed_;
-    log::info("dropped a frame: {}", e.what());
-    return;
-  }
+  auto decoded = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
+  if (!decoded) return;
+  wire::message& msg = *decoded;
   auto* m = std::get_if<wire::results_msg>(&msg);
   if (m == nullptr) {
     ++malformed_;
@@ -178,14 +213,22 @@ void sink::accept(wire::result& r) {
     log::info("dropped a result for task {}, beyond the job's {} tasks", r.id, total_);
     return;
   }
-  if (!done_.insert(r.id)) {
+  if (done_.contains(r.id)) {
     ++duplicates_;
     return;
   }
   acks_.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
+  if (!r.final()) {
+    // The ventilator runs it again; only the final outcome is written.
+    ++retried_;
+    log::info("task {} failed on attempt {} ({} retries left)", r.id, r.attempt, r.retries_left);
+    return;
+  }
+  done_.insert(r.id);
   if (r.status != wire::task_status::ok) {
     ++failed_;
     log::warn("{}", describe_failure(r));
+    if (failures_fd_ >= 0) failures_.write(failure_json(r));
   }
   if (opts_.keep_order) {
     std::string bytes;
@@ -216,6 +259,7 @@ int sink::run() {
     if (all_written()) {
       if (!completing_since) {
         out_.flush(); // the results are out before we claim they are
+        if (failures_fd_ >= 0) failures_.flush();
         completing_since = now;
         send_complete();
       }
@@ -255,6 +299,7 @@ int sink::run() {
   }
   if (!completed_acked_) log::warn("the ventilator did not confirm completion; every result is written");
   if (duplicates_ > 0) log::info("dropped {} duplicate result(s)", duplicates_);
+  if (retried_ > 0) log::info("{} failed attempt(s) were retried", retried_);
   if (foreign_ + malformed_ > 0) log::warn("dropped {} malformed and {} foreign message(s)", malformed_, foreign_);
   if (failed_ > 0) {
     log::warn("{} of {} task(s) failed", failed_, done_.size());

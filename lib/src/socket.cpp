@@ -2,6 +2,7 @@
 #include "mtask/socket.hpp"
 
 #include "mtask/error.hpp"
+#include "mtask/log.hpp"
 
 #include <fmt/format.h>
 
@@ -97,13 +98,25 @@ std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id) {
   } else {
     in.body = std::move(first);
   }
-  while (in.body.more()) {
+  // Drain any further frames of the same message; our protocol never sends them.
+  for (bool more = in.body.more(); more;) {
     zmq::message_t extra;
     (void)s.recv(extra, zmq::recv_flags::none);
     in.extra_frames = true;
-    if (!extra.more()) break;
+    more = extra.more();
   }
   return in;
+}
+
+std::optional<wire::message> decode_or_count(const incoming& in, std::size_t max_bytes, std::uint64_t& dropped) {
+  try {
+    if (in.extra_frames) throw protocol_error("malformed message: unexpected frames");
+    return wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()), max_bytes);
+  } catch (const protocol_error& e) {
+    ++dropped;
+    log::info("dropped a frame: {}", e.what());
+    return std::nullopt;
+  }
 }
 
 } // namespace mtask

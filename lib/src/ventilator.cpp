@@ -26,7 +26,7 @@ std::uint64_t new_job_id() {
 class ventilator {
 public:
   explicit ventilator(const ventilator_options& opts)
-      : opts_(opts), job_(new_job_id()), input_(opts.input, opts.split), workers_(job_),
+      : opts_(opts), job_(new_job_id()), input_(opts.input, opts.split), ledger_(opts.limits), workers_(job_),
         router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, opts.common.policy())) {}
 
   int run();
@@ -48,6 +48,11 @@ private:
   void read_input();
   void dispatch(time_point now);
   void handle(const incoming& in, time_point now);
+  void on(const wire::worker_status& s, const std::string& from, time_point now);
+  void on(const wire::worker_bye& b, const std::string& from, time_point now);
+  void on(const wire::sink_status& s, const std::string& from, time_point now);
+  void on(const wire::abort_msg& a, const std::string& from, time_point now);
+  void on(const wire::complete& c, const std::string& from, time_point now);
   void on_tick(time_point now);
   void lose_worker(const std::string& id, std::string_view why);
   void send_to_worker(const std::string& id, const wire::message& m);
@@ -78,6 +83,7 @@ private:
   time_point next_tick_{};
   std::uint64_t malformed_ = 0;
   std::uint64_t requeued_ = 0;
+  std::uint64_t retried_ = 0;
 };
 
 void ventilator::read_input() {
@@ -108,7 +114,8 @@ void ventilator::dispatch(time_point now) {
   for (const auto& id : workers_.with_credit()) {
     if (ledger_.queued() == 0) break;
     auto n = static_cast<std::size_t>(workers_.find(id)->credit());
-    auto tasks = ledger_.take(id, n, now);
+    auto tasks = ledger_.take(id, n, now, workers_.live_count() > 1);
+    if (tasks.empty()) continue; // only tasks that just failed on this worker are left
     auto count = tasks.size();
     wire::tasks_msg m{.job = job_, .terminator = input_.terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
     if (!try_send_to(router_, id, wire::encode(m))) {
@@ -130,74 +137,94 @@ void ventilator::send_to_sink(const wire::message& m) {
 }
 
 void ventilator::lose_worker(const std::string& id, std::string_view why) {
-  auto ids = ledger_.requeue_held_by(id);
-  requeued_ += ids.size();
+  auto lost = ledger_.requeue_held_by(id);
+  requeued_ += lost.requeued.size();
   const auto* w = workers_.find(id);
-  log::warn("worker {} lost ({}): {} task(s) back in the queue", w ? w->name : "?", why, ids.size());
+  log::warn("worker {} lost ({}): {} task(s) back in the queue", w ? w->name : "?", why, lost.requeued.size());
+  if (!lost.quarantined.empty()) {
+    for (const auto& r : lost.quarantined) log::warn("task {} quarantined: {}", r.id, r.error);
+    // The sink accounts for them like any final failure and acknowledges them.
+    send_to_sink(wire::results_msg{.job = job_, .worker = "mtask-ventilator", .results = std::move(lost.quarantined)});
+  }
+}
+
+void ventilator::on(const wire::worker_status& s, const std::string& from, time_point now) {
+  auto seen = workers_.on_status(from, s, now);
+  if (seen == worker_table::seen::joined) log::info("worker {} joined ({} slots)", s.name, s.slots);
+  if (seen == worker_table::seen::returned) log::warn("worker {} is back", s.name);
+  if (complete_ || seen != worker_table::seen::known) {
+    send_to_worker(from, wire::vent_status{.job = job_, .complete = complete_});
+  }
+}
+
+void ventilator::on(const wire::worker_bye&, const std::string& from, time_point) {
+  if (workers_.on_bye(from)) lose_worker(from, "said goodbye");
+}
+
+void ventilator::on(const wire::sink_status& s, const std::string& from, time_point now) {
+  if (s.job != 0 && s.job != job_) {
+    ++malformed_;
+    log::info("dropped a status from a sink serving another job");
+    return;
+  }
+  if (sink_id_.empty()) {
+    sink_id_ = from;
+    log::info("sink connected");
+    send_to_sink(wire::job_info{.job = job_, .total = total()});
+  } else if (from != sink_id_) {
+    ++malformed_;
+    log::warn("ignoring a second sink: this job already has one");
+    return;
+  }
+  sink_seen_ = now;
+  if (s.job == job_) sink_confirmed_ = true;
+  sink_written_below_ = s.written_below;
+  for (const auto& a : s.acks) {
+    if (ledger_.acknowledge(a) == ledger::ack_outcome::retry) {
+      ++retried_;
+      log::info("task {} failed on attempt {}; retrying", a.id, a.attempt);
+    }
+  }
+}
+
+void ventilator::on(const wire::abort_msg& a, const std::string& from, time_point) {
+  if (from != sink_id_ || (a.job != job_ && a.job != 0)) {
+    ++malformed_;
+    return;
+  }
+  throw error(fmt::format("the sink gave up: {}", a.reason));
+}
+
+void ventilator::on(const wire::complete& c, const std::string& from, time_point now) {
+  if (from != sink_id_ || c.job != job_) {
+    ++malformed_;
+    return;
+  }
+  send_to_sink(wire::complete_ack{.job = job_});
+  if (complete_) return;
+  complete_ = true;
+  complete_at_ = now;
+  failed_ = c.failed;
+  log::info("job complete: {} tasks, {} failed", c.total, c.failed);
+  for (const auto& id : workers_.live()) send_to_worker(id, wire::vent_status{.job = job_, .complete = true});
 }
 
 void ventilator::handle(const incoming& in, time_point now) {
-  wire::message msg;
-  try {
-    if (in.extra_frames) throw protocol_error("unexpected frames");
-    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
-                       static_cast<std::size_t>(opts_.common.max_message_bytes));
-  } catch (const protocol_error& e) {
-    ++malformed_;
-    log::info("dropped a frame: {}", e.what());
-    return;
-  }
-  if (auto* s = std::get_if<wire::worker_status>(&msg)) {
-    auto seen = workers_.on_status(in.routing_id, *s, now);
-    if (seen == worker_table::seen::joined) log::info("worker {} joined ({} slots)", s->name, s->slots);
-    if (seen == worker_table::seen::returned) log::warn("worker {} is back", s->name);
-    if (complete_ || seen != worker_table::seen::known) {
-      send_to_worker(in.routing_id, wire::vent_status{.job = job_, .complete = complete_});
-    }
-  } else if (std::get_if<wire::worker_bye>(&msg)) {
-    if (workers_.on_bye(in.routing_id)) lose_worker(in.routing_id, "said goodbye");
-  } else if (auto* ss = std::get_if<wire::sink_status>(&msg)) {
-    if (ss->job != 0 && ss->job != job_) {
-      ++malformed_;
-      log::info("dropped a status from a sink serving another job");
-      return;
-    }
-    if (sink_id_.empty()) {
-      sink_id_ = in.routing_id;
-      log::info("sink connected");
-      send_to_sink(wire::job_info{.job = job_, .total = total()});
-    } else if (in.routing_id != sink_id_) {
-      ++malformed_;
-      log::warn("ignoring a second sink: this job already has one");
-      return;
-    }
-    sink_seen_ = now;
-    if (ss->job == job_) sink_confirmed_ = true;
-    sink_written_below_ = ss->written_below;
-    for (const auto& a : ss->acks) (void)ledger_.acknowledge(a.id);
-  } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
-    if (in.routing_id != sink_id_ || (a->job != job_ && a->job != 0)) {
-      ++malformed_;
-      return;
-    }
-    throw error(fmt::format("the sink gave up: {}", a->reason));
-  } else if (auto* c = std::get_if<wire::complete>(&msg)) {
-    if (in.routing_id != sink_id_ || c->job != job_) {
-      ++malformed_;
-      return;
-    }
-    send_to_sink(wire::complete_ack{.job = job_});
-    if (!complete_) {
-      complete_ = true;
-      complete_at_ = now;
-      failed_ = c->failed;
-      log::info("job complete: {} tasks, {} failed", c->total, c->failed);
-      for (const auto& id : workers_.live()) send_to_worker(id, wire::vent_status{.job = job_, .complete = true});
-    }
-  } else {
-    ++malformed_;
-    log::info("dropped a message no worker or sink sends");
-  }
+  auto msg = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
+  if (!msg) return;
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, wire::worker_status> || std::is_same_v<T, wire::worker_bye> ||
+                      std::is_same_v<T, wire::sink_status> || std::is_same_v<T, wire::abort_msg> ||
+                      std::is_same_v<T, wire::complete>) {
+          on(m, in.routing_id, now);
+        } else {
+          ++malformed_;
+          log::info("dropped a message no worker or sink sends");
+        }
+      },
+      *msg);
 }
 
 void ventilator::on_tick(time_point now) {
@@ -274,6 +301,7 @@ int ventilator::run() {
   }
   if (malformed_ > 0) log::warn("dropped {} malformed or foreign message(s)", malformed_);
   if (requeued_ > 0) log::info("{} task(s) were requeued after losing their worker", requeued_);
+  if (retried_ > 0) log::info("{} failed attempt(s) were retried", retried_);
   return failed_ > 0 ? exit_tasks_failed : exit_ok;
 }
 

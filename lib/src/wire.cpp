@@ -42,10 +42,11 @@ void pack_body(packer& p, const tasks_msg& m) {
   p.pack(m.sink_endpoint);
   p.pack_array(static_cast<std::uint32_t>(m.tasks.size()));
   for (const auto& t : m.tasks) {
-    p.pack_array(3);
+    p.pack_array(4);
     p.pack(t.id);
     p.pack(t.attempt);
     pack_bytes(p, t.payload);
+    p.pack(t.retries_left);
   }
 }
 
@@ -89,7 +90,7 @@ void pack_body(packer& p, const results_msg& m) {
   p.pack(m.worker);
   p.pack_array(static_cast<std::uint32_t>(m.results.size()));
   for (const auto& r : m.results) {
-    p.pack_array(7);
+    p.pack_array(9);
     p.pack(r.id);
     p.pack(r.attempt);
     p.pack(static_cast<std::uint8_t>(r.status));
@@ -97,6 +98,8 @@ void pack_body(packer& p, const results_msg& m) {
     pack_bytes(p, r.output);
     pack_bytes(p, r.error);
     p.pack(r.runtime_us);
+    p.pack(r.retries_left);
+    pack_bytes(p, r.payload);
   }
 }
 
@@ -156,7 +159,9 @@ public:
   }
 
   [[noreturn]] void fail(std::string_view why) const {
-    throw protocol_error(fmt::format("malformed {} message: {}", what_, why));
+    // The envelope reader has no name of its own: "malformed message", not "malformed message message".
+    throw protocol_error(what_.empty() ? fmt::format("malformed message: {}", why)
+                                       : fmt::format("malformed {} message: {}", what_, why));
   }
 
 private:
@@ -184,11 +189,12 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
     const auto& list = f.array("tasks");
     m.tasks.reserve(list.size);
     for (std::uint32_t i = 0; i < list.size; ++i) {
-      fields t(list.ptr[i], "task", 3);
+      fields t(list.ptr[i], "task", 4);
       auto& out = m.tasks.emplace_back();
       out.id = t.integer<std::uint64_t>();
       out.attempt = t.integer<std::uint32_t>();
       out.payload = t.bytes();
+      out.retries_left = t.integer<std::uint32_t>();
     }
     return m;
   }
@@ -235,7 +241,7 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
     const auto& list = f.array("results");
     m.results.reserve(list.size);
     for (std::uint32_t i = 0; i < list.size; ++i) {
-      fields r(list.ptr[i], "result", 7);
+      fields r(list.ptr[i], "result", 9);
       auto& out = m.results.emplace_back();
       out.id = r.integer<std::uint64_t>();
       out.attempt = r.integer<std::uint32_t>();
@@ -244,6 +250,8 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
       out.output = r.bytes();
       out.error = r.bytes();
       out.runtime_us = r.integer<std::uint64_t>();
+      out.retries_left = r.integer<std::uint32_t>();
+      out.payload = r.bytes();
     }
     return m;
   }
@@ -296,7 +304,7 @@ message decode(std::string_view frame, std::size_t max_bytes) {
     throw protocol_error(fmt::format("malformed message: {}", e.what()));
   }
   const msgpack::object& root = handle.get();
-  fields header(root, "message", 3);
+  fields header(root, "", 3);
   auto version = header.integer<std::uint32_t>();
   if (version != protocol_version) {
     throw protocol_error(fmt::format("unsupported protocol version {} (this build speaks {})", version, protocol_version));

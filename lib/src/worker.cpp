@@ -1,9 +1,11 @@
-// The worker's event loop: one thread polls the two sockets and every running child's pipes.
+// The worker's event loop: one thread polls the two sockets, every running child's pipes and
+// pidfd, and the handler pool's eventfd; tasks run in child processes or on handler threads.
 #include "mtask/worker.hpp"
 
 #include "mtask/child_process.hpp"
 #include "mtask/clock.hpp"
 #include "mtask/error.hpp"
+#include "mtask/handler_pool.hpp"
 #include "mtask/log.hpp"
 #include "mtask/socket.hpp"
 #include "mtask/wire.hpp"
@@ -11,11 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <random>
+#include <unordered_map>
 
 namespace mtask {
 namespace {
@@ -38,10 +42,12 @@ struct job_task {
   std::string terminator;
 };
 
-struct running_task {
+struct running_process {
   job_task t;
   std::unique_ptr<child_process> proc;
   time_point started;
+  std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
+  bool killed = false;                 // SIGKILL sent after the grace period
 };
 
 // Returns: argv with every "{}" replaced by the payload, or nothing when no argument has "{}".
@@ -64,6 +70,11 @@ std::uint64_t micros_since(time_point start, time_point now) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - start).count());
 }
 
+// The result skeleton of a task: identity, and the payload only if it failed (for --failures).
+wire::result result_for(const job_task& t) {
+  return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
+}
+
 class worker {
 public:
   explicit worker(const worker_options& opts)
@@ -71,6 +82,7 @@ public:
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy(),
                                random_routing_id())) {
     if (opts_.common.sink_given) connect_sink(opts_.common.sink);
+    if (opts_.handler && !opts_.handler_inline) pool_.emplace(opts_.handler, opts_.slots);
   }
 
   int run();
@@ -79,12 +91,18 @@ private:
   void connect_sink(const std::string& endpoint);
   void handle(const incoming& in, time_point now);
   void start_tasks(time_point now);
-  void finish(running_task& r, time_point now);
+  void enforce_timeouts(time_point now);
+  [[nodiscard]] time_point next_deadline(time_point fallback) const;
+  void finish(running_process& r, time_point now);
+  void collect_handlers();
+  void complete(const job_task& t, wire::result r);
   void flush_results();
   void send_status();
+  [[nodiscard]] std::size_t busy() const {
+    return processes_.size() + in_pool_.size() + backlog_.size() + outbox_.size();
+  }
   [[nodiscard]] std::uint32_t free_slots() const {
-    auto busy = running_.size() + backlog_.size() + outbox_.size();
-    return busy >= opts_.slots ? 0 : static_cast<std::uint32_t>(opts_.slots - busy);
+    return busy() >= opts_.slots ? 0 : static_cast<std::uint32_t>(opts_.slots - busy());
   }
 
   const worker_options& opts_;
@@ -93,12 +111,15 @@ private:
   zmq::socket_t dealer_;
   std::optional<zmq::socket_t> push_;
   std::string sink_endpoint_;
+  std::optional<handler_pool> pool_;
 
   std::uint64_t job_ = 0;      // job of the last tasks received
   std::uint64_t received_ = 0; // tasks of job_ received
   std::uint64_t completed_job_ = 0;
   std::deque<job_task> backlog_; // received, waiting for a slot (only if the ventilator overshoots)
-  std::vector<running_task> running_;
+  std::vector<running_process> processes_;
+  std::unordered_map<std::uint64_t, job_task> in_pool_; // keyed by a local sequence number
+  std::uint64_t pool_seq_ = 0;
   std::vector<std::pair<std::uint64_t, wire::result>> outbox_; // finished, not yet handed to the sink socket
   bool status_due_ = true;
   time_point vent_seen_{};
@@ -113,18 +134,10 @@ void worker::connect_sink(const std::string& endpoint) {
 }
 
 void worker::handle(const incoming& in, time_point now) {
-  wire::message msg;
-  try {
-    if (in.extra_frames) throw protocol_error("unexpected frames");
-    msg = wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()),
-                       static_cast<std::size_t>(opts_.common.max_message_bytes));
-  } catch (const protocol_error& e) {
-    ++malformed_;
-    log::info("dropped a frame: {}", e.what());
-    return;
-  }
+  auto msg = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
+  if (!msg) return;
   vent_seen_ = now;
-  if (auto* t = std::get_if<wire::tasks_msg>(&msg)) {
+  if (auto* t = std::get_if<wire::tasks_msg>(&*msg)) {
     if (!opts_.common.sink_given) {
       try {
         check_endpoint("sink endpoint", t->sink_endpoint);
@@ -142,7 +155,7 @@ void worker::handle(const incoming& in, time_point now) {
     received_ += t->tasks.size();
     for (auto& task : t->tasks) backlog_.push_back(job_task{t->job, std::move(task), t->terminator});
     status_due_ = true;
-  } else if (auto* v = std::get_if<wire::vent_status>(&msg)) {
+  } else if (auto* v = std::get_if<wire::vent_status>(&*msg)) {
     if (v->complete && completed_job_ != v->job) {
       completed_job_ = v->job;
       status_due_ = true; // tell the ventilator we know, so it need not wait for us
@@ -155,11 +168,14 @@ void worker::handle(const incoming& in, time_point now) {
 }
 
 void worker::start_tasks(time_point now) {
-  while (!backlog_.empty() && running_.size() + outbox_.size() < opts_.slots) {
+  while (!backlog_.empty() && processes_.size() + in_pool_.size() + outbox_.size() < opts_.slots) {
     job_task t = std::move(backlog_.front());
     backlog_.pop_front();
-    if (opts_.handler) {
-      wire::result r{.id = t.task.id, .attempt = t.task.attempt};
+    if (pool_) {
+      pool_->submit(pool_seq_, t.task.payload);
+      in_pool_.emplace(pool_seq_++, std::move(t));
+    } else if (opts_.handler) {
+      auto r = result_for(t);
       try {
         r.output = opts_.handler(t.task.payload);
       } catch (const std::exception& e) {
@@ -168,23 +184,47 @@ void worker::start_tasks(time_point now) {
         r.error = e.what();
       }
       r.runtime_us = micros_since(now, clock::now());
-      outbox_.emplace_back(t.job, std::move(r));
-      continue;
+      complete(t, std::move(r));
+    } else {
+      auto argv = substitute(opts_.command, t.task.payload);
+      std::string input;
+      if (!argv) {
+        argv = opts_.command;
+        input.reserve(t.task.payload.size() + t.terminator.size());
+        input.append(t.task.payload).append(t.terminator);
+      }
+      auto proc = std::make_unique<child_process>(*argv, std::move(input));
+      processes_.push_back(running_process{std::move(t), std::move(proc), now});
     }
-    auto argv = substitute(opts_.command, t.task.payload);
-    std::string input;
-    if (!argv) {
-      argv = opts_.command;
-      input.reserve(t.task.payload.size() + t.terminator.size());
-      input.append(t.task.payload).append(t.terminator);
-    }
-    auto proc = std::make_unique<child_process>(*argv, std::move(input));
-    running_.push_back(running_task{std::move(t), std::move(proc), now});
   }
 }
 
-void worker::finish(running_task& r, time_point now) {
-  wire::result res{.id = r.t.task.id, .attempt = r.t.task.attempt};
+void worker::enforce_timeouts(time_point now) {
+  if (opts_.task_timeout_ms <= 0) return;
+  for (auto& r : processes_) {
+    if (!r.term_sent && now - r.started >= millis(opts_.task_timeout_ms)) {
+      r.proc->kill(SIGTERM);
+      r.term_sent = now;
+      log::info("task {} timed out after {} ms: SIGTERM", r.t.task.id, opts_.task_timeout_ms);
+    } else if (r.term_sent && !r.killed && now - *r.term_sent >= millis(opts_.kill_grace_ms)) {
+      r.proc->kill(SIGKILL);
+      r.killed = true;
+    }
+  }
+}
+
+time_point worker::next_deadline(time_point fallback) const {
+  time_point next = fallback;
+  if (opts_.task_timeout_ms <= 0) return next;
+  for (const auto& r : processes_) {
+    if (!r.term_sent) next = std::min(next, r.started + millis(opts_.task_timeout_ms));
+    else if (!r.killed) next = std::min(next, *r.term_sent + millis(opts_.kill_grace_ms));
+  }
+  return next;
+}
+
+void worker::finish(running_process& r, time_point now) {
+  auto res = result_for(r.t);
   auto& p = *r.proc;
   if (p.start_errno() != 0) {
     res.status = wire::task_status::not_started;
@@ -201,9 +241,37 @@ void worker::finish(running_task& r, time_point now) {
     }
     res.output = std::move(p.output());
     res.error = p.error_tail();
+    if (r.term_sent) {
+      res.status = wire::task_status::timed_out;
+      res.error = fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, res.error.empty() ? "" : ": ", res.error);
+    }
   }
   res.runtime_us = micros_since(r.started, now);
-  outbox_.emplace_back(r.t.job, std::move(res));
+  complete(r.t, std::move(res));
+}
+
+void worker::collect_handlers() {
+  if (!pool_) return;
+  for (auto& c : pool_->take_completed()) {
+    auto it = in_pool_.find(c.key);
+    if (it == in_pool_.end()) continue;
+    auto r = result_for(it->second);
+    if (c.ok) {
+      r.output = std::move(c.output);
+    } else {
+      r.status = wire::task_status::failed;
+      r.code = 1;
+      r.error = std::move(c.output);
+    }
+    r.runtime_us = c.runtime_us;
+    complete(it->second, std::move(r));
+    in_pool_.erase(it);
+  }
+}
+
+void worker::complete(const job_task& t, wire::result r) {
+  if (r.status != wire::task_status::ok) r.payload = t.task.payload;
+  outbox_.emplace_back(t.job, std::move(r));
 }
 
 void worker::flush_results() {
@@ -244,7 +312,7 @@ int worker::run() {
   while (true) {
     if (int sig = stop_signal()) {
       (void)try_send(dealer_, wire::encode(wire::worker_bye{.job = job_}));
-      for (auto& r : running_) r.proc->kill(SIGTERM);
+      for (auto& r : processes_) r.proc->kill(SIGTERM);
       log::info("stopped by signal {}", sig);
       return 128 + sig;
     }
@@ -261,16 +329,17 @@ int worker::run() {
 
     std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
     if (push_ && !outbox_.empty()) items.push_back({push_->handle(), 0, ZMQ_POLLOUT, 0});
+    if (pool_) items.push_back({nullptr, pool_->fd(), ZMQ_POLLIN, 0});
     const std::size_t first_fd = items.size();
     fds.clear();
-    for (const auto& r : running_) r.proc->poll_items(fds);
+    for (const auto& r : processes_) r.proc->poll_items(fds);
     for (const auto& p : fds) {
       // zmq_poll has its own event bits (ZMQ_POLLOUT is not POLLOUT).
       const short ev = static_cast<short>((p.events & POLLIN ? ZMQ_POLLIN : 0) | (p.events & POLLOUT ? ZMQ_POLLOUT : 0));
       items.push_back({nullptr, p.fd, ev, 0});
     }
-    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
-    if (running_.empty() && !outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
+    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_deadline(next_tick) - now));
+    if (!outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
     try {
       zmq::poll(items, timeout);
     } catch (const zmq::error_t& e) {
@@ -282,15 +351,17 @@ int worker::run() {
       fds[i].revents = static_cast<short>((ev & ZMQ_POLLIN ? POLLIN : 0) | (ev & ZMQ_POLLOUT ? POLLOUT : 0) |
                                           (ev & ZMQ_POLLERR ? POLLERR : 0));
     }
-    for (auto& r : running_) r.proc->on_ready(fds);
-    for (auto it = running_.begin(); it != running_.end();) {
+    for (auto& r : processes_) r.proc->on_ready(fds);
+    for (auto it = processes_.begin(); it != processes_.end();) {
       if (it->proc->finished()) {
         finish(*it, now);
-        it = running_.erase(it);
+        it = processes_.erase(it);
       } else {
         ++it;
       }
     }
+    collect_handlers();
+    enforce_timeouts(now);
     for (int i = 0; i < 1000; ++i) {
       auto in = try_receive(dealer_, false);
       if (!in) break;

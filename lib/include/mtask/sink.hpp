@@ -11,7 +11,8 @@ namespace mtask {
 
 struct sink_options {
   common_options common;
-  bool keep_order = false; // -k: write results in task order
+  bool keep_order = false;  // -k: write results in task order
+  std::string failures_path; // --failures: one JSON line per task that failed for good
 };
 
 // Serves one job to completion.

@@ -2,6 +2,8 @@
 // roles open gets the same limits (HWM, linger, maximum message size, ZMTP heartbeats).
 #pragma once
 
+#include "mtask/wire.hpp"
+
 #include <zmq.hpp>
 
 #include <cstdint>
@@ -50,5 +52,11 @@ struct incoming {
 // Receives one message without blocking; every frame of it is consumed.
 // Returns: nothing when no message is waiting.
 [[nodiscard]] std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id);
+
+// Decodes the body of `in` (which must be a single frame after any routing id).
+// Returns: the message, or nothing for a malformed frame, which is counted in `dropped` and
+//          logged at info level: bad bytes from a peer never stop a process.
+[[nodiscard]] std::optional<wire::message> decode_or_count(const incoming& in, std::size_t max_bytes,
+                                                           std::uint64_t& dropped);
 
 } // namespace mtask

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "mtask/cli.hpp"
+#include "mtask/ledger.hpp"
 #include "mtask/splitter.hpp"
 
 #include <cstddef>
@@ -15,6 +16,7 @@ struct ventilator_options {
   std::string input; // empty: stdin
   split_options split;
   std::size_t window = 10000; // tasks read and not yet acknowledged by the sink
+  ledger_limits limits;       // --retries, --max-crashes
 };
 
 // Runs one job to completion.

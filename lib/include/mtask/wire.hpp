@@ -24,7 +24,8 @@ enum class msg_type : std::uint8_t {
   sink_status = 6,   // sink -> ventilator: hello, heartbeat and acknowledgements of results
   complete = 7,      // sink -> ventilator: every result is written; the job's summary
   complete_ack = 8,  // ventilator -> sink: the ventilator has seen `complete`
-  results = 9,       // worker -> sink: a batch of results
+  results = 9,       // worker -> sink: a batch of results; also ventilator -> sink for tasks it
+                     // gave up on itself (quarantined after killing --max-crashes workers)
   abort = 10,        // ventilator <-> sink: the job is over, unfinished; the other side exits too
 };
 
@@ -42,6 +43,7 @@ struct task {
   std::uint64_t id = 0; // 0-based position in the input
   std::uint32_t attempt = 1;
   std::string payload; // the record without its terminator
+  std::uint32_t retries_left = 0; // a failure with retries left is not final: the ventilator will run it again
   friend bool operator==(const task&, const task&) = default;
 };
 
@@ -114,6 +116,9 @@ struct result {
   std::string output;    // the command's stdout
   std::string error;     // the tail of its stderr, or why it did not start
   std::uint64_t runtime_us = 0;
+  std::uint32_t retries_left = 0; // echoed from the task: with status != ok and retries left, not final
+  std::string payload;            // the task's payload, sent back only with failures (for --failures)
+  [[nodiscard]] bool final() const { return status == task_status::ok || retries_left == 0; }
   friend bool operator==(const result&, const result&) = default;
 };
 

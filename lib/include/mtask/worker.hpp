@@ -21,6 +21,9 @@ struct worker_options {
   bool once = false;                // exit when the job it served is complete
   std::vector<std::string> command; // run per task; empty when `handler` is set
   task_handler handler;
+  bool handler_inline = false; // run `handler` on the event loop (only for trivially quick ones)
+  int task_timeout_ms = 0;     // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
+  int kill_grace_ms = 1000;
 };
 
 // Serves jobs until stopped (or, with `once`, until a job completes).

@@ -1,0 +1,734 @@
+// Unit tests for the wire protocol (lib/src/wire.cpp): round trips, golden bytes of protocol
+// version 1, and the decoder's refusal of truncated, garbage, misshapen and oversized frames.
+#include "mtask/error.hpp"
+#include "mtask/wire.hpp"
+
+#include <doctest/doctest.h>
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace wire = mtask::wire;
+using mtask::protocol_error;
+
+namespace {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 0xf]);
+  }
+  return out;
+}
+
+// Accepts spaces between bytes so the golden strings can be grouped by field.
+std::string from_hex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  int high = -1;
+  for (char c : hex) {
+    if (c == ' ') continue;
+    int v = nibble(c);
+    REQUIRE(v >= 0);
+    if (high < 0) {
+      high = v;
+    } else {
+      out.push_back(static_cast<char>(high * 16 + v));
+      high = -1;
+    }
+  }
+  REQUIRE(high < 0);
+  return out;
+}
+
+// Builds a frame by hand, for shapes our encoder never produces.
+template <typename Fn> std::string packed(Fn&& fn) {
+  msgpack::sbuffer buf;
+  packer p(buf);
+  fn(p);
+  return std::string(buf.data(), buf.size());
+}
+
+void pack_bin(packer& p, std::string_view s) {
+  p.pack_bin(static_cast<std::uint32_t>(s.size()));
+  p.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+// One message of every type, with values that reach every integer width msgpack has.
+std::vector<wire::message> sample_messages() {
+  constexpr auto u64_max = std::numeric_limits<std::uint64_t>::max();
+  constexpr auto u32_max = std::numeric_limits<std::uint32_t>::max();
+  return {
+      wire::worker_status{.job = 1, .name = "host:4242", .slots = 8, .free = 3, .received = 70000, .completed_job = 0},
+      wire::worker_status{.job = u64_max, .name = "", .slots = u32_max, .free = u32_max, .received = u64_max,
+                          .completed_job = u64_max},
+      wire::worker_bye{.job = 12},
+      wire::tasks_msg{.job = 3,
+                      .terminator = "\n",
+                      .sink_endpoint = "tcp://127.0.0.1:5558",
+                      .tasks = {{.id = 0, .attempt = 1, .payload = "first line", .retries_left = 0},
+                                {.id = 1, .attempt = 2, .payload = "", .retries_left = 3},
+                                {.id = u64_max,
+                                 .attempt = u32_max,
+                                 .payload = std::string("nul\0inside\xff", 11),
+                                 .retries_left = u32_max}}},
+      wire::tasks_msg{.job = 4, .terminator = std::string(1, '\0'), .sink_endpoint = "", .tasks = {}},
+      wire::vent_status{.job = 5, .complete = true},
+      wire::vent_status{.job = 0, .complete = false},
+      wire::job_info{.job = 6, .total = -1},
+      wire::job_info{.job = 6, .total = std::numeric_limits<std::int64_t>::max()},
+      wire::sink_status{.job = 7,
+                        .written_below = 256,
+                        .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
+                                 {.id = 99, .attempt = 3, .status = wire::task_status::crashed}}},
+      wire::sink_status{.job = 0, .written_below = 0, .acks = {}},
+      wire::complete{.job = 8, .total = 1000000, .failed = 2},
+      wire::complete_ack{.job = 9},
+      wire::abort_msg{.job = 11, .reason = "input 'data.txt' cannot be read"},
+      wire::abort_msg{.job = 11, .reason = ""},
+      wire::results_msg{.job = 10,
+                        .worker = "host:1",
+                        .results = {{.id = 4,
+                                     .attempt = 1,
+                                     .status = wire::task_status::ok,
+                                     .code = 0,
+                                     .output = "out\n",
+                                     .error = "",
+                                     .runtime_us = 1234,
+                                     .retries_left = 0,
+                                     .payload = ""},
+                                    {.id = 5,
+                                     .attempt = 2,
+                                     .status = wire::task_status::not_started,
+                                     .code = std::numeric_limits<std::int32_t>::min(),
+                                     .output = "",
+                                     .error = "No such file or directory",
+                                     .runtime_us = u64_max,
+                                     .retries_left = u32_max,
+                                     .payload = std::string("nul\0inside\xff", 11)},
+                                    {.id = 6,
+                                     .attempt = 1,
+                                     .status = wire::task_status::timed_out,
+                                     .code = std::numeric_limits<std::int32_t>::max(),
+                                     .output = std::string(300, 'x'),
+                                     .error = std::string(70000, 'e'),
+                                     .runtime_us = 0,
+                                     .retries_left = 1,
+                                     .payload = std::string(70000, 'p')}}},
+  };
+}
+
+// A valid frame per type, for the truncation and mutation tests.
+std::vector<std::string> sample_frames() {
+  std::vector<std::string> frames;
+  for (const auto& m : sample_messages()) frames.push_back(wire::encode(m));
+  return frames;
+}
+
+} // namespace
+
+TEST_CASE("wire round-trips every message type unchanged") {
+  std::set<std::size_t> types;
+  for (const auto& m : sample_messages()) {
+    CAPTURE(m.index());
+    CHECK(wire::decode(wire::encode(m)) == m);
+    types.insert(m.index());
+  }
+  // A message type added to the variant needs a sample here.
+  CHECK(types.size() == std::variant_size_v<wire::message>);
+}
+
+TEST_CASE("wire round-trips every task status") {
+  for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
+    CAPTURE(s);
+    const auto status = static_cast<wire::task_status>(s);
+    wire::message m = wire::results_msg{.job = 1, .worker = "w", .results = {{.id = 1, .status = status, .code = -1, .retries_left = 2, .payload = "p"}}};
+    CHECK(wire::decode(wire::encode(m)) == m);
+    wire::message a = wire::sink_status{.job = 1, .acks = {{.id = 2, .attempt = 1, .status = status}}};
+    CHECK(wire::decode(wire::encode(a)) == a);
+  }
+}
+
+TEST_CASE("wire encodes a worker_status of protocol version 1 as these bytes") {
+  const wire::message m =
+      wire::worker_status{.job = 7, .name = "h:1", .slots = 4, .free = 2, .received = 300, .completed_job = 70000};
+  // [version, type, job, name, slots, free, received, completed_job]
+  const std::string golden = "98 01 01 07 a368 3a31 04 02 cd012c ce00011170";
+  CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
+  CHECK(wire::decode(from_hex(golden)) == m);
+}
+
+TEST_CASE("wire encodes a tasks_msg of protocol version 1 as these bytes") {
+  const wire::message m = wire::tasks_msg{.job = 2,
+                                          .terminator = "\n",
+                                          .sink_endpoint = "tcp://h:1",
+                                          .tasks = {{.id = 0, .attempt = 1, .payload = "ab", .retries_left = 2},
+                                                    {.id = 200, .attempt = 2, .payload = "", .retries_left = 300}}};
+  // [version, type, job, terminator (bin), sink endpoint (str),
+  //  [[id, attempt, payload (bin), retries_left], ...]]
+  const std::string golden = "96 01 03 02 c4010a a9 7463703a2f2f683a31 92"
+                             " 94 00 01 c4026162 02"
+                             " 94 ccc8 02 c400 cd012c";
+  CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
+  CHECK(wire::decode(from_hex(golden)) == m);
+}
+
+TEST_CASE("wire encodes a results_msg of protocol version 1 as these bytes") {
+  const wire::message m = wire::results_msg{.job = 3,
+                                            .worker = "w",
+                                            .results = {{.id = 1,
+                                                         .attempt = 1,
+                                                         .status = wire::task_status::failed,
+                                                         .code = -200,
+                                                         .output = "x\n",
+                                                         .error = "",
+                                                         .runtime_us = 1000,
+                                                         .retries_left = 1,
+                                                         .payload = "in"},
+                                                        {.id = 70000,
+                                                         .attempt = 3,
+                                                         .status = wire::task_status::signalled,
+                                                         .code = 9,
+                                                         .output = "",
+                                                         .error = "e",
+                                                         .runtime_us = 5000000000,
+                                                         .retries_left = 70000,
+                                                         .payload = ""}}};
+  // [version, type, job, worker,
+  //  [[id, attempt, status, code, output (bin), error (bin), runtime_us, retries_left, payload (bin)], ...]]
+  const std::string golden = "95 01 09 03 a177 92"
+                             " 99 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e"
+                             " 99 ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400";
+  CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
+  CHECK(wire::decode(from_hex(golden)) == m);
+}
+
+TEST_CASE("wire encodes the small messages of protocol version 1 as these bytes") {
+  CHECK(to_hex(wire::encode(wire::worker_bye{.job = 1})) == "93010201");
+  CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = true})) == "94010401c3");
+  CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = false})) == "94010401c2");
+  CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = -1})) == "94010501ff");
+  CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = 128})) == "94010501cc80");
+  CHECK(to_hex(wire::encode(wire::complete{.job = 1, .total = 5, .failed = 0})) == "950107010500");
+  CHECK(to_hex(wire::encode(wire::complete_ack{.job = 300})) == "930108cd012c");
+  CHECK(to_hex(wire::encode(wire::abort_msg{.job = 1, .reason = "x"})) == "94010a01a178");
+  CHECK(to_hex(wire::encode(wire::sink_status{.job = 4,
+                                              .written_below = 2,
+                                              .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
+                                                       {.id = 1, .attempt = 2,
+                                                        .status = wire::task_status::timed_out}}})) ==
+        "9501060402" "92" "93000100" "93010204");
+}
+
+TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it encodes strings") {
+  const auto frame = packed([](packer& p) {
+    p.pack_array(6);
+    p.pack(1);
+    p.pack(3);
+    p.pack(2);
+    p.pack(std::string("\n")); // str instead of bin
+    pack_bin(p, "tcp://h:1");  // bin instead of str
+    p.pack_array(1);
+    p.pack_array(4);
+    p.pack(0);
+    p.pack(1);
+    p.pack(std::string("payload")); // str instead of bin
+    p.pack(2);
+  });
+  const wire::message expected =
+      wire::tasks_msg{.job = 2,
+                      .terminator = "\n",
+                      .sink_endpoint = "tcp://h:1",
+                      .tasks = {{.id = 0, .attempt = 1, .payload = "payload", .retries_left = 2}}};
+  CHECK(wire::decode(frame) == expected);
+
+  const auto results = packed([](packer& p) {
+    p.pack_array(5);
+    p.pack(1);
+    p.pack(9);
+    p.pack(3);
+    pack_bin(p, "w"); // bin instead of str
+    p.pack_array(1);
+    p.pack_array(9);
+    p.pack(1);
+    p.pack(2);
+    p.pack(1);
+    p.pack(3);
+    p.pack(std::string("out")); // str instead of bin
+    p.pack(std::string("err")); // str instead of bin
+    p.pack(10);
+    p.pack(4);
+    p.pack(std::string("in")); // str instead of bin
+  });
+  const wire::message expected_results = wire::results_msg{.job = 3,
+                                                           .worker = "w",
+                                                           .results = {{.id = 1,
+                                                                        .attempt = 2,
+                                                                        .status = wire::task_status::failed,
+                                                                        .code = 3,
+                                                                        .output = "out",
+                                                                        .error = "err",
+                                                                        .runtime_us = 10,
+                                                                        .retries_left = 4,
+                                                                        .payload = "in"}}};
+  CHECK(wire::decode(results) == expected_results);
+}
+
+TEST_CASE("wire accepts trailing fields it does not know, at every level") {
+  SUBCASE("in the envelope of a worker_status") {
+    const auto frame = packed([](packer& p) {
+      p.pack_array(10);
+      p.pack(1);
+      p.pack(1);
+      p.pack(7);
+      p.pack(std::string("h:1"));
+      p.pack(4);
+      p.pack(2);
+      p.pack(0);
+      p.pack(0);
+      p.pack(std::string("a field from the future"));
+      p.pack_map(1);
+      p.pack(std::string("k"));
+      p.pack_array(2);
+      p.pack(1);
+      p.pack_nil();
+    });
+    const wire::message expected =
+        wire::worker_status{.job = 7, .name = "h:1", .slots = 4, .free = 2, .received = 0, .completed_job = 0};
+    CHECK(wire::decode(frame) == expected);
+  }
+  SUBCASE("in a message with no body") {
+    const auto frame = packed([](packer& p) {
+      p.pack_array(4);
+      p.pack(1);
+      p.pack(2);
+      p.pack(12);
+      p.pack_true();
+    });
+    CHECK(wire::decode(frame) == wire::message{wire::worker_bye{.job = 12}});
+  }
+  SUBCASE("in each task of a tasks_msg") {
+    const auto frame = packed([](packer& p) {
+      p.pack_array(7);
+      p.pack(1);
+      p.pack(3);
+      p.pack(2);
+      pack_bin(p, "\n");
+      p.pack(std::string("tcp://h:1"));
+      p.pack_array(1);
+      p.pack_array(6);
+      p.pack(9);
+      p.pack(1);
+      pack_bin(p, "ab");
+      p.pack(4);
+      p.pack(3.5);
+      p.pack(std::string("priority"));
+      p.pack(-1);
+    });
+    const wire::message expected = wire::tasks_msg{.job = 2,
+                                                   .terminator = "\n",
+                                                   .sink_endpoint = "tcp://h:1",
+                                                   .tasks = {{.id = 9, .attempt = 1, .payload = "ab", .retries_left = 4}}};
+    CHECK(wire::decode(frame) == expected);
+  }
+  SUBCASE("in each ack of a sink_status") {
+    const auto frame = packed([](packer& p) {
+      p.pack_array(5);
+      p.pack(1);
+      p.pack(6);
+      p.pack(4);
+      p.pack(2);
+      p.pack_array(1);
+      p.pack_array(4);
+      p.pack(1);
+      p.pack(2);
+      p.pack(4);
+      p.pack(std::string("extra"));
+    });
+    const wire::message expected = wire::sink_status{
+        .job = 4, .written_below = 2, .acks = {{.id = 1, .attempt = 2, .status = wire::task_status::timed_out}}};
+    CHECK(wire::decode(frame) == expected);
+  }
+  SUBCASE("in each result of a results_msg") {
+    const auto frame = packed([](packer& p) {
+      p.pack_array(6);
+      p.pack(1);
+      p.pack(9);
+      p.pack(3);
+      p.pack(std::string("w"));
+      p.pack_array(1);
+      p.pack_array(10);
+      p.pack(1);
+      p.pack(1);
+      p.pack(1);
+      p.pack(-2);
+      pack_bin(p, "x\n");
+      pack_bin(p, "");
+      p.pack(1000);
+      p.pack(5);
+      pack_bin(p, "ab");
+      p.pack(std::string("peak rss"));
+      p.pack(std::string("a field from the future"));
+    });
+    const wire::message expected = wire::results_msg{.job = 3,
+                                                     .worker = "w",
+                                                     .results = {{.id = 1,
+                                                                  .attempt = 1,
+                                                                  .status = wire::task_status::failed,
+                                                                  .code = -2,
+                                                                  .output = "x\n",
+                                                                  .error = "",
+                                                                  .runtime_us = 1000,
+                                                                  .retries_left = 5,
+                                                                  .payload = "ab"}}};
+    CHECK(wire::decode(frame) == expected);
+  }
+}
+
+TEST_CASE("wire refuses every truncated prefix of a valid frame") {
+  for (const auto& frame : sample_frames()) {
+    for (std::size_t len = 0; len < frame.size(); ++len) {
+      CAPTURE(to_hex(frame.substr(0, 16)));
+      CAPTURE(len);
+      CHECK_THROWS_AS(wire::decode(std::string_view(frame).substr(0, len)), protocol_error);
+    }
+  }
+}
+
+TEST_CASE("wire refuses an empty frame") {
+  CHECK_THROWS_WITH_AS(wire::decode(""), "malformed message: empty frame", protocol_error);
+}
+
+TEST_CASE("wire decodes or refuses random garbage, and never fails any other way") {
+  std::mt19937_64 rng(20240601);
+  auto byte = [&rng] { return static_cast<char>(rng() & 0xff); };
+  std::size_t refused = 0;
+  std::size_t decoded = 0;
+  auto attempt = [&](const std::string& frame) {
+    CAPTURE(to_hex(frame.substr(0, 64)));
+    try {
+      auto m = wire::decode(frame);
+      // Whatever decodes must survive another round trip unchanged.
+      CHECK(wire::decode(wire::encode(m)) == m);
+      ++decoded;
+    } catch (const protocol_error&) {
+      ++refused;
+    }
+  };
+
+  SUBCASE("random bytes") {
+    for (int i = 0; i < 5000; ++i) {
+      std::string frame(static_cast<std::size_t>(rng() % 64), '\0');
+      for (auto& c : frame) c = byte();
+      attempt(frame);
+    }
+    CHECK(refused + decoded == 5000);
+    CHECK(refused > 4900);
+  }
+  SUBCASE("random bytes behind a valid envelope") {
+    // Starts with fixarray, version 1, a valid type: gets past the header into the body decoders.
+    for (int i = 0; i < 5000; ++i) {
+      std::string frame;
+      frame.push_back(static_cast<char>(0x90 | (3 + rng() % 6)));
+      frame.push_back('\x01');
+      frame.push_back(static_cast<char>(1 + rng() % 12)); // every type, and a few unknown ones
+      frame.push_back(static_cast<char>(rng() % 128));
+      const auto extra = static_cast<std::size_t>(rng() % 32);
+      for (std::size_t k = 0; k < extra; ++k) frame.push_back(byte());
+      attempt(frame);
+    }
+    CHECK(refused + decoded == 5000);
+  }
+  SUBCASE("valid frames with a few bytes changed, inserted or removed") {
+    const auto frames = sample_frames();
+    for (int i = 0; i < 20000; ++i) {
+      std::string frame = frames[rng() % frames.size()];
+      const auto edits = 1 + rng() % 3;
+      for (std::uint64_t e = 0; e < edits && !frame.empty(); ++e) {
+        const auto at = static_cast<std::size_t>(rng() % frame.size());
+        switch (rng() % 3) {
+        case 0: frame[at] = byte(); break;
+        case 1: frame.insert(frame.begin() + static_cast<std::ptrdiff_t>(at), byte()); break;
+        default: frame.erase(at, 1); break;
+        }
+      }
+      attempt(frame);
+    }
+    CHECK(refused + decoded == 20000);
+    CHECK(refused > 0);
+    CHECK(decoded > 0);
+  }
+}
+
+TEST_CASE("wire refuses valid msgpack that is not an array") {
+  SUBCASE("a map") {
+    const auto frame = packed([](packer& p) {
+      p.pack_map(1);
+      p.pack(1);
+      p.pack(1);
+    });
+    CHECK_THROWS_WITH_AS(wire::decode(frame), doctest::Contains(": not an array"), protocol_error);
+  }
+  SUBCASE("a string") {
+    const auto frame = packed([](packer& p) { p.pack(std::string("hello")); });
+    CHECK_THROWS_WITH_AS(wire::decode(frame), doctest::Contains(": not an array"), protocol_error);
+  }
+  SUBCASE("an integer") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("01")), doctest::Contains(": not an array"), protocol_error);
+  }
+  SUBCASE("nil") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("c0")), doctest::Contains(": not an array"), protocol_error);
+  }
+}
+
+TEST_CASE("wire refuses an envelope shorter than version, type and job") {
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("90")), doctest::Contains(": 0 fields, expected at least 3"),
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("920101")), doctest::Contains(": 2 fields, expected at least 3"),
+                       protocol_error);
+}
+
+TEST_CASE("wire refuses another protocol version with a message naming both versions") {
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93070801")), "unsupported protocol version 7 (this build speaks 1)",
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93000801")), "unsupported protocol version 0 (this build speaks 1)",
+                       protocol_error);
+  // A version 2 worker_status that is otherwise perfectly valid.
+  auto frame = wire::encode(wire::worker_status{.job = 1, .name = "w", .slots = 1, .free = 1});
+  frame[1] = '\x02';
+  CHECK_THROWS_WITH_AS(wire::decode(frame), "unsupported protocol version 2 (this build speaks 1)", protocol_error);
+}
+
+TEST_CASE("wire refuses a version that is not a small unsigned integer") {
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93 ff 08 01")), doctest::Contains(": expected an integer"),
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93 a131 08 01")), doctest::Contains(": expected an integer"),
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93 cf0000000100000001 08 01")),
+                       doctest::Contains(": integer out of range"), protocol_error);
+}
+
+TEST_CASE("wire refuses an unknown message type") {
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93010001")), "malformed message: unknown type 0", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93016401")), "malformed message: unknown type 100", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301ccff01")), "malformed message: unknown type 255", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301cd010001")), doctest::Contains(": integer out of range"),
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301c301")), doctest::Contains(": expected an integer"),
+                       protocol_error);
+}
+
+TEST_CASE("wire refuses a message with fewer fields than its type needs") {
+  // worker_status needs 3 + 5 fields; this has 7.
+  const auto frame = packed([](packer& p) {
+    p.pack_array(7);
+    p.pack(1);
+    p.pack(1);
+    p.pack(7);
+    p.pack(std::string("h:1"));
+    p.pack(4);
+    p.pack(2);
+    p.pack(0);
+  });
+  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 7 fields, expected 8", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93010401")), "malformed message: type 4 has 3 fields, expected 4",
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9401090161")), "malformed message: type 9 has 4 fields, expected 5",
+                       protocol_error);
+}
+
+TEST_CASE("wire refuses fields of the wrong type") {
+  SUBCASE("a worker name that is an integer") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 05 04 02 00 00")), doctest::Contains(": expected bytes"),
+                         protocol_error);
+  }
+  SUBCASE("a slot count that is a string") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 a168 a134 02 00 00")),
+                         doctest::Contains(": expected an integer"), protocol_error);
+  }
+  SUBCASE("a slot count that is negative") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 a168 ff 02 00 00")),
+                         doctest::Contains(": expected an integer"), protocol_error);
+  }
+  SUBCASE("a slot count beyond 32 bits") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 a168 cf0000000100000000 02 00 00")),
+                         doctest::Contains(": integer out of range"), protocol_error);
+  }
+  SUBCASE("a job that is a float") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("930102 cb3ff0000000000000")),
+                         doctest::Contains(": expected an integer"), protocol_error);
+  }
+  SUBCASE("a completion flag that is an integer") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("94010401 01")), doctest::Contains(": expected a boolean"),
+                         protocol_error);
+  }
+  SUBCASE("a task list that is a map") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 80")),
+                         doctest::Contains(": tasks is not an array"), protocol_error);
+  }
+  SUBCASE("a task that is not an array") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 05")),
+                         "malformed task message: not an array", protocol_error);
+  }
+  SUBCASE("a task with three fields (no retries_left)") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 93 00 01 c400")),
+                         "malformed task message: 3 fields, expected at least 4", protocol_error);
+  }
+  SUBCASE("a task with two fields") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 92 00 01")),
+                         "malformed task message: 2 fields, expected at least 4", protocol_error);
+  }
+  SUBCASE("a task payload that is nil") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 94 00 01 c0 00")),
+                         "malformed task message: expected bytes", protocol_error);
+  }
+  SUBCASE("a task attempt beyond 32 bits") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 94 00 cf0000000100000000 c400 00")),
+                         "malformed task message: integer out of range", protocol_error);
+  }
+  SUBCASE("a task retries_left that is not a 32-bit unsigned integer") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 94 00 01 c400 cf0000000100000000")),
+                         "malformed task message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 94 00 01 c400 ff")),
+                         "malformed task message: expected an integer", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 94 00 01 c400 a133")),
+                         "malformed task message: expected an integer", protocol_error);
+  }
+  SUBCASE("an ack list that is a string") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 a0")), doctest::Contains(": acks is not an array"),
+                         protocol_error);
+  }
+  SUBCASE("an ack with an unknown task status") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 91 93 00 01 06")),
+                         "malformed ack message: unknown task status 6", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 91 93 00 01 ccff")),
+                         "malformed ack message: unknown task status 255", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 91 93 00 01 cd0100")),
+                         "malformed ack message: integer out of range", protocol_error);
+  }
+  SUBCASE("a result list that is nil") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 c0")), doctest::Contains(": results is not an array"),
+                         protocol_error);
+  }
+  SUBCASE("a result with eight fields (no payload)") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 98 01 01 00 00 c400 c400 00 00")),
+                         "malformed result message: 8 fields, expected at least 9", protocol_error);
+  }
+  SUBCASE("a result with seven fields (no retries_left, no payload)") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 97 01 01 00 00 c400 c400 00")),
+                         "malformed result message: 7 fields, expected at least 9", protocol_error);
+  }
+  SUBCASE("a result code beyond 32 bits") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 ce80000000 c400 c400 00 00 c400")),
+                         "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(
+        wire::decode(from_hex("95010903 a177 91 99 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400")),
+        "malformed result message: integer out of range", protocol_error);
+  }
+  SUBCASE("a result with an unknown status") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 07 00 c400 c400 00 00 c400")),
+                         "malformed result message: unknown task status 7", protocol_error);
+  }
+  SUBCASE("a result runtime that is negative") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 00 00 c400 c400 ff 00 c400")),
+                         "malformed result message: expected an integer", protocol_error);
+  }
+  SUBCASE("a result retries_left that is not a 32-bit unsigned integer") {
+    CHECK_THROWS_WITH_AS(
+        wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 cf0000000100000000 c400")),
+        "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 ff c400")),
+                         "malformed result message: expected an integer", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 c400 c400")),
+                         "malformed result message: expected an integer", protocol_error);
+  }
+  SUBCASE("a result payload that is not bytes") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 00 c0")),
+                         "malformed result message: expected bytes", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 00 05")),
+                         "malformed result message: expected bytes", protocol_error);
+  }
+}
+
+TEST_CASE("wire accepts a total of -1 and refuses any other negative total") {
+  CHECK(wire::decode(from_hex("94010501ff")) == wire::message{wire::job_info{.job = 1, .total = -1}});
+  CHECK(wire::decode(from_hex("9401050100")) == wire::message{wire::job_info{.job = 1, .total = 0}});
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94010501fe")), doctest::Contains(": negative total"), protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94010501d38000000000000000")), doctest::Contains(": negative total"),
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94010501cf8000000000000000")),
+                       doctest::Contains(": integer out of range"), protocol_error);
+}
+
+TEST_CASE("wire refuses bytes after a complete message") {
+  const auto frame = wire::encode(wire::complete_ack{.job = 3});
+  CHECK_THROWS_WITH_AS(wire::decode(frame + '\xc0'), "malformed message: trailing bytes after the message",
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame + frame), "malformed message: trailing bytes after the message",
+                       protocol_error);
+}
+
+TEST_CASE("wire refuses a frame larger than max_bytes and accepts one of exactly max_bytes") {
+  const wire::message m =
+      wire::tasks_msg{.job = 1, .terminator = "\n", .tasks = {{.id = 0, .payload = std::string(1000, 'p')}}};
+  const auto frame = wire::encode(m);
+  // 96 01 03 01 | c4 01 0a | a0 | 91 | 94 00 01 c5 03e8 <1000 bytes> 00
+  REQUIRE(frame.size() == 1016);
+  CHECK(wire::decode(frame, frame.size()) == m);
+  CHECK_THROWS_WITH_AS(wire::decode(frame, frame.size() - 1),
+                       "malformed message: 1016 bytes exceeds the limit of 1015", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame, 0), "malformed message: 1016 bytes exceeds the limit of 0",
+                       protocol_error);
+}
+
+TEST_CASE("wire refuses length prefixes that claim more than the frame holds") {
+  // An array of 2^32-1 elements and a bin of 2^32-1 bytes in a few bytes: refused, not allocated.
+  CHECK_THROWS_AS(wire::decode(from_hex("ddffffffff 01 01 01")), protocol_error);
+  CHECK_THROWS_AS(wire::decode(from_hex("96010302 c6ffffffff 0a")), protocol_error);
+  CHECK_THROWS_AS(wire::decode(from_hex("96010302 c4010a a0 ddffffffff")), protocol_error);
+  CHECK_THROWS_AS(wire::decode(from_hex("df ffffffff 01 01")), protocol_error);
+}
+
+TEST_CASE("wire refuses nesting deeper than the protocol uses") {
+  // A job_info with a trailing field nested 100 arrays deep.
+  const auto frame = from_hex("95010501ff") + std::string(100, '\x91') + from_hex("00");
+  CHECK_THROWS_AS(wire::decode(frame), protocol_error);
+}
+
+TEST_CASE("wire error messages say 'malformed message' once, not 'malformed message message'") {
+  // The envelope's field reader is named "message", and its errors are formatted as
+  // "malformed {name} message: ...", so every envelope or body-field error doubles the word.
+  const auto map = packed([](packer& p) {
+    p.pack_map(1);
+    p.pack(1);
+    p.pack(1);
+  });
+  CHECK_THROWS_WITH_AS(wire::decode(map), "malformed message: not an array", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("920101")), "malformed message: 2 fields, expected at least 3",
+                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94010501fe")), "malformed message: negative total", protocol_error);
+}
+
+TEST_CASE("wire names each task status in lower case") {
+  CHECK(wire::to_string(wire::task_status::ok) == "ok");
+  CHECK(wire::to_string(wire::task_status::failed) == "failed");
+  CHECK(wire::to_string(wire::task_status::signalled) == "signalled");
+  CHECK(wire::to_string(wire::task_status::not_started) == "not started");
+  CHECK(wire::to_string(wire::task_status::timed_out) == "timed out");
+  CHECK(wire::to_string(wire::task_status::crashed) == "crashed");
+}

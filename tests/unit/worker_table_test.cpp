@@ -1,0 +1,219 @@
+// Unit tests for the ventilator's worker table (lib/src/worker_table.cpp): credit from what
+// workers report, liveness against an injected clock, and the round-robin order of dispatch.
+#include "mtask/worker_table.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using mtask::millis;
+using mtask::worker_table;
+using mtask::wire::worker_status;
+
+namespace {
+
+constexpr std::uint64_t job = 5;
+const mtask::time_point t0{std::chrono::seconds(1000)};
+
+worker_status status(std::uint32_t free, std::uint64_t received = 0, std::uint64_t of_job = job) {
+  return worker_status{.job = of_job, .name = "host:1", .slots = 4, .free = free, .received = received};
+}
+
+using names = std::vector<std::string>;
+
+} // namespace
+
+TEST_CASE("worker table says joined, then known, for a worker's status reports") {
+  worker_table t(job);
+  CHECK(t.on_status("a", status(4), t0) == worker_table::seen::joined);
+  CHECK(t.on_status("a", status(4), t0) == worker_table::seen::known);
+  CHECK(t.size() == 1);
+  CHECK(t.live_count() == 1);
+  CHECK(t.find("b") == nullptr);
+}
+
+TEST_CASE("worker table records what a worker reported") {
+  worker_table t(job);
+  const worker_status s{.job = job, .name = "box:77", .slots = 8, .free = 6, .received = 0, .completed_job = 4};
+  (void)t.on_status("a", s, t0);
+  const auto* w = t.find("a");
+  REQUIRE(w != nullptr);
+  CHECK(w->name == "box:77");
+  CHECK(w->slots == 8);
+  CHECK(w->free == 6);
+  CHECK(w->received == 0);
+  CHECK(w->sent == 0);
+  CHECK(w->completed_job == 4);
+  CHECK(w->last_seen == t0);
+  CHECK(w->alive);
+}
+
+TEST_CASE("worker credit is free slots minus tasks sent but not yet received") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  CHECK(t.find("a")->credit() == 4);
+
+  t.on_sent("a", 3);
+  CHECK(t.find("a")->sent == 3);
+  CHECK(t.find("a")->credit() == 1);
+
+  // It has received two of the three and is running them.
+  (void)t.on_status("a", status(2, 2), t0);
+  CHECK(t.find("a")->credit() == 1);
+
+  // All three received, one slot left.
+  (void)t.on_status("a", status(1, 3), t0);
+  CHECK(t.find("a")->credit() == 1);
+
+  t.on_sent("a", 1);
+  CHECK(t.find("a")->credit() == 0);
+}
+
+TEST_CASE("worker credit goes negative when more is in flight than the worker has free") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  t.on_sent("a", 4);
+  (void)t.on_status("a", status(0, 1), t0);
+  CHECK(t.find("a")->credit() == -3);
+  CHECK(t.with_credit().empty());
+}
+
+TEST_CASE("worker table counts tasks received of another job as none of ours") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  t.on_sent("a", 3);
+  (void)t.on_status("a", status(4, 10, job - 1), t0);
+  CHECK(t.find("a")->received == 0);
+  CHECK(t.find("a")->credit() == 1);
+}
+
+TEST_CASE("worker table clamps received to what was sent so a peer cannot inflate its credit") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  t.on_sent("a", 2);
+  (void)t.on_status("a", status(4, 9), t0);
+  CHECK(t.find("a")->received == 2);
+  CHECK(t.find("a")->credit() == 4);
+
+  // A brand new worker claiming receipts gets none.
+  (void)t.on_status("b", status(3, 100), t0);
+  CHECK(t.find("b")->received == 0);
+  CHECK(t.find("b")->credit() == 3);
+}
+
+TEST_CASE("worker table ignores tasks sent to a worker it does not know") {
+  worker_table t(job);
+  t.on_sent("ghost", 3);
+  CHECK(t.size() == 0);
+  CHECK(t.find("ghost") == nullptr);
+}
+
+TEST_CASE("worker table marks workers silent for longer than the timeout as lost") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  (void)t.on_status("b", status(4), t0 + millis(2000));
+
+  // Silent for exactly the timeout is not longer than it.
+  CHECK(t.expire(t0 + millis(3000), millis(3000)).empty());
+  CHECK(t.expire(t0 + millis(3001), millis(3000)) == names{"a"});
+  CHECK_FALSE(t.find("a")->alive);
+  CHECK(t.find("b")->alive);
+  CHECK(t.live() == names{"b"});
+  CHECK(t.live_count() == 1);
+  CHECK(t.size() == 2);
+
+  // Already lost: not reported again.
+  CHECK(t.expire(t0 + millis(4000), millis(3000)).empty());
+  CHECK(t.expire(t0 + millis(5001), millis(3000)) == names{"b"});
+  CHECK(t.live().empty());
+  CHECK(t.live_count() == 0);
+}
+
+TEST_CASE("worker table reports every worker that went silent in one expiry") {
+  worker_table t(job);
+  for (const char* id : {"c", "a", "b"}) (void)t.on_status(id, status(1), t0);
+  CHECK(t.expire(t0 + millis(101), millis(100)) == names{"a", "b", "c"});
+}
+
+TEST_CASE("worker table keeps a worker alive on any message it sends") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  t.touch("a", t0 + millis(2500));
+  CHECK(t.find("a")->last_seen == t0 + millis(2500));
+  CHECK(t.expire(t0 + millis(5000), millis(3000)).empty());
+  CHECK(t.expire(t0 + millis(5501), millis(3000)) == names{"a"});
+}
+
+TEST_CASE("worker table neither revives a lost worker on touch nor learns an unknown one") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  REQUIRE(t.expire(t0 + millis(200), millis(100)) == names{"a"});
+  t.touch("a", t0 + millis(300));
+  CHECK_FALSE(t.find("a")->alive);
+  CHECK(t.find("a")->last_seen == t0);
+  t.touch("b", t0 + millis(300));
+  CHECK(t.size() == 1);
+}
+
+TEST_CASE("worker table says returned for a lost worker that reports again, and keeps its sent count") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  t.on_sent("a", 3);
+  REQUIRE(t.expire(t0 + millis(3001), millis(3000)) == names{"a"});
+
+  CHECK(t.on_status("a", status(4, 1), t0 + millis(4000)) == worker_table::seen::returned);
+  const auto* w = t.find("a");
+  REQUIRE(w != nullptr);
+  CHECK(w->alive);
+  CHECK(w->sent == 3);
+  CHECK(w->received == 1);
+  CHECK(w->credit() == 2);
+  CHECK(w->last_seen == t0 + millis(4000));
+  CHECK(t.live() == names{"a"});
+  CHECK(t.on_status("a", status(4, 1), t0 + millis(4100)) == worker_table::seen::known);
+}
+
+TEST_CASE("worker table marks a worker lost when it says goodbye, once") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  (void)t.on_status("b", status(4), t0);
+  CHECK(t.on_bye("a"));
+  CHECK_FALSE(t.on_bye("a"));
+  CHECK_FALSE(t.on_bye("nobody"));
+  CHECK_FALSE(t.find("a")->alive);
+  CHECK(t.live() == names{"b"});
+  CHECK(t.with_credit() == names{"b"});
+  // Gone already: the heartbeat timeout does not report it a second time.
+  CHECK(t.expire(t0 + millis(10000), millis(3000)) == names{"b"});
+  CHECK(t.on_status("a", status(4), t0 + millis(10000)) == worker_table::seen::returned);
+}
+
+TEST_CASE("worker table lists workers with credit round robin, starting after the one served last") {
+  worker_table t(job);
+  for (const char* id : {"d", "b", "a", "c"}) (void)t.on_status(id, status(2), t0);
+  CHECK(t.with_credit() == names{"a", "b", "c", "d"});
+  t.served("b");
+  CHECK(t.with_credit() == names{"c", "d", "a", "b"});
+  t.served("d");
+  CHECK(t.with_credit() == names{"a", "b", "c", "d"});
+  t.served("a");
+  CHECK(t.with_credit() == names{"b", "c", "d", "a"});
+}
+
+TEST_CASE("worker table leaves out workers without credit and lost workers from the round robin") {
+  worker_table t(job);
+  for (const char* id : {"a", "b", "c", "d"}) (void)t.on_status(id, status(2), t0);
+  (void)t.on_status("c", status(0), t0);
+  t.on_sent("a", 2);
+  (void)t.on_bye("d");
+  CHECK(t.with_credit() == names{"b"});
+
+  // Serving a worker that has since been lost still moves the start past it.
+  (void)t.on_status("a", status(2, 2), t0);
+  (void)t.on_status("c", status(1), t0);
+  t.served("d");
+  CHECK(t.with_credit() == names{"a", "b", "c"});
+  t.served("b");
+  CHECK(t.with_credit() == names{"c", "a", "b"});
+}
