@@ -74,7 +74,10 @@ child_process::child_process(const std::vector<std::string>& argv, std::string i
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // Its own process group, so a timeout or shutdown can kill everything the command started
+  // (a shell's children keep its stdout open and would otherwise outlive it).
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
@@ -120,7 +123,7 @@ child_process::~child_process() {
   close_fd(out_fd_);
   close_fd(err_fd_);
   if (pid_ > 0 && !reaped_) {
-    ::kill(pid_, SIGKILL);
+    ::kill(-pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
   close_fd(pidfd_);
@@ -191,7 +194,9 @@ void child_process::reap() {
 }
 
 void child_process::kill(int sig) {
-  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+  // The whole process group: the command and anything it started. After the command itself is
+  // reaped its group may live on (a background child holding stdout), so keep signalling it.
+  if (pid_ > 0) ::kill(-pid_, sig);
 }
 
 std::string child_process::error_tail() const {

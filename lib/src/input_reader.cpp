@@ -27,7 +27,7 @@ input_reader::~input_reader() {
 
 void input_reader::read_chunk() {
   if (eof_) return;
-  char buf[1 << 16];
+  char buf[chunk_bytes];
   ssize_t n;
   do {
     n = ::read(fd_, buf, sizeof buf);

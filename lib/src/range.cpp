@@ -31,7 +31,8 @@ range_spec parse_range(std::string_view text) {
   if (colon1 == std::string_view::npos) throw bad();
   const auto colon2 = text.find(':', colon1 + 1);
   const std::string_view a = text.substr(0, colon1);
-  const std::string_view b = text.substr(colon1 + 1, colon2 == std::string_view::npos ? std::string_view::npos : colon2 - colon1 - 1);
+  const std::string_view b =
+      text.substr(colon1 + 1, colon2 == std::string_view::npos ? std::string_view::npos : colon2 - colon1 - 1);
   range_spec spec{.first = 0, .last = 0, .step = 1};
   if (!parse_int64(a, spec.first) || !parse_int64(b, spec.last)) throw bad();
   if (colon2 != std::string_view::npos && !parse_int64(text.substr(colon2 + 1), spec.step)) throw bad();
@@ -49,7 +50,8 @@ range_generator::range_generator(range_spec spec) : current_(spec.first), step_(
   // Two's complement differences are exact in uint64 once the sign of the span is known.
   const auto span = up ? static_cast<std::uint64_t>(spec.last) - static_cast<std::uint64_t>(spec.first)
                        : static_cast<std::uint64_t>(spec.first) - static_cast<std::uint64_t>(spec.last);
-  const auto stride = up ? static_cast<std::uint64_t>(spec.step) : std::uint64_t{0} - static_cast<std::uint64_t>(spec.step);
+  const auto stride =
+      up ? static_cast<std::uint64_t>(spec.step) : std::uint64_t{0} - static_cast<std::uint64_t>(spec.step);
   steps_left_ = span / stride;
   count_ = steps_left_ == std::numeric_limits<std::uint64_t>::max() ? steps_left_ : steps_left_ + 1;
 }

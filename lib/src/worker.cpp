@@ -123,6 +123,7 @@ private:
   std::vector<std::pair<std::uint64_t, wire::result>> outbox_; // finished, not yet handed to the sink socket
   bool status_due_ = true;
   time_point vent_seen_{};
+  bool vent_heard_ = false; // a ventilator has spoken to us (for --once: its silence ends our service)
   std::uint64_t malformed_ = 0;
 };
 
@@ -137,6 +138,7 @@ void worker::handle(const incoming& in, time_point now) {
   auto msg = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
   if (!msg) return;
   vent_seen_ = now;
+  vent_heard_ = true;
   if (auto* t = std::get_if<wire::tasks_msg>(&*msg)) {
     if (!opts_.common.sink_given) {
       try {
@@ -366,6 +368,10 @@ int worker::run() {
       auto in = try_receive(dealer_, false);
       if (!in) break;
       handle(*in, now);
+    }
+    if (opts_.once && vent_heard_ && now - vent_seen_ > millis(opts_.common.heartbeat_timeout_ms)) {
+      log::error("the ventilator at '{}' went away before its job completed", opts_.common.ventilator);
+      return exit_failure;
     }
     if (opts_.common.idle_timeout_ms > 0 && now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
       log::error("giving up after {} ms without a ventilator at '{}'", opts_.common.idle_timeout_ms,

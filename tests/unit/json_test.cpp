@@ -26,9 +26,9 @@ std::string json(std::string_view bytes) {
 using cases = std::vector<std::pair<std::string_view, std::string_view>>;
 
 void check_all(const cases& all) {
-  for (const auto& [input, expected] : all) {
-    CAPTURE(input);
-    CHECK(json(input) == expected);
+  for (const auto& c : all) {
+    CAPTURE(c.first);
+    CHECK(json(c.first) == c.second);
   }
 }
 

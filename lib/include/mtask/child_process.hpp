@@ -37,7 +37,7 @@ public:
   [[nodiscard]] std::string error_tail() const;
   [[nodiscard]] pid_t pid() const { return pid_; }
 
-  // Sends `sig` to the process (if still running).
+  // Sends `sig` to the command's process group (the command and whatever it started).
   void kill(int sig);
 
   static constexpr std::size_t error_tail_bytes = 2048;

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace mtask {
 
@@ -18,17 +19,27 @@ public:
   input_reader(const input_reader&) = delete;
   input_reader& operator=(const input_reader&) = delete;
 
-  // The descriptor to poll for readability, or -1 once the input has ended.
-  [[nodiscard]] int fd() const { return eof_ ? -1 : fd_; }
+  // The descriptor to poll for readability: -1 once the input has ended, or while a complete
+  // payload is buffered (reading more would only grow memory; a long record keeps reading).
+  [[nodiscard]] int fd() {
+    if (eof_) return -1;
+    if (!pending_) pending_ = splitter_.next();
+    return pending_ ? -1 : fd_;
+  }
+
+  static constexpr std::size_t chunk_bytes = 1 << 16;
 
   // Reads one chunk (call when fd() is readable: it may block otherwise).
   // Throws: error "cannot read 'PATH': reason".
   void read_chunk();
 
   // Returns: the next payload already buffered, if any.
-  [[nodiscard]] std::optional<std::string> next() { return splitter_.next(); }
+  [[nodiscard]] std::optional<std::string> next() {
+    if (pending_) return std::exchange(pending_, std::nullopt);
+    return splitter_.next();
+  }
   // True once the input ended and every payload has been taken.
-  [[nodiscard]] bool exhausted() const { return eof_ && splitter_.buffered() == 0; }
+  [[nodiscard]] bool exhausted() const { return eof_ && !pending_ && splitter_.buffered() == 0; }
   [[nodiscard]] std::string terminator() const { return splitter_.terminator(); }
 
 private:
@@ -37,6 +48,7 @@ private:
   bool owned_ = false;
   bool eof_ = false;
   record_splitter splitter_;
+  std::optional<std::string> pending_; // a payload taken from the splitter to learn whether one is ready
 };
 
 } // namespace mtask

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Hostile input on the wire: thousands of garbage frames to every bound socket during a job
+(random bytes, valid msgpack of the wrong shape, wrong protocol version, unknown job ids,
+oversized frames, extra frames, raw non-ZMTP bytes). The job's output must not change, every
+process must survive, and the drops must be counted."""
+
+import random
+import socket
+import struct
+import threading
+
+import zmq
+
+from harness import E2E, main
+
+
+def msgpack_array(*items):
+    """A tiny msgpack encoder for the few shapes we need (ints, bytes, arrays)."""
+    def enc(x):
+        if isinstance(x, bool):
+            return b"\xc3" if x else b"\xc2"
+        if isinstance(x, int):
+            if 0 <= x < 128:
+                return bytes([x])
+            if x < 0:
+                return b"\xd3" + struct.pack(">q", x)
+            return b"\xcf" + struct.pack(">Q", x)
+        if isinstance(x, bytes):
+            return b"\xc5" + struct.pack(">H", len(x)) + x
+        if isinstance(x, list):
+            return bytes([0x90 | len(x)]) + b"".join(enc(i) for i in x)
+        raise TypeError(x)
+    return enc(list(items))
+
+
+def garbage_frames(rng, oversized):
+    """One round of every kind of bad frame."""
+    frames = [
+        [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64)))],  # random bytes
+        [b""],  # empty frame
+        [b"\x81\xa1a\x01"],  # a msgpack map
+        [b"\xa5hello"],  # a msgpack string
+        [msgpack_array(7, 1, 1, b"x", 1, 1, 1, 0)],  # unsupported protocol version
+        [msgpack_array(1, 99, 1)],  # unknown message type
+        [msgpack_array(1, 1)],  # too short
+        [msgpack_array(1, 9, 123456789, b"w", [[0, 1, 0, 0, b"FORGED", b"", 0, 0, b""]])],  # results of an unknown job
+        [msgpack_array(1, 6, 987654321, 0, [])],  # a sink status for another job
+        [msgpack_array(1, 1, 0, b"evil", b"not-a-number", 1, 0, 0)],  # worker status, wrong field types
+        [b"\x91\x01", b"extra frame", b"and another"],  # multi-frame
+        [oversized],  # beyond --max-message-bytes: the connection is dropped by libzmq
+    ]
+    return frames
+
+
+class Hostile(E2E):
+    def test_garbage_on_every_bound_port_changes_nothing(self):
+        data = b"".join(b"line %d\n" % i for i in range(3000))
+        c = self.cluster(transport="tcp")
+        limit = ["--max-message-bytes", "65536"]
+        for _ in range(2):
+            c.worker("tr", "a-z", "A-Z", jobs=2, args=limit)
+        vent = c.ventilator(data, limit + ["-v"])
+        sink = c.sink(limit + ["-k", "-v"])
+
+        stop = threading.Event()
+        sent = {"frames": 0, "raw": 0}
+
+        def attack():
+            rng = random.Random(99)
+            ctx = zmq.Context()
+            oversized = b"\x00" * 100_000
+            socks = []
+            for kind, ep in ((zmq.DEALER, c.vent_ep), (zmq.PUSH, c.sink_ep)):
+                s = ctx.socket(kind)
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.SNDHWM, 100000)
+                s.connect(ep)
+                socks.append((s, kind, ep))
+            try:
+                while not stop.is_set():
+                    for s, kind, ep in socks:
+                        for frames in garbage_frames(rng, oversized):
+                            if frames[0] is oversized:
+                                # A separate connection: libzmq drops the connection that sent it.
+                                one = ctx.socket(kind)
+                                one.setsockopt(zmq.LINGER, 0)
+                                one.connect(ep)
+                                try:
+                                    one.send(oversized, zmq.NOBLOCK)
+                                except zmq.Again:
+                                    pass
+                                one.close()
+                                continue
+                            try:
+                                s.send_multipart(frames, zmq.NOBLOCK)
+                                sent["frames"] += 1
+                            except zmq.Again:
+                                pass
+                        # Raw bytes that are not ZMTP at all.
+                        host, port = ep[len("tcp://"):].rsplit(":", 1)
+                        try:
+                            with socket.create_connection((host, int(port)), timeout=1) as raw:
+                                raw.sendall(bytes(rng.getrandbits(8) for _ in range(200)))
+                                sent["raw"] += 1
+                        except OSError:
+                            pass
+            finally:
+                for s, _, _ in socks:
+                    s.close()
+                ctx.term()
+
+        threads = [threading.Thread(target=attack) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            out = self.finish(sink, vent, timeout=120)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(out, data.translate(bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz",
+                                                             b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
+        self.assertGreater(sent["frames"], 1000, "the attack must actually have sent thousands of frames")
+        for w in c.procs:
+            if "worker" in w.name:
+                self.assertTrue(w.alive(), f"{w.name} died:\n{w.stderr()}")
+        self.assertRegex(vent.stderr(), r"dropped \d+ malformed or foreign message")
+        self.assertRegex(sink.stderr(), r"dropped \d+ malformed and \d+ foreign message")
+
+
+if __name__ == "__main__":
+    main()

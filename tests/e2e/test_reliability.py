@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Nothing lost, nothing twice: workers killed at random, stopped and resumed, poisoned by a task;
+retries of flaky commands, task timeouts, the failures file, and flat ventilator memory."""
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+
+from harness import E2E, lines, main
+
+
+def numbered(n):
+    return b"".join(b"%d\n" % i for i in range(n))
+
+
+def wait_until(predicate, timeout, what):
+    """Polls a condition (not a sleep to synchronise: it returns as soon as the condition holds)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+class Reliability(E2E):
+    def test_chaos_random_worker_kills_do_not_change_the_output(self):
+        n = 20000
+        data = numbered(n)
+        c = self.cluster()
+        workers = [c.worker("cat", jobs=3) for _ in range(3)]
+        vent = c.ventilator(data, ["--max-crashes", "1000"])
+        sink = c.sink(["-k", "-v"])
+        rng = random.Random(1234)
+        kills = 0
+        stop = threading.Event()
+
+        def chaos():
+            nonlocal kills
+            while not stop.wait(rng.uniform(0.2, 0.4)):
+                victim = rng.choice([w for w in workers if w.alive()] or [None])
+                if victim is None:
+                    continue
+                victim.signal(signal.SIGKILL)
+                kills += 1
+                workers.append(c.worker("cat", jobs=3))
+                workers.remove(victim)
+
+        t = threading.Thread(target=chaos)
+        t.start()
+        try:
+            out = self.finish(sink, vent, timeout=120)
+        finally:
+            stop.set()
+            t.join()
+        self.assertGreater(kills, 5, "the chaos thread must actually kill workers")
+        self.assertEqual(out, data, "every task's result exactly once, in order")
+
+    def test_a_stopped_worker_has_its_tasks_rerun_elsewhere_and_nothing_is_duplicated(self):
+        data = numbered(40)
+        c = self.cluster(heartbeat_timeout_ms=600)
+        sleeper = ["sh", "-c", "sleep 0.1; cat"]
+        stopped = c.worker(*sleeper, jobs=2)
+        vent = c.ventilator(data, ["-v"])
+        sink = c.sink(["-k", "-v"])
+        # Stop it while it runs tasks, and resume it once the ventilator has declared it lost.
+        wait_until(lambda: children_of(stopped.pid), 20, "the first worker to start a task")
+        stopped.signal(signal.SIGSTOP)
+        c.worker(*sleeper, jobs=2)
+        wait_until(lambda: "lost (silent" in vent.stderr(), 20, "the ventilator to declare the stopped worker lost")
+        stopped.signal(signal.SIGCONT)
+        out = self.finish(sink, vent)
+        self.assertEqual(out, data)
+        self.assertIn("is back", vent.stderr())
+
+    def test_a_task_that_kills_its_worker_is_quarantined_and_the_job_finishes(self):
+        c = self.cluster(heartbeat_timeout_ms=500)
+        # "boom" kills the worker running it (its parent); every other task echoes itself.
+        cmd = ["sh", "-c", 'read x; [ "$x" = boom ] && kill -9 $PPID; echo "$x"']
+        workers = [c.worker(*cmd) for _ in range(2)]
+        data = b"a\nb\nboom\nc\nd\n"
+        vent = c.ventilator(data)
+        sink = c.sink(["-k"])
+        deaths = 0
+        while sink.alive():  # a supervisor: replace dead workers until the job ends
+            for w in list(workers):
+                if not w.alive():
+                    deaths += 1
+                    workers.remove(w)
+                    workers.append(c.worker(*cmd))
+            time.sleep(0.05)
+        out = self.finish(sink, vent, expect=3)
+        self.assertEqual(out, b"a\nb\nc\nd\n")
+        self.assertEqual(deaths, 3, "quarantined after --max-crashes (default 3) workers died")
+        self.assertIn("task 2 failed: crashed: 3 worker(s) died running it; quarantined (--max-crashes 3)", sink.stderr())
+
+    def test_retries_rerun_a_flaky_command_until_it_succeeds(self):
+        c = self.cluster()
+        state = os.path.join(c.dir, "state")
+        os.mkdir(state)
+        # Fails the first time it sees a task, succeeds the second time.
+        flaky = ["sh", "-c", f'read x; f={state}/$x; if [ -e $f ]; then echo "$x"; else touch $f; echo oops >&2; exit 1; fi']
+        c.worker(*flaky, jobs=2)
+        c.worker(*flaky, jobs=2)
+        data = numbered(30)
+        vent = c.ventilator(data, ["--retries", "1"])
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent), data)
+        self.assertNotIn("failed:", sink.stderr())
+
+    def test_without_retries_a_flaky_command_fails_for_good(self):
+        c = self.cluster()
+        state = os.path.join(c.dir, "state")
+        os.mkdir(state)
+        flaky = ["sh", "-c", f'read x; f={state}/$x; if [ -e $f ]; then echo "$x"; else touch $f; exit 1; fi']
+        c.worker(*flaky)
+        vent = c.ventilator(numbered(3))
+        sink = c.sink()
+        self.assertEqual(self.finish(sink, vent, expect=3), b"")
+        self.assertIn("3 of 3 task(s) failed", sink.stderr())
+
+    def test_task_timeout_fails_the_task_and_kills_a_command_that_ignores_sigterm(self):
+        c = self.cluster()
+        cmd = ["sh", "-c", 'trap "" TERM; read x; [ "$x" = slow ] && sleep 30; echo "$x"']
+        c.worker(*cmd, jobs=2, args=["--task-timeout-ms", "300"])
+        vent = c.ventilator(b"a\nslow\nb\n")
+        sink = c.sink(["-k"])
+        start = time.monotonic()
+        self.assertEqual(self.finish(sink, vent, expect=3), b"a\nb\n")
+        self.assertLess(time.monotonic() - start, 25, "the 30 s sleep must have been killed")
+        self.assertIn("task 1 failed: timed out: timed out after 300 ms", sink.stderr())
+
+    def test_failures_file_has_one_json_line_per_task_that_failed_for_good(self):
+        c = self.cluster()
+        path = os.path.join(c.dir, "failures.jsonl")
+        c.worker("sh", "-c", 'read x; case "$x" in bad*) echo "no good: $x" >&2; exit 7;; esac; echo "$x"')
+        vent = c.ventilator(b"ok\nbad one\nfine\nbad \xff two\n", ["--retries", "1"])
+        sink = c.sink(["--failures", path, "-k"])
+        self.assertEqual(self.finish(sink, vent, expect=3), b"ok\nfine\n")
+        with open(path, "rb") as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual([r["id"] for r in records], [1, 3])
+        first, second = records
+        self.assertEqual(first, {"id": 1, "attempts": 2, "status": "failed", "exit_status": 7,
+                                 "payload": "bad one", "stderr": "no good: bad one\n"})
+        self.assertEqual(second["payload"], "bad \u00ff two")  # a non-UTF-8 byte, escaped
+        self.assertEqual(second["attempts"], 2)
+
+    def test_ventilator_memory_stays_flat_over_a_long_input(self):
+        def vm_hwm_kb(pid):
+            # The process's own peak RSS (rusage would include the forking Python's size).
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+            except (OSError, StopIteration):
+                return 0
+
+        def peak_rss_kb(n):
+            c = self.cluster()
+            c.worker(builtin="echo", jobs=4)
+            # 100-byte tasks: 200k of them are 20 MB of input, which must never be in memory at once.
+            data = b"".join(b"%099d\n" % i for i in range(n))
+            vent = c.ventilator(data, ["--window", "1000"])
+            sink = c.sink()
+            peak = 0
+            while vent.alive():  # VmHWM only grows: the last reading is the peak so far
+                peak = max(peak, vm_hwm_kb(vent.pid))
+                time.sleep(0.02)
+            self.finish(sink, vent, timeout=120)
+            self.assertEqual(len(lines(sink.stdout())), n)
+            self.assertGreater(peak, 0)
+            return peak
+
+        small = peak_rss_kb(10_000)
+        big = peak_rss_kb(200_000)
+        self.assertLess(big, small + 4096, f"peak RSS {small} KB for 10k tasks, {big} KB for 200k")
+
+
+if __name__ == "__main__":
+    main()
