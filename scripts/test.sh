@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs dependencies, builds with warnings as errors and runs every test; then runs the whole
-# suite again under AddressSanitizer + UBSan. This is what .ci/run calls.
+# suite again under AddressSanitizer + UBSan, and fuzzes the wire decoder for 30 seconds.
+# This is what .ci/run calls.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -11,4 +12,5 @@ if [ "${MTASK_SKIP_SANITIZERS:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j 2
 fi
+./scripts/fuzz.sh 30
 echo "all tests passed"

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Builds the wire-decoder fuzzer with clang (libFuzzer + ASan + UBSan) and runs it for
+# ${1:-30} seconds on the committed corpus (tests/fuzz/corpus). New inputs go to a scratch
+# directory; `./scripts/fuzz.sh 600 --merge` folds the interesting ones back into the corpus.
+set -eu
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+out=build-fuzz
+mkdir -p "$out/new"
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3 -Ilib/include \
+  tests/fuzz/wire_fuzz.cpp lib/src/wire.cpp -lfmt -o "$out/wire_fuzz"
+"$out/wire_fuzz" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 -print_final_stats=1 \
+  "$out/new" tests/fuzz/corpus 2>&1 | tail -15
+if [ "${2:-}" = "--merge" ]; then
+  "$out/wire_fuzz" -merge=1 tests/fuzz/corpus "$out/new"
+fi
