@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   app.add_option("--window", opts.window, "Tasks read but not yet acknowledged by the sink, at most")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  app.add_option("--batch", opts.batch, "Tasks per message at most (workers' credit, sized from their task times, decides the rest)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.add_option("--retries", opts.limits.retries, "Run a task that failed (non-zero exit, signal) again, up to N more times, on another worker where one exists")
       ->capture_default_str()
       ->check(CLI::Range(0u, 1000u));

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   mtask::add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");
   app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
   app.add_flag("--once", opts.once, "Exit 0 once the job being served is complete (1 if its ventilator goes away first)");
+  app.add_option("--prefetch", opts.prefetch, "Tasks to hold beyond -j so no slot waits for its next task; default: sized from task times (none for tasks over ~2 ms)")
+      ->check(CLI::Range(0, 1 << 20));
   app.add_option("--task-timeout-ms", opts.task_timeout_ms, "Fail a task still running after this long: SIGTERM, then SIGKILL 1 s later; 0: none")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 30));

@@ -127,7 +127,8 @@ private:
 
   std::uint64_t job_ = 0;
   std::int64_t total_ = -1;
-  std::vector<wire::ack> acks_;
+  std::vector<wire::ack> acks_;      // non-final failures, for the ventilator to retry
+  std::vector<wire::id_range> done_runs_; // final results not yet acknowledged
   time_point vent_seen_{};
   std::uint64_t failed_ = 0;
   std::uint64_t retried_ = 0; // failures with retries left: acknowledged, not written
@@ -140,8 +141,9 @@ private:
 
 void sink::send_status() {
   wire::sink_status s{.job = job_, .written_below = opts_.keep_order ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
-                      .acks = std::move(acks_)};
+                      .acks = std::move(acks_), .done = std::move(done_runs_)};
   acks_.clear();
+  done_runs_.clear();
   if (!try_send(dealer_, wire::encode(s))) {
     // Not connected: these acks are lost, but the ventilator resends nothing for a task the sink
     // already holds (later copies are dropped as duplicates), so only timing suffers.
@@ -217,14 +219,15 @@ void sink::accept(wire::result& r) {
     ++duplicates_;
     return;
   }
-  acks_.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
   if (!r.final()) {
+    acks_.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
     // The ventilator runs it again; only the final outcome is written.
     ++retried_;
     log::info("task {} failed on attempt {} ({} retries left)", r.id, r.attempt, r.retries_left);
     return;
   }
   done_.insert(r.id);
+  wire::append_id(done_runs_, r.id);
   if (r.status != wire::task_status::ok) {
     ++failed_;
     log::warn("{}", describe_failure(r));
@@ -255,7 +258,7 @@ int sink::run() {
       abort_job(fmt::format("the sink was stopped by signal {}", sig));
       return 128 + sig;
     }
-    if (!acks_.empty()) send_status();
+    if (!acks_.empty() || !done_runs_.empty()) send_status();
     if (all_written()) {
       if (!completing_since) {
         out_.flush(); // the results are out before we claim they are

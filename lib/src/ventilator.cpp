@@ -113,7 +113,7 @@ void ventilator::dispatch(time_point now) {
   if (!sink_ready()) return;
   for (const auto& id : workers_.with_credit()) {
     if (ledger_.queued() == 0) break;
-    auto n = static_cast<std::size_t>(workers_.find(id)->credit());
+    auto n = std::min(static_cast<std::size_t>(workers_.find(id)->credit()), opts_.batch);
     auto tasks = ledger_.take(id, n, now, workers_.live_count() > 1);
     if (tasks.empty()) continue; // only tasks that just failed on this worker are left
     auto count = tasks.size();
@@ -179,6 +179,13 @@ void ventilator::on(const wire::sink_status& s, const std::string& from, time_po
   sink_seen_ = now;
   if (s.job == job_) sink_confirmed_ = true;
   sink_written_below_ = s.written_below;
+  for (const auto& run : s.done) {
+    // Ids at or beyond next_id_ were never handed out: a confused peer cannot make us loop on them.
+    const std::uint64_t end = run.first + std::min(run.count, next_id_ > run.first ? next_id_ - run.first : 0);
+    for (std::uint64_t id = run.first; id < end; ++id) {
+      (void)ledger_.acknowledge(wire::ack{.id = id, .attempt = 0, .status = wire::task_status::ok});
+    }
+  }
   for (const auto& a : s.acks) {
     if (ledger_.acknowledge(a) == ledger::ack_outcome::retry) {
       ++retried_;

@@ -61,7 +61,7 @@ void pack_body(packer& p, const job_info& m) {
 }
 
 void pack_body(packer& p, const sink_status& m) {
-  pack_header(p, 2, msg_type::sink_status, m.job);
+  pack_header(p, 3, msg_type::sink_status, m.job);
   p.pack(m.written_below);
   p.pack_array(static_cast<std::uint32_t>(m.acks.size()));
   for (const auto& a : m.acks) {
@@ -69,6 +69,12 @@ void pack_body(packer& p, const sink_status& m) {
     p.pack(a.id);
     p.pack(a.attempt);
     p.pack(static_cast<std::uint8_t>(a.status));
+  }
+  p.pack_array(static_cast<std::uint32_t>(m.done.size()));
+  for (const auto& r : m.done) {
+    p.pack_array(2);
+    p.pack(r.first);
+    p.pack(r.count);
   }
 }
 
@@ -221,6 +227,15 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
       out.attempt = a.integer<std::uint32_t>();
       out.status = a.status();
     }
+    const auto& runs = f.array("done");
+    m.done.reserve(runs.size);
+    for (std::uint32_t i = 0; i < runs.size; ++i) {
+      fields r(runs.ptr[i], "id range", 2);
+      auto& out = m.done.emplace_back();
+      out.first = r.integer<std::uint64_t>();
+      out.count = r.integer<std::uint64_t>();
+      if (out.count > std::numeric_limits<std::uint64_t>::max() - out.first) r.fail("range overflows");
+    }
     return m;
   }
   case msg_type::complete: {
@@ -266,7 +281,7 @@ std::size_t body_fields(msg_type t) {
   case msg_type::tasks: return 3;
   case msg_type::vent_status: return 1;
   case msg_type::job_info: return 1;
-  case msg_type::sink_status: return 2;
+  case msg_type::sink_status: return 3;
   case msg_type::complete: return 2;
   case msg_type::results: return 2;
   case msg_type::abort: return 1;
@@ -320,6 +335,14 @@ message decode(std::string_view frame, std::size_t max_bytes) {
                                      root.via.array.size, 3 + body_fields(type)));
   }
   return decode_body(type, job, header);
+}
+
+void append_id(std::vector<id_range>& runs, std::uint64_t id) {
+  if (!runs.empty() && runs.back().first + runs.back().count == id) {
+    ++runs.back().count;
+  } else {
+    runs.push_back(id_range{.first = id, .count = 1});
+  }
 }
 
 std::string_view to_string(task_status s) {

@@ -98,12 +98,31 @@ private:
   void complete(const job_task& t, wire::result r);
   void flush_results();
   void send_status();
+  // Slots bound what runs; finished results waiting for the sink socket bound how much more starts
+  // (so a stalled sink stops the worker instead of piling results up in it).
+  [[nodiscard]] bool can_start() const {
+    return !backlog_.empty() && processes_.size() + in_pool_.size() < opts_.slots &&
+           outbox_.size() < opts_.slots + prefetch();
+  }
   [[nodiscard]] std::size_t busy() const {
     return processes_.size() + in_pool_.size() + backlog_.size() + outbox_.size();
   }
-  [[nodiscard]] std::uint32_t free_slots() const {
-    return busy() >= opts_.slots ? 0 : static_cast<std::uint32_t>(opts_.slots - busy());
+  // Tasks to hold beyond the slots, so a slot never waits a round trip for its next task. Sized so
+  // the extra tasks are about `prefetch_budget` of work: thousands of micro-tasks, none of 10 ms ones
+  // (which would otherwise wait behind a long task here instead of running on an idle worker).
+  [[nodiscard]] std::size_t prefetch() const {
+    if (opts_.prefetch >= 0) return static_cast<std::size_t>(opts_.prefetch);
+    if (runtime_samples_ == 0) return 0;
+    const double budget_us = std::chrono::duration<double, std::micro>(prefetch_budget).count() * opts_.slots;
+    return static_cast<std::size_t>(std::min(budget_us / std::max(ewma_runtime_us_, 1.0), double(max_prefetch)));
   }
+  // Credit offered: idle slots plus prefetch room, less everything received and not yet sent on.
+  [[nodiscard]] std::uint32_t free_slots() const {
+    const auto capacity = opts_.slots + prefetch();
+    return busy() >= capacity ? 0 : static_cast<std::uint32_t>(capacity - busy());
+  }
+  static constexpr millis prefetch_budget{2};
+  static constexpr std::size_t max_prefetch = 4096;
 
   const worker_options& opts_;
   std::string name_;
@@ -125,6 +144,8 @@ private:
   time_point vent_seen_{};
   bool vent_heard_ = false; // a ventilator has spoken to us (for --once: its silence ends our service)
   std::uint64_t malformed_ = 0;
+  double ewma_runtime_us_ = 0; // moving average of task run times
+  std::uint64_t runtime_samples_ = 0;
 };
 
 void worker::connect_sink(const std::string& endpoint) {
@@ -170,7 +191,7 @@ void worker::handle(const incoming& in, time_point now) {
 }
 
 void worker::start_tasks(time_point now) {
-  while (!backlog_.empty() && processes_.size() + in_pool_.size() + outbox_.size() < opts_.slots) {
+  while (can_start()) {
     job_task t = std::move(backlog_.front());
     backlog_.pop_front();
     if (pool_) {
@@ -178,6 +199,7 @@ void worker::start_tasks(time_point now) {
       in_pool_.emplace(pool_seq_++, std::move(t));
     } else if (opts_.handler) {
       auto r = result_for(t);
+      const auto started = clock::now();
       try {
         r.output = opts_.handler(t.task.payload);
       } catch (const std::exception& e) {
@@ -185,7 +207,7 @@ void worker::start_tasks(time_point now) {
         r.code = 1;
         r.error = e.what();
       }
-      r.runtime_us = micros_since(now, clock::now());
+      r.runtime_us = micros_since(started, clock::now());
       complete(t, std::move(r));
     } else {
       auto argv = substitute(opts_.command, t.task.payload);
@@ -273,6 +295,8 @@ void worker::collect_handlers() {
 
 void worker::complete(const job_task& t, wire::result r) {
   if (r.status != wire::task_status::ok) r.payload = t.task.payload;
+  const auto us = static_cast<double>(r.runtime_us);
+  ewma_runtime_us_ = runtime_samples_++ == 0 ? us : 0.9 * ewma_runtime_us_ + 0.1 * us;
   outbox_.emplace_back(t.job, std::move(r));
 }
 
@@ -342,6 +366,7 @@ int worker::run() {
     }
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_deadline(next_tick) - now));
     if (!outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
+    if (can_start()) timeout = millis(0); // more work is waiting right here
     try {
       zmq::poll(items, timeout);
     } catch (const zmq::error_t& e) {

@@ -97,6 +97,10 @@ std::vector<wire::message> sample_messages() {
                         .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
                                  {.id = 99, .attempt = 3, .status = wire::task_status::crashed}}},
       wire::sink_status{.job = 0, .written_below = 0, .acks = {}},
+      wire::sink_status{.job = 7,
+                        .written_below = std::numeric_limits<std::uint64_t>::max(),
+                        .acks = {},
+                        .done = {{.first = 0, .count = 1000}, {.first = std::uint64_t{1} << 40, .count = 1}}},
       wire::complete{.job = 8, .total = 1000000, .failed = 2},
       wire::complete_ack{.job = 9},
       wire::abort_msg{.job = 11, .reason = "input 'data.txt' cannot be read"},
@@ -227,12 +231,14 @@ TEST_CASE("wire encodes the small messages of protocol version 1 as these bytes"
   CHECK(to_hex(wire::encode(wire::complete{.job = 1, .total = 5, .failed = 0})) == "950107010500");
   CHECK(to_hex(wire::encode(wire::complete_ack{.job = 300})) == "930108cd012c");
   CHECK(to_hex(wire::encode(wire::abort_msg{.job = 1, .reason = "x"})) == "94010a01a178");
+  CHECK(to_hex(wire::encode(wire::sink_status{.job = 4, .written_below = 0, .acks = {}, .done = {{.first = 3, .count = 200}}})) ==
+        "9601060400" "90" "91" "9203ccc8");
   CHECK(to_hex(wire::encode(wire::sink_status{.job = 4,
                                               .written_below = 2,
                                               .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
                                                        {.id = 1, .attempt = 2,
                                                         .status = wire::task_status::timed_out}}})) ==
-        "9501060402" "92" "93000100" "93010204");
+        "9601060402" "92" "93000100" "93010204" "90");
 }
 
 TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it encodes strings") {
@@ -348,7 +354,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each ack of a sink_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(5);
+      p.pack_array(6);
       p.pack(1);
       p.pack(6);
       p.pack(4);
@@ -359,9 +365,17 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(2);
       p.pack(4);
       p.pack(std::string("extra"));
+      p.pack_array(1);
+      p.pack_array(3);
+      p.pack(10);
+      p.pack(5);
+      p.pack(std::string("extra"));
     });
-    const wire::message expected = wire::sink_status{
-        .job = 4, .written_below = 2, .acks = {{.id = 1, .attempt = 2, .status = wire::task_status::timed_out}}};
+    const wire::message expected =
+        wire::sink_status{.job = 4,
+                          .written_below = 2,
+                          .acks = {{.id = 1, .attempt = 2, .status = wire::task_status::timed_out}},
+                          .done = {{.first = 10, .count = 5}}};
     CHECK(wire::decode(frame) == expected);
   }
   SUBCASE("in each result of a results_msg") {
@@ -609,16 +623,22 @@ TEST_CASE("wire refuses fields of the wrong type") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 94 00 01 c400 a133")),
                          "malformed task message: expected an integer", protocol_error);
   }
+  SUBCASE("a done list that is a string, or a range that overflows") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 90 a0")), doctest::Contains(": done is not an array"),
+                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 90 91 92 02 cfffffffffffffffff")),
+                         "malformed id range message: range overflows", protocol_error);
+  }
   SUBCASE("an ack list that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 a0")), doctest::Contains(": acks is not an array"),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 a0 90")), doctest::Contains(": acks is not an array"),
                          protocol_error);
   }
   SUBCASE("an ack with an unknown task status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 91 93 00 01 06")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 06 90")),
                          "malformed ack message: unknown task status 6", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 91 93 00 01 ccff")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 ccff 90")),
                          "malformed ack message: unknown task status 255", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010604 02 91 93 00 01 cd0100")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 cd0100 90")),
                          "malformed ack message: integer out of range", protocol_error);
   }
   SUBCASE("a result list that is nil") {
@@ -731,4 +751,10 @@ TEST_CASE("wire names each task status in lower case") {
   CHECK(wire::to_string(wire::task_status::not_started) == "not started");
   CHECK(wire::to_string(wire::task_status::timed_out) == "timed out");
   CHECK(wire::to_string(wire::task_status::crashed) == "crashed");
+}
+
+TEST_CASE("append_id extends the last run for the next id and starts a new run otherwise") {
+  std::vector<wire::id_range> runs;
+  for (std::uint64_t id : {5u, 6u, 7u, 9u, 3u, 4u}) wire::append_id(runs, id);
+  CHECK(runs == std::vector<wire::id_range>{{.first = 5, .count = 3}, {.first = 9, .count = 1}, {.first = 3, .count = 2}});
 }

@@ -17,6 +17,7 @@ struct ventilator_options {
   split_options split;
   std::size_t window = 10000; // tasks read and not yet acknowledged by the sink
   ledger_limits limits;       // --retries, --max-crashes
+  std::size_t batch = 4096;   // tasks per message at most (a worker's credit decides how many it gets)
 };
 
 // Runs one job to completion.

@@ -89,12 +89,23 @@ struct ack {
   friend bool operator==(const ack&, const ack&) = default;
 };
 
+// A run of task ids [first, first + count).
+struct id_range {
+  std::uint64_t first = 0;
+  std::uint64_t count = 0;
+  friend bool operator==(const id_range&, const id_range&) = default;
+};
+
 struct sink_status {
   std::uint64_t job = 0;           // 0 until the sink has heard of a job
   std::uint64_t written_below = 0; // in ordered mode, results below this id are written
-  std::vector<ack> acks;           // results the sink now holds (first copy of each task)
+  std::vector<ack> acks;           // failures the sink did not keep (retries left): run them again
+  std::vector<id_range> done;      // tasks whose final result the sink now holds, as runs of ids
   friend bool operator==(const sink_status&, const sink_status&) = default;
 };
+
+// Appends `id` to `runs`, extending the last run when `id` follows it (acks are mostly in order).
+void append_id(std::vector<id_range>& runs, std::uint64_t id);
 
 struct complete {
   std::uint64_t job = 0;

@@ -22,6 +22,7 @@ struct worker_options {
   std::vector<std::string> command; // run per task; empty when `handler` is set
   task_handler handler;
   bool handler_inline = false; // run `handler` on the event loop (only for trivially quick ones)
+  int prefetch = -1;           // tasks held beyond the slots; -1: sized from observed task times
   int task_timeout_ms = 0;     // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
   int kill_grace_ms = 1000;
 };
