@@ -1,5 +1,5 @@
 // mtask-worker: parse flags, then run the worker role with a command or a built-in.
-#include "mtask/child_process.hpp"
+#include "mtask/spawn.hpp"
 #include "mtask/error.hpp"
 #include "mtask/log.hpp"
 #include "mtask/worker.hpp"
@@ -25,11 +25,13 @@ int main(int argc, char** argv) {
   app.add_option("--task-timeout-ms", opts.task_timeout_ms, "Fail a task still running after this long: SIGTERM, then SIGKILL 1 s later; 0: none")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 30));
+  app.add_flag("--persistent", opts.persistent, "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of its stdout is the result (CMD must flush per line: sed -u, awk with fflush(), stdbuf -oL)");
   std::string builtin;
   app.add_option("--builtin", builtin, "Run an in-process handler instead of a command: echo");
   app.add_option("command", opts.command, "The command and its arguments, after --");
   auto validate = [&] {
     if (!builtin.empty() && !opts.command.empty()) throw mtask::usage_error("give either --builtin or a command, not both");
+    if (opts.persistent && opts.command.empty()) throw mtask::usage_error("--persistent needs a command after --");
     if (!builtin.empty()) {
       opts.handler = mtask::builtin_handler(builtin);
       opts.handler_inline = true; // built-ins are trivially quick

@@ -89,7 +89,7 @@ public:
     const auto deadline = clock::now() + millis(opts_.common.heartbeat_timeout_ms);
     while (clock::now() < deadline) {
       std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, millis(10));
+      poll_items(items, millis(10));
       while (auto in = try_receive(dealer_, false)) {
         try {
           if (std::holds_alternative<wire::abort_msg>(wire::decode(std::string_view(
@@ -276,11 +276,7 @@ int sink::run() {
     out_.flush(); // before waiting: whatever is ready reaches the reader now
     std::vector<zmq::pollitem_t> items{{pull_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
-    try {
-      zmq::poll(items, timeout);
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) throw;
-    }
+    poll_items(items, timeout);
     now = clock::now();
     for (int i = 0; i < 1000; ++i) {
       auto in = try_receive(dealer_, false);

@@ -112,6 +112,15 @@ std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id) {
   return in;
 }
 
+void poll_items(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
+  try {
+    zmq::poll(items, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    for (auto& i : items) i.revents = 0;
+  }
+}
+
 std::optional<wire::message> decode_or_count(const incoming& in, std::size_t max_bytes, std::uint64_t& dropped) {
   try {
     if (in.extra_frames) throw protocol_error("malformed message: unexpected frames");

@@ -38,7 +38,7 @@ public:
     const auto deadline = clock::now() + millis(opts_.common.heartbeat_timeout_ms);
     while (!sink_gone() && clock::now() < deadline) {
       std::vector<zmq::pollitem_t> items{{router_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, millis(10));
+      poll_items(items, millis(10));
       while (try_receive(router_, true)) {
       }
     }
@@ -272,11 +272,7 @@ int ventilator::run() {
     if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick_ - now));
     if (complete_) timeout = std::min(timeout, millis(10)); // farewell: notice the sink leaving soon
-    try {
-      zmq::poll(items, timeout);
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) throw;
-    }
+    poll_items(items, timeout);
     now = clock::now();
     if (want_input && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0) input_.read_chunk();
     for (int i = 0; i < 10000; ++i) {

@@ -1,25 +1,22 @@
-// The worker's event loop: one thread polls the two sockets, every running child's pipes and
-// pidfd, and the handler pool's eventfd; tasks run in child processes or on handler threads.
+// The worker's event loop: one thread polls the two sockets and whatever the task runner needs
+// (child pipes, pidfds, the handler pool's eventfd); credit and results are handled here,
+// execution in the runner (lib/src/*_runner.cpp).
 #include "mtask/worker.hpp"
 
-#include "mtask/child_process.hpp"
 #include "mtask/clock.hpp"
 #include "mtask/error.hpp"
-#include "mtask/handler_pool.hpp"
 #include "mtask/log.hpp"
 #include "mtask/socket.hpp"
+#include "mtask/task_runner.hpp"
 #include "mtask/wire.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
-#include <cstring>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <random>
-#include <unordered_map>
 
 namespace mtask {
 namespace {
@@ -35,44 +32,11 @@ std::string random_routing_id() {
   return fmt::format("w{:08x}{:08x}", rd(), rd());
 }
 
-// One task, from the moment it arrives until its result is handed to the sink socket.
-struct job_task {
-  std::uint64_t job = 0;
-  wire::task task;
-  std::string terminator;
-};
-
-struct running_process {
-  job_task t;
-  std::unique_ptr<child_process> proc;
-  time_point started;
-  std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
-  bool killed = false;                 // SIGKILL sent after the grace period
-};
-
-// Returns: argv with every "{}" replaced by the payload, or nothing when no argument has "{}".
-std::optional<std::vector<std::string>> substitute(const std::vector<std::string>& command, std::string_view payload) {
-  bool any = false;
-  std::vector<std::string> argv = command;
-  for (auto& arg : argv) {
-    std::size_t pos = 0;
-    while ((pos = arg.find("{}", pos)) != std::string::npos) {
-      arg.replace(pos, 2, payload);
-      pos += payload.size();
-      any = true;
-    }
-  }
-  if (!any) return std::nullopt;
-  return argv;
-}
-
-std::uint64_t micros_since(time_point start, time_point now) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - start).count());
-}
-
-// The result skeleton of a task: identity, and the payload only if it failed (for --failures).
-wire::result result_for(const job_task& t) {
-  return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
+std::unique_ptr<task_runner> make_runner(const worker_options& o) {
+  if (o.handler) return make_handler_runner(o.handler, o.slots, o.handler_inline);
+  runner_options r{.slots = o.slots, .task_timeout_ms = o.task_timeout_ms, .kill_grace_ms = o.kill_grace_ms};
+  if (o.persistent) return make_persistent_runner(o.command, r);
+  return make_command_runner(o.command, r);
 }
 
 class worker {
@@ -80,9 +44,9 @@ public:
   explicit worker(const worker_options& opts)
       : opts_(opts), name_(worker_name()),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy(),
-                               random_routing_id())) {
+                               random_routing_id())),
+        runner_(make_runner(opts)) {
     if (opts_.common.sink_given) connect_sink(opts_.common.sink);
-    if (opts_.handler && !opts_.handler_inline) pool_.emplace(opts_.handler, opts_.slots);
   }
 
   int run();
@@ -91,22 +55,16 @@ private:
   void connect_sink(const std::string& endpoint);
   void handle(const incoming& in, time_point now);
   void start_tasks(time_point now);
-  void enforce_timeouts(time_point now);
-  [[nodiscard]] time_point next_deadline(time_point fallback) const;
-  void finish(running_process& r, time_point now);
-  void collect_handlers();
+  void collect(time_point now);
   void complete(const job_task& t, wire::result r);
   void flush_results();
   void send_status();
   // Slots bound what runs; finished results waiting for the sink socket bound how much more starts
   // (so a stalled sink stops the worker instead of piling results up in it).
   [[nodiscard]] bool can_start() const {
-    return !backlog_.empty() && processes_.size() + in_pool_.size() < opts_.slots &&
-           outbox_.size() < opts_.slots + prefetch();
+    return !backlog_.empty() && runner_->has_room() && outbox_.size() < opts_.slots + prefetch();
   }
-  [[nodiscard]] std::size_t busy() const {
-    return processes_.size() + in_pool_.size() + backlog_.size() + outbox_.size();
-  }
+  [[nodiscard]] std::size_t busy() const { return runner_->running() + backlog_.size() + outbox_.size(); }
   // Tasks to hold beyond the slots, so a slot never waits a round trip for its next task. Sized so
   // the extra tasks are about `prefetch_budget` of work: thousands of micro-tasks, none of 10 ms ones
   // (which would otherwise wait behind a long task here instead of running on an idle worker).
@@ -130,15 +88,12 @@ private:
   zmq::socket_t dealer_;
   std::optional<zmq::socket_t> push_;
   std::string sink_endpoint_;
-  std::optional<handler_pool> pool_;
+  std::unique_ptr<task_runner> runner_;
 
   std::uint64_t job_ = 0;      // job of the last tasks received
   std::uint64_t received_ = 0; // tasks of job_ received
   std::uint64_t completed_job_ = 0;
-  std::deque<job_task> backlog_; // received, waiting for a slot (only if the ventilator overshoots)
-  std::vector<running_process> processes_;
-  std::unordered_map<std::uint64_t, job_task> in_pool_; // keyed by a local sequence number
-  std::uint64_t pool_seq_ = 0;
+  std::deque<job_task> backlog_; // received (prefetched), waiting for room in the runner
   std::vector<std::pair<std::uint64_t, wire::result>> outbox_; // finished, not yet handed to the sink socket
   bool status_due_ = true;
   time_point vent_seen_{};
@@ -191,106 +146,21 @@ void worker::handle(const incoming& in, time_point now) {
 }
 
 void worker::start_tasks(time_point now) {
+  // A persistent process may be several lines ahead when tasks are small (same budget as prefetch).
+  runner_->set_depth(1 + prefetch() / opts_.slots);
   while (can_start()) {
     job_task t = std::move(backlog_.front());
     backlog_.pop_front();
-    if (pool_) {
-      pool_->submit(pool_seq_, t.task.payload);
-      in_pool_.emplace(pool_seq_++, std::move(t));
-    } else if (opts_.handler) {
-      auto r = result_for(t);
-      const auto started = clock::now();
-      try {
-        r.output = opts_.handler(t.task.payload);
-      } catch (const std::exception& e) {
-        r.status = wire::task_status::failed;
-        r.code = 1;
-        r.error = e.what();
-      }
-      r.runtime_us = micros_since(started, clock::now());
-      complete(t, std::move(r));
-    } else {
-      auto argv = substitute(opts_.command, t.task.payload);
-      std::string input;
-      if (!argv) {
-        argv = opts_.command;
-        input.reserve(t.task.payload.size() + t.terminator.size());
-        input.append(t.task.payload).append(t.terminator);
-      }
-      auto proc = std::make_unique<child_process>(*argv, std::move(input));
-      processes_.push_back(running_process{std::move(t), std::move(proc), now});
-    }
+    runner_->start(std::move(t), now);
   }
 }
 
-void worker::enforce_timeouts(time_point now) {
-  if (opts_.task_timeout_ms <= 0) return;
-  for (auto& r : processes_) {
-    if (!r.term_sent && now - r.started >= millis(opts_.task_timeout_ms)) {
-      r.proc->kill(SIGTERM);
-      r.term_sent = now;
-      log::info("task {} timed out after {} ms: SIGTERM", r.t.task.id, opts_.task_timeout_ms);
-    } else if (r.term_sent && !r.killed && now - *r.term_sent >= millis(opts_.kill_grace_ms)) {
-      r.proc->kill(SIGKILL);
-      r.killed = true;
-    }
-  }
-}
-
-time_point worker::next_deadline(time_point fallback) const {
-  time_point next = fallback;
-  if (opts_.task_timeout_ms <= 0) return next;
-  for (const auto& r : processes_) {
-    if (!r.term_sent) next = std::min(next, r.started + millis(opts_.task_timeout_ms));
-    else if (!r.killed) next = std::min(next, *r.term_sent + millis(opts_.kill_grace_ms));
-  }
-  return next;
-}
-
-void worker::finish(running_process& r, time_point now) {
-  auto res = result_for(r.t);
-  auto& p = *r.proc;
-  if (p.start_errno() != 0) {
-    res.status = wire::task_status::not_started;
-    res.code = p.start_errno();
-    res.error = fmt::format("cannot run '{}': {}", opts_.command.front(), std::strerror(p.start_errno()));
-  } else {
-    int st = p.wait_status();
-    if (WIFEXITED(st)) {
-      res.code = WEXITSTATUS(st);
-      res.status = res.code == 0 ? wire::task_status::ok : wire::task_status::failed;
-    } else if (WIFSIGNALED(st)) {
-      res.code = WTERMSIG(st);
-      res.status = wire::task_status::signalled;
-    }
-    res.output = std::move(p.output());
-    res.error = p.error_tail();
-    if (r.term_sent) {
-      res.status = wire::task_status::timed_out;
-      res.error = fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, res.error.empty() ? "" : ": ", res.error);
-    }
-  }
-  res.runtime_us = micros_since(r.started, now);
-  complete(r.t, std::move(res));
-}
-
-void worker::collect_handlers() {
-  if (!pool_) return;
-  for (auto& c : pool_->take_completed()) {
-    auto it = in_pool_.find(c.key);
-    if (it == in_pool_.end()) continue;
-    auto r = result_for(it->second);
-    if (c.ok) {
-      r.output = std::move(c.output);
-    } else {
-      r.status = wire::task_status::failed;
-      r.code = 1;
-      r.error = std::move(c.output);
-    }
-    r.runtime_us = c.runtime_us;
-    complete(it->second, std::move(r));
-    in_pool_.erase(it);
-  }
+void worker::collect(time_point now) {
+  (void)now;
+  for (auto& f : runner_->take_finished()) complete(f.t, std::move(f.result));
+  auto returned = runner_->take_returned();
+  // Back to the front, in their order: they were next.
+  backlog_.insert(backlog_.begin(), std::make_move_iterator(returned.begin()), std::make_move_iterator(returned.end()));
 }
 
 void worker::complete(const job_task& t, wire::result r) {
@@ -338,7 +208,7 @@ int worker::run() {
   while (true) {
     if (int sig = stop_signal()) {
       (void)try_send(dealer_, wire::encode(wire::worker_bye{.job = job_}));
-      for (auto& r : processes_) r.proc->kill(SIGTERM);
+      runner_->stop(SIGTERM);
       log::info("stopped by signal {}", sig);
       return 128 + sig;
     }
@@ -355,40 +225,26 @@ int worker::run() {
 
     std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
     if (push_ && !outbox_.empty()) items.push_back({push_->handle(), 0, ZMQ_POLLOUT, 0});
-    if (pool_) items.push_back({nullptr, pool_->fd(), ZMQ_POLLIN, 0});
     const std::size_t first_fd = items.size();
     fds.clear();
-    for (const auto& r : processes_) r.proc->poll_items(fds);
+    runner_->poll_items(fds);
     for (const auto& p : fds) {
       // zmq_poll has its own event bits (ZMQ_POLLOUT is not POLLOUT).
       const short ev = static_cast<short>((p.events & POLLIN ? ZMQ_POLLIN : 0) | (p.events & POLLOUT ? ZMQ_POLLOUT : 0));
       items.push_back({nullptr, p.fd, ev, 0});
     }
-    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_deadline(next_tick) - now));
+    auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(runner_->next_deadline(next_tick) - now));
     if (!outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
     if (can_start()) timeout = millis(0); // more work is waiting right here
-    try {
-      zmq::poll(items, timeout);
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) throw;
-    }
+    poll_items(items, timeout);
     now = clock::now();
     for (std::size_t i = 0; i < fds.size(); ++i) {
       const short ev = items[first_fd + i].revents;
       fds[i].revents = static_cast<short>((ev & ZMQ_POLLIN ? POLLIN : 0) | (ev & ZMQ_POLLOUT ? POLLOUT : 0) |
                                           (ev & ZMQ_POLLERR ? POLLERR : 0));
     }
-    for (auto& r : processes_) r.proc->on_ready(fds);
-    for (auto it = processes_.begin(); it != processes_.end();) {
-      if (it->proc->finished()) {
-        finish(*it, now);
-        it = processes_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    collect_handlers();
-    enforce_timeouts(now);
+    runner_->on_ready(fds, now);
+    collect(now);
     for (int i = 0; i < 1000; ++i) {
       auto in = try_receive(dealer_, false);
       if (!in) break;

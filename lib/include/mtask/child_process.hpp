@@ -3,6 +3,8 @@
 // the descriptors this exposes; nothing here blocks.
 #pragma once
 
+#include "mtask/spawn.hpp"
+
 #include <poll.h>
 #include <sys/types.h>
 
@@ -11,9 +13,6 @@
 #include <vector>
 
 namespace mtask {
-
-// Returns: the full path of `command` found as execvp would find it, or empty when there is none.
-std::string find_executable(const std::string& command);
 
 class child_process {
 public:
@@ -44,7 +43,6 @@ public:
 
 private:
   void write_input();
-  void read_into(int& fd, std::string& sink, bool tail_only);
   void reap();
 
   pid_t pid_ = -1;

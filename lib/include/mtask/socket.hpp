@@ -6,7 +6,9 @@
 
 #include <zmq.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +54,10 @@ struct incoming {
 // Receives one message without blocking; every frame of it is consumed.
 // Returns: nothing when no message is waiting.
 [[nodiscard]] std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id);
+
+// zmq::poll that returns (as if nothing were ready) when a signal interrupts it: the caller's
+// loop then looks at stop_signal().
+void poll_items(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout);
 
 // Decodes the body of `in` (which must be a single frame after any routing id).
 // Returns: the message, or nothing for a malformed frame, which is counted in `dropped` and

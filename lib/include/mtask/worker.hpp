@@ -3,6 +3,7 @@
 #pragma once
 
 #include "mtask/cli.hpp"
+#include "mtask/task_runner.hpp"
 
 #include <functional>
 #include <string>
@@ -11,9 +12,6 @@
 
 namespace mtask {
 
-// An in-process task handler: returns the task's result; a thrown exception fails the task with
-// its message.
-using task_handler = std::function<std::string(std::string_view payload)>;
 
 struct worker_options {
   common_options common;
@@ -22,6 +20,7 @@ struct worker_options {
   std::vector<std::string> command; // run per task; empty when `handler` is set
   task_handler handler;
   bool handler_inline = false; // run `handler` on the event loop (only for trivially quick ones)
+  bool persistent = false;     // `command` is long-lived: a line in, a line out per task
   int prefetch = -1;           // tasks held beyond the slots; -1: sized from observed task times
   int task_timeout_ms = 0;     // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
   int kill_grace_ms = 1000;

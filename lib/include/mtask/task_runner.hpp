@@ -1,0 +1,77 @@
+// How a worker runs tasks: one interface, three ways (a process per task, long-lived processes
+// answering a line per task, in-process handlers). The worker's event loop owns sockets and
+// credit; a runner owns execution and reports finished tasks.
+#pragma once
+
+#include "mtask/clock.hpp"
+#include "mtask/wire.hpp"
+
+#include <poll.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtask {
+
+// One task as the worker holds it: the job it belongs to and how its stdin input ends.
+struct job_task {
+  std::uint64_t job = 0;
+  wire::task task;
+  std::string terminator;
+};
+
+struct finished_task {
+  job_task t;
+  wire::result result;
+};
+
+class task_runner {
+public:
+  virtual ~task_runner() = default;
+  // True while another task can start now.
+  [[nodiscard]] virtual bool has_room() const = 0;
+  virtual void start(job_task t, time_point now) = 0;
+  // Tasks started and not yet finished (or returned).
+  [[nodiscard]] virtual std::size_t running() const = 0;
+
+  // Appends the descriptors to poll (POSIX event bits).
+  virtual void poll_items(std::vector<pollfd>& fds) const = 0;
+  // Services ready descriptors and deadlines.
+  virtual void on_ready(const std::vector<pollfd>& fds, time_point now) = 0;
+  // The earliest moment on_ready must run even if nothing is ready (timeouts).
+  [[nodiscard]] virtual time_point next_deadline(time_point fallback) const { return fallback; }
+
+  virtual std::vector<finished_task> take_finished() = 0;
+  // Tasks given back unrun (e.g. in flight to a persistent process that died of another task).
+  virtual std::vector<job_task> take_returned() { return {}; }
+  // Signals everything still running (shutdown).
+  virtual void stop(int sig) = 0;
+  // How many tasks one slot may hold at once, from the worker's prefetch (only runners that can
+  // pipeline use it: a persistent process can be several lines ahead).
+  virtual void set_depth(std::size_t /*depth*/) {}
+};
+
+struct runner_options {
+  unsigned slots = 1;
+  int task_timeout_ms = 0; // 0: none
+  int kill_grace_ms = 1000;
+};
+
+// A process per task: {} in an argument is replaced by the payload, otherwise the payload and
+// its terminator go to stdin. Result: stdout, exit status, stderr tail.
+std::unique_ptr<task_runner> make_command_runner(std::vector<std::string> command, runner_options opts);
+
+// `slots` long-lived processes; each task is one line on a process's stdin, its result the next
+// line of that process's stdout; up to set_depth() lines in flight per process. A process that
+// dies fails the task it was answering and is restarted; the others in flight are returned.
+std::unique_ptr<task_runner> make_persistent_runner(std::vector<std::string> command, runner_options opts);
+
+using task_handler = std::function<std::string(std::string_view payload)>;
+// In-process handler: on `slots` threads, or on the event loop itself when `run_inline` (only for
+// handlers that are trivially quick, like the built-ins). A thrown exception fails the task.
+std::unique_ptr<task_runner> make_handler_runner(task_handler handler, unsigned slots, bool run_inline);
+
+} // namespace mtask

@@ -1,0 +1,88 @@
+// The handler runner: in-process task handlers, inline on the event loop or on a thread pool.
+#include "mtask/handler_pool.hpp"
+#include "mtask/task_runner.hpp"
+
+#include <optional>
+#include <utility>
+#include <unordered_map>
+
+namespace mtask {
+namespace {
+
+class handler_runner final : public task_runner {
+public:
+  handler_runner(task_handler handler, unsigned slots, bool run_inline) : handler_(std::move(handler)), slots_(slots) {
+    if (!run_inline) pool_.emplace(handler_, slots);
+  }
+
+  // Inline handlers finish inside start(), so they always have room; threads are the slots.
+  bool has_room() const override { return !pool_ || waiting_.size() < slots_; }
+  std::size_t running() const override { return waiting_.size(); }
+
+  void start(job_task t, time_point) override {
+    if (pool_) {
+      pool_->submit(next_key_, t.task.payload);
+      waiting_.emplace(next_key_++, std::move(t));
+      return;
+    }
+    auto r = result_for(t);
+    const auto started = clock::now();
+    try {
+      r.output = handler_(t.task.payload);
+    } catch (const std::exception& e) {
+      fail(r, e.what());
+    }
+    r.runtime_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count());
+    finished_.push_back(finished_task{std::move(t), std::move(r)});
+  }
+
+  void poll_items(std::vector<pollfd>& fds) const override {
+    if (pool_) fds.push_back({pool_->fd(), POLLIN, 0});
+  }
+
+  void on_ready(const std::vector<pollfd>& fds, time_point) override {
+    if (!pool_) return;
+    bool ready = false;
+    for (const auto& p : fds) ready = ready || (p.fd == pool_->fd() && p.revents != 0);
+    if (!ready) return;
+    for (auto& c : pool_->take_completed()) {
+      auto it = waiting_.find(c.key);
+      if (it == waiting_.end()) continue;
+      auto r = result_for(it->second);
+      if (c.ok) r.output = std::move(c.output);
+      else fail(r, std::move(c.output));
+      r.runtime_us = c.runtime_us;
+      finished_.push_back(finished_task{std::move(it->second), std::move(r)});
+      waiting_.erase(it);
+    }
+  }
+
+  std::vector<finished_task> take_finished() override { return std::exchange(finished_, {}); }
+  void stop(int) override {} // threads cannot be interrupted; the pool's destructor drops queued work
+
+private:
+  static wire::result result_for(const job_task& t) {
+    return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
+  }
+  static void fail(wire::result& r, std::string why) {
+    r.status = wire::task_status::failed;
+    r.code = 1;
+    r.error = std::move(why);
+  }
+
+  task_handler handler_;
+  unsigned slots_;
+  std::optional<handler_pool> pool_;
+  std::unordered_map<std::uint64_t, job_task> waiting_;
+  std::uint64_t next_key_ = 0;
+  std::vector<finished_task> finished_;
+};
+
+} // namespace
+
+std::unique_ptr<task_runner> make_handler_runner(task_handler handler, unsigned slots, bool run_inline) {
+  return std::make_unique<handler_runner>(std::move(handler), slots, run_inline);
+}
+
+} // namespace mtask
