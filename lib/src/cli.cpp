@@ -94,4 +94,21 @@ void install_stop_handlers() {
 
 int stop_signal() { return g_stop_signal; }
 
+int run_role(const std::function<int()>& role) {
+  install_stop_handlers();
+  try {
+    return role();
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+    return exit_failure;
+  }
+}
+
+std::string program_name(const char* argv0, const char* fallback) {
+  if (argv0 == nullptr || *argv0 == '\0') return fallback;
+  std::string_view name(argv0);
+  if (auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  return std::string(name);
+}
+
 } // namespace mtask

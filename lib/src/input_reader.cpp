@@ -12,8 +12,17 @@
 
 namespace mtask {
 
+namespace {
+
+std::variant<record_splitter, block_splitter> make_splitter(split_options opts) {
+  if (opts.block_bytes > 0) return block_splitter(opts.separator, opts.block_bytes);
+  return record_splitter(opts);
+}
+
+} // namespace
+
 input_reader::input_reader(const std::string& path, split_options opts)
-    : name_(path.empty() || path == "-" ? "stdin" : path), splitter_(opts) {
+    : name_(path.empty() || path == "-" ? "stdin" : path), splitter_(make_splitter(opts)) {
   if (name_ != "stdin") {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw error(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
@@ -38,10 +47,10 @@ void input_reader::read_chunk() {
   }
   if (n == 0) {
     eof_ = true;
-    splitter_.finish();
+    std::visit([](auto& s) { s.finish(); }, splitter_);
     return;
   }
-  splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+  std::visit([&](auto& s) { s.feed(std::string_view(buf, static_cast<std::size_t>(n))); }, splitter_);
 }
 
 } // namespace mtask

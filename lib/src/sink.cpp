@@ -58,6 +58,25 @@ std::string failure_json(const wire::result& r) {
   return j;
 }
 
+// One JSON object per line describing any result (--jsonl).
+std::string result_json(const wire::result& r, std::string_view worker) {
+  std::string j = fmt::format("{{\"id\":{},\"status\":", r.id);
+  append_json_string(j, wire::to_string(r.status));
+  j += fmt::format(",\"attempts\":{}", r.attempt);
+  if (r.status == wire::task_status::failed) j += fmt::format(",\"exit_status\":{}", r.code);
+  if (r.status == wire::task_status::signalled) j += fmt::format(",\"signal\":{}", r.code);
+  j += ",\"worker\":";
+  append_json_string(j, worker);
+  j += fmt::format(",\"runtime_us\":{},\"output\":", r.runtime_us);
+  append_json_string(j, r.output);
+  if (r.status != wire::task_status::ok) {
+    j += ",\"stderr\":";
+    append_json_string(j, r.error);
+  }
+  j += "}\n";
+  return j;
+}
+
 // Opens --failures for writing (truncating), or returns -1 when not asked for.
 // Throws: error "cannot open 'PATH' for writing: reason".
 int open_failures(const std::string& path) {
@@ -73,7 +92,8 @@ public:
       : opts_(opts), failures_fd_(open_failures(opts.failures_path)),
         pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, opts.common.policy())),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy())),
-        out_(STDOUT_FILENO), failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO) {}
+        out_(STDOUT_FILENO), failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO),
+        aggregator_(opts.make_aggregator ? opts.make_aggregator() : nullptr) {}
   ~sink() {
     if (failures_fd_ >= 0) ::close(failures_fd_);
   }
@@ -104,7 +124,8 @@ public:
 private:
   void handle_control(const incoming& in, time_point now);
   void handle_results(const incoming& in);
-  void accept(wire::result& r);
+  void accept(wire::result& r, std::string_view worker);
+  void emit(const wire::result& r, std::string_view worker);
   void send_status();
   void send_complete() {
     (void)try_send(dealer_, wire::encode(wire::complete{.job = job_, .total = done_.size(), .failed = failed_}));
@@ -112,7 +133,7 @@ private:
   [[nodiscard]] bool all_written() const {
     if (total_ < 0) return false;
     auto t = static_cast<std::uint64_t>(total_);
-    return done_.size() == t && (!opts_.keep_order || order_.next() == t);
+    return done_.size() == t && (!opts_.keep_order || aggregator_ || order_.next() == t);
   }
 
   const sink_options& opts_;
@@ -124,6 +145,7 @@ private:
   output_writer failures_; // used only with --failures
   done_set done_;
   reorder_buffer order_;
+  std::unique_ptr<aggregator> aggregator_;
 
   std::uint64_t job_ = 0;
   std::int64_t total_ = -1;
@@ -140,7 +162,7 @@ private:
 };
 
 void sink::send_status() {
-  wire::sink_status s{.job = job_, .written_below = opts_.keep_order ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
+  wire::sink_status s{.job = job_, .written_below = opts_.keep_order && !aggregator_ ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
                       .acks = std::move(acks_), .done = std::move(done_runs_)};
   acks_.clear();
   done_runs_.clear();
@@ -178,7 +200,7 @@ void sink::handle_control(const incoming& in, time_point now) {
       ++foreign_;
       return;
     }
-    for (auto& r : q->results) accept(r);
+    for (auto& r : q->results) accept(r, q->worker);
   } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
     if (a->job == job_ || job_ == 0) {
       vent_aborted_ = true;
@@ -206,10 +228,10 @@ void sink::handle_results(const incoming& in) {
     log::info("dropped {} result(s) of another job", m->results.size());
     return;
   }
-  for (auto& r : m->results) accept(r);
+  for (auto& r : m->results) accept(r, m->worker);
 }
 
-void sink::accept(wire::result& r) {
+void sink::accept(wire::result& r, std::string_view worker) {
   if (total_ >= 0 && r.id >= static_cast<std::uint64_t>(total_)) {
     ++malformed_;
     log::info("dropped a result for task {}, beyond the job's {} tasks", r.id, total_);
@@ -233,13 +255,32 @@ void sink::accept(wire::result& r) {
     log::warn("{}", describe_failure(r));
     if (failures_fd_ >= 0) failures_.write(failure_json(r));
   }
-  if (opts_.keep_order) {
-    std::string bytes;
+  emit(r, worker);
+}
+
+void sink::emit(const wire::result& r, std::string_view worker) {
+  if (aggregator_) {
+    if (r.status != wire::task_status::ok) return; // its output is not a result to reduce
+    try {
+      aggregator_->add(r.id, r.output);
+    } catch (const error& e) {
+      // Bad data from one task: named, counted as a failure, and left out of the total.
+      ++failed_;
+      log::error("{}", e.what());
+    }
+    return;
+  }
+  std::string bytes;
+  if (opts_.jsonl) {
+    bytes = result_json(r, worker);
+  } else {
     append_result(bytes, r.output);
+  }
+  if (opts_.keep_order) {
     order_.put(r.id, std::move(bytes));
     while (auto ready = order_.pop()) out_.write(*ready);
   } else {
-    out_.write(r.output);
+    out_.write(bytes);
   }
 }
 
@@ -261,6 +302,7 @@ int sink::run() {
     if (!acks_.empty() || !done_runs_.empty()) send_status();
     if (all_written()) {
       if (!completing_since) {
+        if (aggregator_) out_.write(aggregator_->finish());
         out_.flush(); // the results are out before we claim they are
         if (failures_fd_ >= 0) failures_.flush();
         completing_since = now;

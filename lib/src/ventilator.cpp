@@ -23,10 +23,15 @@ std::uint64_t new_job_id() {
   return id;
 }
 
+std::unique_ptr<task_source> make_source(const ventilator_options& o) {
+  if (o.range) return std::make_unique<range_source>(*o.range);
+  return std::make_unique<input_reader>(o.input, o.split);
+}
+
 class ventilator {
 public:
   explicit ventilator(const ventilator_options& opts)
-      : opts_(opts), job_(new_job_id()), input_(opts.input, opts.split), ledger_(opts.limits), workers_(job_),
+      : opts_(opts), job_(new_job_id()), input_(make_source(opts)), ledger_(opts.limits), workers_(job_),
         router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, opts.common.policy())) {}
 
   int run();
@@ -64,7 +69,7 @@ private:
 
   const ventilator_options& opts_;
   std::uint64_t job_;
-  input_reader input_;
+  std::unique_ptr<task_source> input_;
   ledger ledger_;
   worker_table workers_;
   zmq::context_t ctx_;
@@ -98,11 +103,11 @@ void ventilator::read_input() {
                                      ? std::numeric_limits<std::uint64_t>::max()
                                      : sink_written_below_ + opts_.window;
   while (ledger_.queued() < want && ledger_.size() < opts_.window && next_id_ < id_limit) {
-    auto payload = input_.next();
+    auto payload = input_->next();
     if (!payload) break;
     ledger_.add(next_id_++, std::move(*payload));
   }
-  if (!input_done_ && input_.exhausted()) {
+  if (!input_done_ && input_->exhausted()) {
     input_done_ = true;
     log::info("input ended: {} tasks", next_id_);
     if (!sink_id_.empty()) send_to_sink(wire::job_info{.job = job_, .total = total()});
@@ -117,7 +122,7 @@ void ventilator::dispatch(time_point now) {
     auto tasks = ledger_.take(id, n, now, workers_.live_count() > 1);
     if (tasks.empty()) continue; // only tasks that just failed on this worker are left
     auto count = tasks.size();
-    wire::tasks_msg m{.job = job_, .terminator = input_.terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
+    wire::tasks_msg m{.job = job_, .terminator = input_->terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
     if (!try_send_to(router_, id, wire::encode(m))) {
       lose_worker(id, "unreachable");
       continue;
@@ -268,13 +273,13 @@ int ventilator::run() {
     }
 
     std::vector<zmq::pollitem_t> items{{router_.handle(), 0, ZMQ_POLLIN, 0}};
-    const bool want_input = input_.fd() >= 0 && ledger_.size() < opts_.window;
-    if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
+    const bool want_input = input_->fd() >= 0 && ledger_.size() < opts_.window;
+    if (want_input) items.push_back({nullptr, input_->fd(), ZMQ_POLLIN, 0});
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick_ - now));
     if (complete_) timeout = std::min(timeout, millis(10)); // farewell: notice the sink leaving soon
     poll_items(items, timeout);
     now = clock::now();
-    if (want_input && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0) input_.read_chunk();
+    if (want_input && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0) input_->read_chunk();
     for (int i = 0; i < 10000; ++i) {
       auto in = try_receive(router_, true);
       if (!in) break;

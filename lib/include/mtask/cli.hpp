@@ -45,6 +45,13 @@ int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, cons
 
 // Installs SIGINT/SIGTERM handlers that only record the signal; loops poll stop_signal().
 void install_stop_handlers();
+
+// Installs the stop handlers and runs `role`, turning any escaping exception into one error line
+// on stderr and exit code 1.
+int run_role(const std::function<int()>& role);
+
+// The name a program was started as (argv[0] without its directory), for messages and --help.
+std::string program_name(const char* argv0, const char* fallback);
 // Returns: the signal that asked us to stop, or 0.
 int stop_signal();
 

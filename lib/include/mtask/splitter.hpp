@@ -13,6 +13,7 @@ namespace mtask {
 struct split_options {
   char separator = '\n';            // '\n' for lines, '\0' for -0/--null
   std::size_t records_per_task = 1; // -N/--lines
+  std::size_t block_bytes = 0;      // --block: payloads of about this many bytes of whole records; 0: off
 };
 
 class record_splitter {

@@ -4,9 +4,11 @@
 
 #include "mtask/cli.hpp"
 #include "mtask/ledger.hpp"
+#include "mtask/range.hpp"
 #include "mtask/splitter.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 namespace mtask {
@@ -15,6 +17,7 @@ struct ventilator_options {
   common_options common;
   std::string input; // empty: stdin
   split_options split;
+  std::optional<range_spec> range; // --range: generate the tasks instead of reading input
   std::size_t window = 10000; // tasks read and not yet acknowledged by the sink
   ledger_limits limits;       // --retries, --max-crashes
   std::size_t batch = 4096;   // tasks per message at most (a worker's credit decides how many it gets)
@@ -23,5 +26,9 @@ struct ventilator_options {
 // Runs one job to completion.
 // Returns: the process exit code (0, 1, 3, or 128+signal).
 int run_ventilator(const ventilator_options& opts);
+
+// The mtask-ventilator program: parses its flags from argv and runs one job.
+// Returns: the process exit code.
+int ventilator_main(int argc, char** argv);
 
 } // namespace mtask

@@ -33,4 +33,19 @@ int run_worker(const worker_options& opts);
 // Returns: the handler of a built-in ("echo"), or an empty function for an unknown name.
 task_handler builtin_handler(std::string_view name);
 
+// The whole worker program around a C++ handler: parses the standard worker flags from argv
+// (--ventilator, --sink, -j, --once, --prefetch, -v, ...), then serves jobs, running `handler` on
+// -j threads. Without a handler (empty function) it is mtask-worker itself.
+// Returns: the process exit code.
+//
+//   int main(int argc, char** argv) {
+//     return mtask::worker_main(argc, argv, [](std::string_view task) { return score(task); });
+//   }
+int worker_main(int argc, char** argv, task_handler handler);
+
+// A handler that emits any number of output lines per task (each gets a newline if it lacks one).
+using emit_fn = std::function<void(std::string_view line)>;
+using streaming_handler = std::function<void(std::string_view payload, const emit_fn& emit)>;
+int worker_main(int argc, char** argv, streaming_handler handler);
+
 } // namespace mtask
