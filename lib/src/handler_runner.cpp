@@ -26,6 +26,7 @@ public:
       return;
     }
     auto r = result_for(t);
+    // The handler's own time only: it sizes the worker's prefetch, so loop overhead must not count.
     const auto started = clock::now();
     try {
       r.output = handler_(t.task.payload);

@@ -159,6 +159,7 @@ private:
   std::uint64_t malformed_ = 0;
   bool completed_acked_ = false;
   bool vent_aborted_ = false;
+  bool status_retry_ = false; // the last status could not be sent
 };
 
 void sink::send_status() {
@@ -166,10 +167,13 @@ void sink::send_status() {
                       .acks = std::move(acks_), .done = std::move(done_runs_)};
   acks_.clear();
   done_runs_.clear();
-  if (!try_send(dealer_, wire::encode(s))) {
-    // Not connected: these acks are lost, but the ventilator resends nothing for a task the sink
-    // already holds (later copies are dropped as duplicates), so only timing suffers.
+  status_retry_ = !try_send(dealer_, wire::encode(s));
+  if (status_retry_) {
+    // Not connected, or its queue is full: an ack must not be lost (the ventilator would hold that
+    // task forever), so keep them for the next attempt, a few ms from now.
     log::debug("could not reach the ventilator");
+    acks_.insert(acks_.begin(), s.acks.begin(), s.acks.end());
+    done_runs_.insert(done_runs_.begin(), s.done.begin(), s.done.end());
   }
 }
 
@@ -299,7 +303,7 @@ int sink::run() {
       abort_job(fmt::format("the sink was stopped by signal {}", sig));
       return 128 + sig;
     }
-    if (!acks_.empty() || !done_runs_.empty()) send_status();
+    if (!acks_.empty() || !done_runs_.empty() || status_retry_) send_status();
     if (all_written()) {
       if (!completing_since) {
         if (aggregator_) out_.write(aggregator_->finish());
@@ -318,6 +322,7 @@ int sink::run() {
     out_.flush(); // before waiting: whatever is ready reaches the reader now
     std::vector<zmq::pollitem_t> items{{pull_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
+    if (status_retry_) timeout = std::min(timeout, millis(10));
     poll_items(items, timeout);
     now = clock::now();
     for (int i = 0; i < 1000; ++i) {

@@ -11,7 +11,13 @@
 namespace mtask::wire {
 namespace {
 
-using packer = msgpack::packer<msgpack::sbuffer>;
+// msgpack's packer writes into anything with write(); appending to a caller's string lets the hot
+// paths reuse one buffer instead of allocating and copying per message.
+struct string_sink {
+  std::string& out;
+  void write(const char* data, std::size_t size) { out.append(data, size); }
+};
+using packer = msgpack::packer<string_sink>;
 
 void pack_bytes(packer& p, std::string_view s) {
   p.pack_bin(static_cast<std::uint32_t>(s.size()));
@@ -293,11 +299,17 @@ std::size_t body_fields(msg_type t) {
 
 } // namespace
 
-std::string encode(const message& m) {
-  msgpack::sbuffer buf;
-  packer p(buf);
+void encode_to(std::string& out, const message& m) {
+  out.clear();
+  string_sink sink{out};
+  packer p(sink);
   std::visit([&](const auto& body) { pack_body(p, body); }, m);
-  return std::string(buf.data(), buf.size());
+}
+
+std::string encode(const message& m) {
+  std::string out;
+  encode_to(out, m);
+  return out;
 }
 
 message decode(std::string_view frame, std::size_t max_bytes) {

@@ -62,9 +62,9 @@ private:
   // Slots bound what runs; finished results waiting for the sink socket bound how much more starts
   // (so a stalled sink stops the worker instead of piling results up in it).
   [[nodiscard]] bool can_start() const {
-    return !backlog_.empty() && runner_->has_room() && outbox_.size() < opts_.slots + prefetch();
+    return !backlog_.empty() && runner_->has_room() && outbox_count_ < opts_.slots + prefetch();
   }
-  [[nodiscard]] std::size_t busy() const { return runner_->running() + backlog_.size() + outbox_.size(); }
+  [[nodiscard]] std::size_t busy() const { return runner_->running() + backlog_.size() + outbox_count_; }
   // Tasks to hold beyond the slots, so a slot never waits a round trip for its next task. Sized so
   // the extra tasks are about `prefetch_budget` of work: thousands of micro-tasks, none of 10 ms ones
   // (which would otherwise wait behind a long task here instead of running on an idle worker).
@@ -94,7 +94,10 @@ private:
   std::uint64_t received_ = 0; // tasks of job_ received
   std::uint64_t completed_job_ = 0;
   std::deque<job_task> backlog_; // received (prefetched), waiting for room in the runner
-  std::vector<std::pair<std::uint64_t, wire::result>> outbox_; // finished, not yet handed to the sink socket
+  // Finished, not yet handed to the sink socket: one message per job, almost always just one.
+  std::deque<wire::results_msg> outbox_;
+  std::size_t outbox_count_ = 0;
+  std::string frame_; // reused encoding buffer
   bool status_due_ = true;
   time_point vent_seen_{};
   bool vent_heard_ = false; // a ventilator has spoken to us (for --once: its silence ends our service)
@@ -167,26 +170,19 @@ void worker::complete(const job_task& t, wire::result r) {
   if (r.status != wire::task_status::ok) r.payload = t.task.payload;
   const auto us = static_cast<double>(r.runtime_us);
   ewma_runtime_us_ = runtime_samples_++ == 0 ? us : 0.9 * ewma_runtime_us_ + 0.1 * us;
-  outbox_.emplace_back(t.job, std::move(r));
+  if (outbox_.empty() || outbox_.back().job != t.job) outbox_.push_back(wire::results_msg{.job = t.job, .worker = name_});
+  outbox_.back().results.push_back(std::move(r));
+  ++outbox_count_;
 }
 
 void worker::flush_results() {
-  if (outbox_.empty() || !push_) return;
-  // One message per job; almost always a single job.
-  std::size_t sent_upto = 0;
-  while (sent_upto < outbox_.size()) {
-    wire::results_msg m{.job = outbox_[sent_upto].first, .worker = name_};
-    std::size_t end = sent_upto;
-    while (end < outbox_.size() && outbox_[end].first == m.job) m.results.push_back(std::move(outbox_[end++].second));
-    if (!try_send(*push_, wire::encode(m))) {
-      // Not connected to the sink yet, or its queue is full: keep them (they still hold their slots).
-      for (std::size_t i = sent_upto; i < end; ++i) outbox_[i].second = std::move(m.results[i - sent_upto]);
-      break;
-    }
-    sent_upto = end;
-  }
-  if (sent_upto > 0) {
-    outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(sent_upto));
+  if (!push_) return;
+  while (!outbox_.empty()) {
+    wire::encode_to(frame_, outbox_.front());
+    // Not connected to the sink yet, or its queue is full: keep them (they still hold their slots).
+    if (!try_send(*push_, frame_)) break;
+    outbox_count_ -= outbox_.front().results.size();
+    outbox_.pop_front();
     status_due_ = true; // slots freed: new credit
   }
 }
@@ -194,8 +190,10 @@ void worker::flush_results() {
 void worker::send_status() {
   wire::worker_status s{.job = job_, .name = name_, .slots = opts_.slots, .free = free_slots(),
                         .received = received_, .completed_job = completed_job_};
-  (void)try_send(dealer_, wire::encode(s)); // no ventilator connected: the next heartbeat says it again
-  status_due_ = false;
+  wire::encode_to(frame_, s);
+  // Not connected yet (or the queue is full): stay due and retry in a few ms, not at the next
+  // heartbeat, so a ventilator that just came up hears of us at once.
+  status_due_ = !try_send(dealer_, frame_);
 }
 
 int worker::run() {
@@ -217,6 +215,7 @@ int worker::run() {
       return exit_ok;
     }
     start_tasks(now);
+    collect(now); // inline handlers finish inside start(): send their results before sleeping
     flush_results();
     if (status_due_ || now >= next_tick) {
       send_status();
@@ -235,6 +234,7 @@ int worker::run() {
     }
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(runner_->next_deadline(next_tick) - now));
     if (!outbox_.empty() && push_) timeout = std::min(timeout, millis(10)); // retry an unsent batch soon
+    if (status_due_) timeout = std::min(timeout, millis(10));
     if (can_start()) timeout = millis(0); // more work is waiting right here
     poll_items(items, timeout);
     now = clock::now();

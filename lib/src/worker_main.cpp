@@ -14,7 +14,9 @@ namespace {
 void add_worker_flags(CLI::App& app, worker_options& opts) {
   add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");
   app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
-  app.add_flag("--once", opts.once, "Exit 0 once the job being served is complete (1 if its ventilator goes away first)");
+  app.add_flag("--once", opts.once,
+               "Exit 0 once the job being served is complete (1 if its ventilator goes away first, or if no ventilator is "
+               "heard for --idle-timeout-ms, which then defaults to 60000)");
   app.add_option("--prefetch", opts.prefetch,
                  "Tasks to hold beyond -j so no slot waits for its next task; default: sized from task times (none for tasks over ~2 ms)")
       ->check(CLI::Range(0, 1 << 20));
@@ -61,6 +63,9 @@ int worker_main(int argc, char** argv, task_handler handler) {
     }
   };
   if (int rc = parse_flags(app, opts.common, argc, argv, validate); rc >= 0) return rc;
+  // A --once worker that started after its job ended would otherwise wait for ever: unless told
+  // otherwise it gives up like the ventilator and the sink do.
+  if (opts.once && app.get_option("--idle-timeout-ms")->count() == 0) opts.common.idle_timeout_ms = 60000;
   if (custom) opts.handler = std::move(handler);
   if (!opts.handler && find_executable(opts.command.front()).empty()) {
     log::error("command '{}' not found or not executable", opts.command.front());

@@ -140,6 +140,16 @@ class Pipeline(E2E):
         sink = c.sink(["-k"])
         self.assertEqual(self.finish(sink, vent), data)
 
+    def test_progress_never_waits_for_a_heartbeat(self):
+        # With heartbeats 30 s apart, a job that only moved on heartbeats would take minutes; every
+        # step must be driven by the messages themselves (start order included).
+        data = numbered(20000)
+        c = self.cluster(heartbeat_ms=30000, heartbeat_timeout_ms=60000)
+        c.worker(builtin="echo", jobs=2)
+        vent = c.ventilator(data)
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent, timeout=25), data)
+
     def test_two_jobs_in_a_row_through_the_same_workers(self):
         c = self.cluster()
         w1 = c.worker("tr", "a-z", "A-Z", jobs=2)

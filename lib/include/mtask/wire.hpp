@@ -151,6 +151,8 @@ using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, 
 
 // Returns: the msgpack bytes of `m`.
 std::string encode(const message& m);
+// Writes the msgpack bytes of `m` into `out` (replacing its contents, reusing its capacity).
+void encode_to(std::string& out, const message& m);
 
 // Returns: the message in `frame`.
 // Throws: protocol_error for anything that is not a complete, well-formed message of our version,
