@@ -8,4 +8,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libfmt-dev doctest-dev libcli11-dev \
-  python3 python3-zmq clang libclang-rt-14-dev >/dev/null
+  python3 python3-zmq clang libclang-rt-14-dev clang-format >/dev/null

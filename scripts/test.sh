@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs dependencies, builds with warnings as errors and runs every test; then runs the whole
-# suite again under AddressSanitizer + UBSan, and fuzzes the wire decoder for 30 seconds.
+# suite again under AddressSanitizer + UBSan, and fuzzes the wire decoder for 30 seconds; checks
+# the C++ layout (.clang-format) first.
 # This is what .ci/run calls.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# Layout first: it takes a second and says exactly which file is off.
+clang-format --dry-run --Werror $(git ls-files '*.cpp' '*.hpp')
 ./scripts/build.sh build
 ctest --test-dir build --output-on-failure -j 2
 if [ "${MTASK_SKIP_SANITIZERS:-0}" != 1 ]; then

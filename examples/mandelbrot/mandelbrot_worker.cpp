@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
     }
     std::printf("P2\n%d %d\n255\n", size.width, size.height);
     for (int row = 0; row < size.height; ++row) {
-      render_row(size, row, [](std::string_view line) { std::printf("%.*s\n", static_cast<int>(line.size()), line.data()); });
+      render_row(size, row,
+                 [](std::string_view line) { std::printf("%.*s\n", static_cast<int>(line.size()), line.data()); });
     }
     return std::fflush(stdout) == 0 ? 0 : 1;
   }

@@ -16,7 +16,7 @@ namespace {
 
 // splitmix64 (Steele, Lea and Flood, 2014): small, fast, and the same numbers on every machine.
 class splitmix64 {
-public:
+ public:
   explicit splitmix64(std::uint64_t seed) : state_(seed) {}
 
   std::uint64_t next() {
@@ -26,7 +26,7 @@ public:
     return z ^ (z >> 31);
   }
 
-private:
+ private:
   std::uint64_t state_;
 };
 
@@ -69,7 +69,8 @@ std::string exact_estimate(std::uint64_t inside, unsigned log2_points) {
 std::uint64_t parse_seed(std::string_view task) {
   const auto first = task.find_first_not_of(" \t\r\n");
   const auto last = task.find_last_not_of(" \t\r\n");
-  const std::string_view digits = first == std::string_view::npos ? std::string_view{} : task.substr(first, last - first + 1);
+  const std::string_view digits =
+      first == std::string_view::npos ? std::string_view{} : task.substr(first, last - first + 1);
   std::int64_t seed = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seed);
   if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size()) {
@@ -78,8 +79,9 @@ std::uint64_t parse_seed(std::string_view task) {
   return static_cast<std::uint64_t>(seed);
 }
 
-constexpr std::string_view usage_line = "Usage: pi_worker [--points M] [mtask-worker flags]   M: points per task, a power of two "
-                                        "from 1 to 2^40 (default 1048576)\n";
+constexpr std::string_view usage_line =
+    "Usage: pi_worker [--points M] [mtask-worker flags]   M: points per task, a power of two "
+    "from 1 to 2^40 (default 1048576)\n";
 
 // Returns: log2 of the --points value, or -1 (after a message on stderr) when it is not allowed.
 int parse_points(std::string_view text) {

@@ -131,7 +131,7 @@ std::string excerpt(std::string_view text) {
 
 // The running total of one reduction. Small and copyable: staging a result is a copy.
 class accumulator {
-public:
+ public:
   void count_one() { ++count_; }
 
   // Returns: false, leaving the total unchanged, when an exact sum would pass 128 bits.
@@ -173,21 +173,21 @@ public:
   // Throws: error "CONTEXTsum overflows" when a total with fractions is beyond the double range.
   [[nodiscard]] std::optional<std::string> result(reduce_op op, const std::string& context) const {
     switch (op) {
-    case reduce_op::count: return std::to_string(count_);
-    case reduce_op::sum: return exact_ ? int128_string(sum_) : finite(approx_sum(), context);
-    case reduce_op::min:
-    case reduce_op::max:
-      if (count_ == 0) return std::nullopt;
-      return best_.exact ? int128_string(best_.i) : finite(best_.f, context);
-    case reduce_op::mean:
-      if (count_ == 0) return std::nullopt;
-      if (exact_ && sum_ % static_cast<int128>(count_) == 0) return int128_string(sum_ / static_cast<int128>(count_));
-      return finite(approx_sum() / static_cast<long double>(count_), context);
+      case reduce_op::count: return std::to_string(count_);
+      case reduce_op::sum: return exact_ ? int128_string(sum_) : finite(approx_sum(), context);
+      case reduce_op::min:
+      case reduce_op::max:
+        if (count_ == 0) return std::nullopt;
+        return best_.exact ? int128_string(best_.i) : finite(best_.f, context);
+      case reduce_op::mean:
+        if (count_ == 0) return std::nullopt;
+        if (exact_ && sum_ % static_cast<int128>(count_) == 0) return int128_string(sum_ / static_cast<int128>(count_));
+        return finite(approx_sum() / static_cast<long double>(count_), context);
     }
     return std::nullopt;
   }
 
-private:
+ private:
   [[nodiscard]] long double approx_sum() const { return exact_ ? static_cast<long double>(sum_) : fsum_; }
 
   static bool less(const number& a, const number& b) {
@@ -217,9 +217,9 @@ std::string where(std::uint64_t task_id, std::size_t line) {
 number parse_value(std::string_view value, std::uint64_t task_id, std::size_t line) {
   number n;
   switch (parse_number(value, n)) {
-  case parse_status::ok: return n;
-  case parse_status::not_a_number: throw error(where(task_id, line) + "not a number: '" + excerpt(value) + "'");
-  case parse_status::out_of_range: break;
+    case parse_status::ok: return n;
+    case parse_status::not_a_number: throw error(where(task_id, line) + "not a number: '" + excerpt(value) + "'");
+    case parse_status::out_of_range: break;
   }
   throw error(where(task_id, line) + "number out of range: '" + excerpt(value) + "'");
 }
@@ -248,7 +248,7 @@ reduce_op parse_op(std::string_view op, std::string_view flag, bool allow_mean) 
 }
 
 class reducer final : public aggregator {
-public:
+ public:
   reducer(reduce_op op, bool per_line) : op_(op), per_line_(per_line) {}
 
   void add(std::uint64_t task_id, std::string_view result) override {
@@ -267,7 +267,7 @@ public:
     return total ? *total + "\n" : std::string();
   }
 
-private:
+ private:
   void add_value(accumulator& part, std::string_view text, std::uint64_t task_id, std::size_t line) const {
     const std::string_view value = trim(text);
     if (value.empty()) return;
@@ -284,7 +284,7 @@ private:
 };
 
 class key_reducer final : public aggregator {
-public:
+ public:
   explicit key_reducer(reduce_op op) : op_(op) {}
 
   void add(std::uint64_t task_id, std::string_view result) override {
@@ -335,7 +335,7 @@ public:
     return out;
   }
 
-private:
+ private:
   static error overflow(std::uint64_t task_id, std::string_view key) {
     return error(where(task_id, 0) + "key '" + excerpt(key) + "': sum overflows");
   }

@@ -43,10 +43,14 @@ void child_process::poll_items(std::vector<pollfd>& fds) const {
 void child_process::on_ready(const std::vector<pollfd>& fds) {
   for (const auto& p : fds) {
     if (p.revents == 0) continue;
-    if (p.fd == in_fd_ && in_fd_ >= 0) write_input();
-    else if (p.fd == out_fd_ && out_fd_ >= 0) drain_fd(out_fd_, out_);
-    else if (p.fd == err_fd_ && err_fd_ >= 0) drain_fd(err_fd_, err_, error_tail_bytes);
-    else if (p.fd == pidfd_ && !reaped_) reap();
+    if (p.fd == in_fd_ && in_fd_ >= 0)
+      write_input();
+    else if (p.fd == out_fd_ && out_fd_ >= 0)
+      drain_fd(out_fd_, out_);
+    else if (p.fd == err_fd_ && err_fd_ >= 0)
+      drain_fd(err_fd_, err_, error_tail_bytes);
+    else if (p.fd == pidfd_ && !reaped_)
+      reap();
   }
 }
 

@@ -4,8 +4,8 @@
 #include "mtask/error.hpp"
 #include "mtask/log.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -31,7 +31,10 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
   app.add_option("--ventilator", opts.ventilator,
                  "Endpoint the ventilator binds and workers and the sink connect to (tcp://HOST:PORT or ipc://PATH)")
       ->capture_default_str();
-  app.add_option("--sink", opts.sink, "Endpoint the sink binds and workers push results to (workers started without it use the ventilator's)")->capture_default_str();
+  app.add_option(
+         "--sink", opts.sink,
+         "Endpoint the sink binds and workers push results to (workers started without it use the ventilator's)")
+      ->capture_default_str();
   app.add_flag("-v,--verbose", opts.verbose, "More detail on stderr (repeat for debug)");
   app.add_flag("-q,--quiet", opts.quiet, "Only errors on stderr");
   app.add_option("--heartbeat-ms", opts.heartbeat_ms, "Interval between heartbeats")
@@ -40,7 +43,9 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
   app.add_option("--heartbeat-timeout-ms", opts.heartbeat_timeout_ms, "A peer silent this long is considered gone")
       ->capture_default_str()
       ->check(CLI::Range(50, 3600000));
-  app.add_option("--idle-timeout-ms", opts.idle_timeout_ms, idle_help)->capture_default_str()->check(CLI::Range(0, 1 << 30));
+  app.add_option("--idle-timeout-ms", opts.idle_timeout_ms, idle_help)
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
   app.add_option("--max-message-bytes", opts.max_message_bytes, "Larger frames are refused (ZMQ_MAXMSGSIZE)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1024}, std::int64_t{1} << 40));
@@ -75,10 +80,14 @@ int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, cons
     std::fputs(fmt::format("{}: error: {} (try --help)\n", program, e.what()).c_str(), stderr);
     return exit_usage;
   }
-  if (opts.quiet) log::set_level(log::level::error);
-  else if (opts.verbose >= 2) log::set_level(log::level::debug);
-  else if (opts.verbose == 1) log::set_level(log::level::info);
-  else log::set_level(log::level::warn);
+  if (opts.quiet)
+    log::set_level(log::level::error);
+  else if (opts.verbose >= 2)
+    log::set_level(log::level::debug);
+  else if (opts.verbose == 1)
+    log::set_level(log::level::info);
+  else
+    log::set_level(log::level::warn);
   return -1;
 }
 

@@ -34,9 +34,8 @@ std::uint64_t micros_between(time_point start, time_point end) {
 }
 
 class command_runner final : public task_runner {
-public:
-  command_runner(std::vector<std::string> command, runner_options opts)
-      : command_(std::move(command)), opts_(opts) {}
+ public:
+  command_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {}
 
   bool has_room() const override { return running_.size() < opts_.slots; }
   std::size_t running() const override { return running_.size(); }
@@ -74,8 +73,10 @@ public:
     time_point next = fallback;
     if (opts_.task_timeout_ms <= 0) return next;
     for (const auto& r : running_) {
-      if (!r.term_sent) next = std::min(next, r.started + millis(opts_.task_timeout_ms));
-      else if (!r.killed) next = std::min(next, *r.term_sent + millis(opts_.kill_grace_ms));
+      if (!r.term_sent)
+        next = std::min(next, r.started + millis(opts_.task_timeout_ms));
+      else if (!r.killed)
+        next = std::min(next, *r.term_sent + millis(opts_.kill_grace_ms));
     }
     return next;
   }
@@ -86,7 +87,7 @@ public:
     for (auto& r : running_) r.proc->kill(sig);
   }
 
-private:
+ private:
   struct run {
     job_task t;
     std::unique_ptr<child_process> proc;
@@ -129,7 +130,8 @@ private:
       res.error = p.error_tail();
       if (r.term_sent) {
         res.status = wire::task_status::timed_out;
-        res.error = fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, res.error.empty() ? "" : ": ", res.error);
+        res.error =
+            fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, res.error.empty() ? "" : ": ", res.error);
       }
     }
     res.runtime_us = micros_between(r.started, now);

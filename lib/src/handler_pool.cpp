@@ -7,9 +7,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 #include <utility>
 
 namespace mtask {
@@ -68,8 +68,8 @@ void handler_pool::run() {
       c.ok = false;
       c.output = "the handler threw something that is not a std::exception";
     }
-    c.runtime_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count());
+    c.runtime_us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count());
     {
       std::lock_guard lock(mutex_);
       done_.push_back(std::move(c));

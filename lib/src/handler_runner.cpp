@@ -3,14 +3,14 @@
 #include "mtask/task_runner.hpp"
 
 #include <optional>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 
 namespace mtask {
 namespace {
 
 class handler_runner final : public task_runner {
-public:
+ public:
   handler_runner(task_handler handler, unsigned slots, bool run_inline) : handler_(std::move(handler)), slots_(slots) {
     if (!run_inline) pool_.emplace(handler_, slots);
   }
@@ -51,8 +51,10 @@ public:
       auto it = waiting_.find(c.key);
       if (it == waiting_.end()) continue;
       auto r = result_for(it->second);
-      if (c.ok) r.output = std::move(c.output);
-      else fail(r, std::move(c.output));
+      if (c.ok)
+        r.output = std::move(c.output);
+      else
+        fail(r, std::move(c.output));
       r.runtime_us = c.runtime_us;
       finished_.push_back(finished_task{std::move(it->second), std::move(r)});
       waiting_.erase(it);
@@ -62,7 +64,7 @@ public:
   std::vector<finished_task> take_finished() override { return std::exchange(finished_, {}); }
   void stop(int) override {} // threads cannot be interrupted; the pool's destructor drops queued work
 
-private:
+ private:
   static wire::result result_for(const job_task& t) {
     return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
   }

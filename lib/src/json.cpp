@@ -65,19 +65,19 @@ void append_json_string(std::string& out, std::string_view bytes) {
       continue;
     }
     switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
-    default:
-      if (c < 0x20) {
-        append_u00(out, c);
-      } else {
-        out += static_cast<char>(c);
-      }
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          append_u00(out, c);
+        } else {
+          out += static_cast<char>(c);
+        }
     }
     ++i;
   }

@@ -33,8 +33,10 @@ std::vector<wire::task> ledger::take(const std::string& worker, std::size_t n, t
       ++pos; // leave it for another worker
       continue;
     }
-    if (pos == 0) queue_.pop_front();
-    else queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
+    if (pos == 0)
+      queue_.pop_front();
+    else
+      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
     e.where = state::held;
     e.holder = worker;
     e.sent_at = now;

@@ -21,10 +21,10 @@ state& global() {
 
 std::string_view level_name(level lvl) {
   switch (lvl) {
-  case level::error: return "error";
-  case level::warn: return "warn";
-  case level::info: return "info";
-  case level::debug: return "debug";
+    case level::error: return "error";
+    case level::warn: return "warn";
+    case level::info: return "info";
+    case level::debug: return "debug";
   }
   return "?";
 }

@@ -9,8 +9,8 @@
 #include <csignal>
 #include <cstring>
 #include <optional>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 
 namespace mtask {
 namespace {
@@ -20,14 +20,15 @@ std::uint64_t micros_between(time_point start, time_point end) {
 }
 
 class persistent_runner final : public task_runner {
-public:
+ public:
   persistent_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {
     slots_.resize(opts_.slots);
     for (auto& s : slots_) s.proc = std::make_unique<persistent_process>(command_);
   }
 
   bool has_room() const override {
-    return std::any_of(slots_.begin(), slots_.end(), [&](const slot& s) { return s.proc->in_flight().size() < depth_; });
+    return std::any_of(slots_.begin(), slots_.end(),
+                       [&](const slot& s) { return s.proc->in_flight().size() < depth_; });
   }
   std::size_t running() const override { return tasks_.size(); }
   void set_depth(std::size_t depth) override { depth_ = std::max<std::size_t>(1, depth); }
@@ -76,8 +77,10 @@ public:
     if (opts_.task_timeout_ms <= 0) return next;
     for (const auto& s : slots_) {
       if (s.proc->in_flight().empty()) continue;
-      if (!s.term_sent) next = std::min(next, s.proc->oldest_since() + millis(opts_.task_timeout_ms));
-      else next = std::min(next, *s.term_sent + millis(opts_.kill_grace_ms));
+      if (!s.term_sent)
+        next = std::min(next, s.proc->oldest_since() + millis(opts_.task_timeout_ms));
+      else
+        next = std::min(next, *s.term_sent + millis(opts_.kill_grace_ms));
     }
     return next;
   }
@@ -88,7 +91,7 @@ public:
     for (auto& s : slots_) s.proc->kill(sig);
   }
 
-private:
+ private:
   struct pending {
     job_task t;
     time_point started;
@@ -119,7 +122,8 @@ private:
       }
       tasks_.erase(it);
     }
-    if (!keys.empty() || s.proc->start_errno() != 0) log::warn("persistent command '{}' died; restarting it", command_.front());
+    if (!keys.empty() || s.proc->start_errno() != 0)
+      log::warn("persistent command '{}' died; restarting it", command_.front());
     s.proc = std::make_unique<persistent_process>(command_);
     s.term_sent.reset();
   }
@@ -140,7 +144,8 @@ private:
       r.code = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
     }
     std::string tail = p.error_tail();
-    r.error = fmt::format("the persistent command exited while answering this task{}{}", tail.empty() ? "" : ": ", tail);
+    r.error =
+        fmt::format("the persistent command exited while answering this task{}{}", tail.empty() ? "" : ": ", tail);
     if (timed_out) {
       r.status = wire::task_status::timed_out;
       r.error = fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, tail.empty() ? "" : ": ", tail);

@@ -26,9 +26,9 @@ namespace {
 std::string describe_failure(const wire::result& r) {
   std::string what;
   switch (r.status) {
-  case wire::task_status::failed: what = fmt::format("exit status {}", r.code); break;
-  case wire::task_status::signalled: what = fmt::format("killed by signal {}", r.code); break;
-  default: what = std::string(wire::to_string(r.status)); break;
+    case wire::task_status::failed: what = fmt::format("exit status {}", r.code); break;
+    case wire::task_status::signalled: what = fmt::format("killed by signal {}", r.code); break;
+    default: what = std::string(wire::to_string(r.status)); break;
   }
   std::string tail = r.error;
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
@@ -44,11 +44,11 @@ std::string failure_json(const wire::result& r) {
   std::string j = fmt::format("{{\"id\":{},\"attempts\":{},\"status\":", r.id, r.attempt);
   append_json_string(j, wire::to_string(r.status));
   switch (r.status) {
-  case wire::task_status::failed: j += fmt::format(",\"exit_status\":{}", r.code); break;
-  case wire::task_status::signalled: j += fmt::format(",\"signal\":{}", r.code); break;
-  case wire::task_status::not_started: j += fmt::format(",\"errno\":{}", r.code); break;
-  case wire::task_status::crashed: j += fmt::format(",\"crashes\":{}", r.code); break;
-  default: break;
+    case wire::task_status::failed: j += fmt::format(",\"exit_status\":{}", r.code); break;
+    case wire::task_status::signalled: j += fmt::format(",\"signal\":{}", r.code); break;
+    case wire::task_status::not_started: j += fmt::format(",\"errno\":{}", r.code); break;
+    case wire::task_status::crashed: j += fmt::format(",\"crashes\":{}", r.code); break;
+    default: break;
   }
   j += ",\"payload\":";
   append_json_string(j, r.payload);
@@ -87,12 +87,14 @@ int open_failures(const std::string& path) {
 }
 
 class sink {
-public:
+ public:
   explicit sink(const sink_options& opts)
-      : opts_(opts), failures_fd_(open_failures(opts.failures_path)),
+      : opts_(opts),
+        failures_fd_(open_failures(opts.failures_path)),
         pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, opts.common.policy())),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy())),
-        out_(STDOUT_FILENO), failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO),
+        out_(STDOUT_FILENO),
+        failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO),
         aggregator_(opts.make_aggregator ? opts.make_aggregator() : nullptr) {}
   ~sink() {
     if (failures_fd_ >= 0) ::close(failures_fd_);
@@ -112,16 +114,15 @@ public:
       poll_items(items, millis(10));
       while (auto in = try_receive(dealer_, false)) {
         try {
-          if (std::holds_alternative<wire::abort_msg>(wire::decode(std::string_view(
-                  static_cast<const char*>(in->body.data()), in->body.size()))))
+          if (std::holds_alternative<wire::abort_msg>(
+                  wire::decode(std::string_view(static_cast<const char*>(in->body.data()), in->body.size()))))
             return;
-        } catch (const protocol_error&) {
-        }
+        } catch (const protocol_error&) {}
       }
     }
   }
 
-private:
+ private:
   void handle_control(const incoming& in, time_point now);
   void handle_results(const incoming& in);
   void accept(wire::result& r, std::string_view worker);
@@ -149,13 +150,13 @@ private:
 
   std::uint64_t job_ = 0;
   std::int64_t total_ = -1;
-  std::vector<wire::ack> acks_;      // non-final failures, for the ventilator to retry
+  std::vector<wire::ack> acks_;           // non-final failures, for the ventilator to retry
   std::vector<wire::id_range> done_runs_; // final results not yet acknowledged
   time_point vent_seen_{};
   std::uint64_t failed_ = 0;
   std::uint64_t retried_ = 0; // failures with retries left: acknowledged, not written
   std::uint64_t duplicates_ = 0;
-  std::uint64_t foreign_ = 0;   // results of another job
+  std::uint64_t foreign_ = 0; // results of another job
   std::uint64_t malformed_ = 0;
   bool completed_acked_ = false;
   bool vent_aborted_ = false;
@@ -163,8 +164,11 @@ private:
 };
 
 void sink::send_status() {
-  wire::sink_status s{.job = job_, .written_below = opts_.keep_order && !aggregator_ ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
-                      .acks = std::move(acks_), .done = std::move(done_runs_)};
+  wire::sink_status s{
+      .job = job_,
+      .written_below = opts_.keep_order && !aggregator_ ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
+      .acks = std::move(acks_),
+      .done = std::move(done_runs_)};
   acks_.clear();
   done_runs_.clear();
   status_retry_ = !try_send(dealer_, wire::encode(s));
@@ -335,7 +339,8 @@ int sink::run() {
       if (!in) break;
       handle_results(*in);
     }
-    if (opts_.common.idle_timeout_ms > 0 && !completing_since && now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
+    if (opts_.common.idle_timeout_ms > 0 && !completing_since &&
+        now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
       out_.flush();
       log::error("giving up after {} ms without a ventilator at '{}'", opts_.common.idle_timeout_ms,
                  opts_.common.ventilator);

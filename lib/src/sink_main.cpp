@@ -3,8 +3,8 @@
 #include "mtask/log.hpp"
 #include "mtask/sink.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 namespace mtask {
 
@@ -19,14 +19,20 @@ int sink_main(int argc, char** argv, std::function<std::unique_ptr<aggregator>()
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from the ventilator; 0: never");
   app.add_option("--failures", opts.failures_path,
-                 "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or signal, payload, stderr tail)");
+                 "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or "
+                 "signal, payload, stderr tail)");
   std::string reduce, reduce_by_key;
   bool per_line = false;
   if (!custom) {
-    auto* keep = app.add_flag("-k,--keep-order", opts.keep_order, "Write results in input order rather than as they arrive");
-    auto* jsonl = app.add_flag("--jsonl", opts.jsonl, "Write one JSON object per result: id, status, attempts, worker, runtime_us, output");
-    auto* r = app.add_option("--reduce", reduce, "Write only the total of all results: sum, count, min, max or mean (each result one number; exact for integers)");
-    auto* k = app.add_option("--reduce-by-key", reduce_by_key, "Results are lines KEY<TAB>VALUE; write one line per key, sorted: sum, count, min or max");
+    auto* keep =
+        app.add_flag("-k,--keep-order", opts.keep_order, "Write results in input order rather than as they arrive");
+    auto* jsonl = app.add_flag("--jsonl", opts.jsonl,
+                               "Write one JSON object per result: id, status, attempts, worker, runtime_us, output");
+    auto* r = app.add_option("--reduce", reduce,
+                             "Write only the total of all results: sum, count, min, max or mean (each result one "
+                             "number; exact for integers)");
+    auto* k = app.add_option("--reduce-by-key", reduce_by_key,
+                             "Results are lines KEY<TAB>VALUE; write one line per key, sorted: sum, count, min or max");
     app.add_flag("--per-line", per_line, "With --reduce: every line of a result is a number");
     r->excludes(k)->excludes(keep)->excludes(jsonl);
     k->excludes(keep)->excludes(jsonl);

@@ -16,13 +16,13 @@ std::size_t parse_size(std::string_view flag, std::string_view text) {
   int shift = 0;
   if (!digits.empty()) {
     switch (digits.back()) {
-    case 'k':
-    case 'K': shift = 10; break;
-    case 'm':
-    case 'M': shift = 20; break;
-    case 'g':
-    case 'G': shift = 30; break;
-    default: break;
+      case 'k':
+      case 'K': shift = 10; break;
+      case 'm':
+      case 'M': shift = 20; break;
+      case 'g':
+      case 'G': shift = 30; break;
+      default: break;
     }
     if (shift != 0) digits.remove_suffix(1);
   }

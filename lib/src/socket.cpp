@@ -40,7 +40,8 @@ void check_endpoint(std::string_view flag, std::string_view endpoint) {
   for (std::string_view scheme : {"tcp://", "ipc://", "inproc://"}) {
     if (endpoint.starts_with(scheme) && endpoint.size() > scheme.size()) return;
   }
-  throw usage_error(fmt::format("{}: '{}' is not an endpoint (expected tcp://HOST:PORT or ipc://PATH)", flag, endpoint));
+  throw usage_error(
+      fmt::format("{}: '{}' is not an endpoint (expected tcp://HOST:PORT or ipc://PATH)", flag, endpoint));
 }
 
 zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,

@@ -51,7 +51,8 @@ std::string find_executable(const std::string& command) {
 piped_child spawn_piped(const std::vector<std::string>& argv) {
   piped_child c;
   std::array<int, 2> in{-1, -1}, out{-1, -1}, err{-1, -1};
-  if (::pipe2(in.data(), O_CLOEXEC) != 0 || ::pipe2(out.data(), O_CLOEXEC) != 0 || ::pipe2(err.data(), O_CLOEXEC) != 0) {
+  if (::pipe2(in.data(), O_CLOEXEC) != 0 || ::pipe2(out.data(), O_CLOEXEC) != 0 ||
+      ::pipe2(err.data(), O_CLOEXEC) != 0) {
     c.start_errno = errno;
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) {
       if (fd >= 0) ::close(fd);

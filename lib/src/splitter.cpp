@@ -25,7 +25,8 @@ void record_splitter::finish() { finished_ = true; }
 
 std::optional<std::string> record_splitter::next() {
   while (records_seen_ < opts_.records_per_task) {
-    const void* hit = scan_ < buf_.size() ? std::memchr(buf_.data() + scan_, opts_.separator, buf_.size() - scan_) : nullptr;
+    const void* hit =
+        scan_ < buf_.size() ? std::memchr(buf_.data() + scan_, opts_.separator, buf_.size() - scan_) : nullptr;
     if (hit == nullptr) {
       scan_ = buf_.size();
       break;

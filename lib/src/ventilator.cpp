@@ -29,9 +29,13 @@ std::unique_ptr<task_source> make_source(const ventilator_options& o) {
 }
 
 class ventilator {
-public:
+ public:
   explicit ventilator(const ventilator_options& opts)
-      : opts_(opts), job_(new_job_id()), input_(make_source(opts)), ledger_(opts.limits), workers_(job_),
+      : opts_(opts),
+        job_(new_job_id()),
+        input_(make_source(opts)),
+        ledger_(opts.limits),
+        workers_(job_),
         router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, opts.common.policy())) {}
 
   int run();
@@ -44,12 +48,11 @@ public:
     while (!sink_gone() && clock::now() < deadline) {
       std::vector<zmq::pollitem_t> items{{router_.handle(), 0, ZMQ_POLLIN, 0}};
       poll_items(items, millis(10));
-      while (try_receive(router_, true)) {
-      }
+      while (try_receive(router_, true)) {}
     }
   }
 
-private:
+ private:
   void read_input();
   void dispatch(time_point now);
   void handle(const incoming& in, time_point now);
@@ -63,7 +66,10 @@ private:
   void send_to_worker(const std::string& id, const wire::message& m);
   void send_to_sink(const wire::message& m);
   // Returns: true once the sink's connection is gone (ROUTER_MANDATORY makes a send to it fail).
-  bool sink_gone() { return sink_id_.empty() || !try_send_to(router_, sink_id_, wire::encode(wire::job_info{.job = job_, .total = total()})); }
+  bool sink_gone() {
+    return sink_id_.empty() ||
+           !try_send_to(router_, sink_id_, wire::encode(wire::job_info{.job = job_, .total = total()}));
+  }
   [[nodiscard]] bool sink_ready() const { return !sink_id_.empty() && sink_confirmed_; }
   [[nodiscard]] std::int64_t total() const { return input_done_ ? static_cast<std::int64_t>(next_id_) : -1; }
 
@@ -122,7 +128,8 @@ void ventilator::dispatch(time_point now) {
     auto tasks = ledger_.take(id, n, now, workers_.live_count() > 1);
     if (tasks.empty()) continue; // only tasks that just failed on this worker are left
     auto count = tasks.size();
-    wire::tasks_msg m{.job = job_, .terminator = input_->terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
+    wire::tasks_msg m{
+        .job = job_, .terminator = input_->terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
     if (!try_send_to(router_, id, wire::encode(m))) {
       lose_worker(id, "unreachable");
       continue;
@@ -295,13 +302,13 @@ int ventilator::run() {
     const bool stalled = !complete_ && (!sink_alive || (needs_workers && workers_.live_count() == 0));
     if (!stalled) stalled_since_ = now;
     if (opts_.common.idle_timeout_ms > 0 && now - stalled_since_ > millis(opts_.common.idle_timeout_ms)) {
-      std::string why =
-          !sink_alive
-              ? fmt::format("giving up after {} ms without a sink (is mtask-sink connected to '{}'?)",
-                            opts_.common.idle_timeout_ms, opts_.common.ventilator)
-              : fmt::format("giving up after {} ms without a live worker, {} task(s) unfinished (is mtask-worker "
-                            "connected to '{}'?)",
-                            opts_.common.idle_timeout_ms, ledger_.size(), opts_.common.ventilator);
+      std::string why = !sink_alive
+                            ? fmt::format("giving up after {} ms without a sink (is mtask-sink connected to '{}'?)",
+                                          opts_.common.idle_timeout_ms, opts_.common.ventilator)
+                            : fmt::format(
+                                  "giving up after {} ms without a live worker, {} task(s) unfinished (is mtask-worker "
+                                  "connected to '{}'?)",
+                                  opts_.common.idle_timeout_ms, ledger_.size(), opts_.common.ventilator);
       log::error("{}", why);
       abort_job(why);
       return exit_failure;

@@ -117,7 +117,7 @@ void pack_body(packer& p, const results_msg& m) {
 
 // Reads the fields of one msgpack array in order, turning every surprise into protocol_error.
 class fields {
-public:
+ public:
   fields(const msgpack::object& o, std::string_view what, std::size_t min_size) : what_(what) {
     if (o.type != msgpack::type::ARRAY) fail("not an array");
     arr_ = o.via.array;
@@ -129,7 +129,8 @@ public:
     return arr_.ptr[pos_++];
   }
 
-  template <typename Int> Int integer() {
+  template <typename Int>
+  Int integer() {
     const auto& o = next();
     if (o.type == msgpack::type::POSITIVE_INTEGER) {
       if (o.via.u64 > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) fail("integer out of range");
@@ -176,7 +177,7 @@ public:
                                        : fmt::format("malformed {} message: {}", what_, why));
   }
 
-private:
+ private:
   std::string_view what_;
   msgpack::object_array arr_{};
   std::uint32_t pos_ = 0;
@@ -184,98 +185,98 @@ private:
 
 message decode_body(msg_type type, std::uint64_t job, fields& f) {
   switch (type) {
-  case msg_type::worker_status: {
-    worker_status m{.job = job};
-    m.name = f.bytes();
-    m.slots = f.integer<std::uint32_t>();
-    m.free = f.integer<std::uint32_t>();
-    m.received = f.integer<std::uint64_t>();
-    m.completed_job = f.integer<std::uint64_t>();
-    return m;
-  }
-  case msg_type::worker_bye: return worker_bye{.job = job};
-  case msg_type::tasks: {
-    tasks_msg m{.job = job};
-    m.terminator = f.bytes();
-    m.sink_endpoint = f.bytes();
-    const auto& list = f.array("tasks");
-    m.tasks.reserve(list.size);
-    for (std::uint32_t i = 0; i < list.size; ++i) {
-      fields t(list.ptr[i], "task", 4);
-      auto& out = m.tasks.emplace_back();
-      out.id = t.integer<std::uint64_t>();
-      out.attempt = t.integer<std::uint32_t>();
-      out.payload = t.bytes();
-      out.retries_left = t.integer<std::uint32_t>();
+    case msg_type::worker_status: {
+      worker_status m{.job = job};
+      m.name = f.bytes();
+      m.slots = f.integer<std::uint32_t>();
+      m.free = f.integer<std::uint32_t>();
+      m.received = f.integer<std::uint64_t>();
+      m.completed_job = f.integer<std::uint64_t>();
+      return m;
     }
-    return m;
-  }
-  case msg_type::vent_status: {
-    vent_status m{.job = job};
-    m.complete = f.boolean();
-    return m;
-  }
-  case msg_type::job_info: {
-    job_info m{.job = job};
-    m.total = f.integer<std::int64_t>();
-    if (m.total < -1) f.fail("negative total");
-    return m;
-  }
-  case msg_type::sink_status: {
-    sink_status m{.job = job};
-    m.written_below = f.integer<std::uint64_t>();
-    const auto& list = f.array("acks");
-    m.acks.reserve(list.size);
-    for (std::uint32_t i = 0; i < list.size; ++i) {
-      fields a(list.ptr[i], "ack", 3);
-      auto& out = m.acks.emplace_back();
-      out.id = a.integer<std::uint64_t>();
-      out.attempt = a.integer<std::uint32_t>();
-      out.status = a.status();
+    case msg_type::worker_bye: return worker_bye{.job = job};
+    case msg_type::tasks: {
+      tasks_msg m{.job = job};
+      m.terminator = f.bytes();
+      m.sink_endpoint = f.bytes();
+      const auto& list = f.array("tasks");
+      m.tasks.reserve(list.size);
+      for (std::uint32_t i = 0; i < list.size; ++i) {
+        fields t(list.ptr[i], "task", 4);
+        auto& out = m.tasks.emplace_back();
+        out.id = t.integer<std::uint64_t>();
+        out.attempt = t.integer<std::uint32_t>();
+        out.payload = t.bytes();
+        out.retries_left = t.integer<std::uint32_t>();
+      }
+      return m;
     }
-    const auto& runs = f.array("done");
-    m.done.reserve(runs.size);
-    for (std::uint32_t i = 0; i < runs.size; ++i) {
-      fields r(runs.ptr[i], "id range", 2);
-      auto& out = m.done.emplace_back();
-      out.first = r.integer<std::uint64_t>();
-      out.count = r.integer<std::uint64_t>();
-      if (out.count > std::numeric_limits<std::uint64_t>::max() - out.first) r.fail("range overflows");
+    case msg_type::vent_status: {
+      vent_status m{.job = job};
+      m.complete = f.boolean();
+      return m;
     }
-    return m;
-  }
-  case msg_type::complete: {
-    complete m{.job = job};
-    m.total = f.integer<std::uint64_t>();
-    m.failed = f.integer<std::uint64_t>();
-    return m;
-  }
-  case msg_type::complete_ack: return complete_ack{.job = job};
-  case msg_type::abort: {
-    abort_msg m{.job = job};
-    m.reason = f.bytes();
-    return m;
-  }
-  case msg_type::results: {
-    results_msg m{.job = job};
-    m.worker = f.bytes();
-    const auto& list = f.array("results");
-    m.results.reserve(list.size);
-    for (std::uint32_t i = 0; i < list.size; ++i) {
-      fields r(list.ptr[i], "result", 9);
-      auto& out = m.results.emplace_back();
-      out.id = r.integer<std::uint64_t>();
-      out.attempt = r.integer<std::uint32_t>();
-      out.status = r.status();
-      out.code = r.integer<std::int32_t>();
-      out.output = r.bytes();
-      out.error = r.bytes();
-      out.runtime_us = r.integer<std::uint64_t>();
-      out.retries_left = r.integer<std::uint32_t>();
-      out.payload = r.bytes();
+    case msg_type::job_info: {
+      job_info m{.job = job};
+      m.total = f.integer<std::int64_t>();
+      if (m.total < -1) f.fail("negative total");
+      return m;
     }
-    return m;
-  }
+    case msg_type::sink_status: {
+      sink_status m{.job = job};
+      m.written_below = f.integer<std::uint64_t>();
+      const auto& list = f.array("acks");
+      m.acks.reserve(list.size);
+      for (std::uint32_t i = 0; i < list.size; ++i) {
+        fields a(list.ptr[i], "ack", 3);
+        auto& out = m.acks.emplace_back();
+        out.id = a.integer<std::uint64_t>();
+        out.attempt = a.integer<std::uint32_t>();
+        out.status = a.status();
+      }
+      const auto& runs = f.array("done");
+      m.done.reserve(runs.size);
+      for (std::uint32_t i = 0; i < runs.size; ++i) {
+        fields r(runs.ptr[i], "id range", 2);
+        auto& out = m.done.emplace_back();
+        out.first = r.integer<std::uint64_t>();
+        out.count = r.integer<std::uint64_t>();
+        if (out.count > std::numeric_limits<std::uint64_t>::max() - out.first) r.fail("range overflows");
+      }
+      return m;
+    }
+    case msg_type::complete: {
+      complete m{.job = job};
+      m.total = f.integer<std::uint64_t>();
+      m.failed = f.integer<std::uint64_t>();
+      return m;
+    }
+    case msg_type::complete_ack: return complete_ack{.job = job};
+    case msg_type::abort: {
+      abort_msg m{.job = job};
+      m.reason = f.bytes();
+      return m;
+    }
+    case msg_type::results: {
+      results_msg m{.job = job};
+      m.worker = f.bytes();
+      const auto& list = f.array("results");
+      m.results.reserve(list.size);
+      for (std::uint32_t i = 0; i < list.size; ++i) {
+        fields r(list.ptr[i], "result", 9);
+        auto& out = m.results.emplace_back();
+        out.id = r.integer<std::uint64_t>();
+        out.attempt = r.integer<std::uint32_t>();
+        out.status = r.status();
+        out.code = r.integer<std::int32_t>();
+        out.output = r.bytes();
+        out.error = r.bytes();
+        out.runtime_us = r.integer<std::uint64_t>();
+        out.retries_left = r.integer<std::uint32_t>();
+        out.payload = r.bytes();
+      }
+      return m;
+    }
   }
   throw protocol_error(fmt::format("unknown message type {}", static_cast<unsigned>(type)));
 }
@@ -283,16 +284,16 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
 // The number of fields each message type must have after the header.
 std::size_t body_fields(msg_type t) {
   switch (t) {
-  case msg_type::worker_status: return 5;
-  case msg_type::tasks: return 3;
-  case msg_type::vent_status: return 1;
-  case msg_type::job_info: return 1;
-  case msg_type::sink_status: return 3;
-  case msg_type::complete: return 2;
-  case msg_type::results: return 2;
-  case msg_type::abort: return 1;
-  case msg_type::worker_bye:
-  case msg_type::complete_ack: return 0;
+    case msg_type::worker_status: return 5;
+    case msg_type::tasks: return 3;
+    case msg_type::vent_status: return 1;
+    case msg_type::job_info: return 1;
+    case msg_type::sink_status: return 3;
+    case msg_type::complete: return 2;
+    case msg_type::results: return 2;
+    case msg_type::abort: return 1;
+    case msg_type::worker_bye:
+    case msg_type::complete_ack: return 0;
   }
   return 0;
 }
@@ -334,7 +335,8 @@ message decode(std::string_view frame, std::size_t max_bytes) {
   fields header(root, "", 3);
   auto version = header.integer<std::uint32_t>();
   if (version != protocol_version) {
-    throw protocol_error(fmt::format("unsupported protocol version {} (this build speaks {})", version, protocol_version));
+    throw protocol_error(
+        fmt::format("unsupported protocol version {} (this build speaks {})", version, protocol_version));
   }
   auto raw_type = header.integer<std::uint8_t>();
   auto job = header.integer<std::uint64_t>();
@@ -359,12 +361,12 @@ void append_id(std::vector<id_range>& runs, std::uint64_t id) {
 
 std::string_view to_string(task_status s) {
   switch (s) {
-  case task_status::ok: return "ok";
-  case task_status::failed: return "failed";
-  case task_status::signalled: return "signalled";
-  case task_status::not_started: return "not started";
-  case task_status::timed_out: return "timed out";
-  case task_status::crashed: return "crashed";
+    case task_status::ok: return "ok";
+    case task_status::failed: return "failed";
+    case task_status::signalled: return "signalled";
+    case task_status::not_started: return "not started";
+    case task_status::timed_out: return "timed out";
+    case task_status::crashed: return "crashed";
   }
   return "unknown";
 }

@@ -40,9 +40,10 @@ std::unique_ptr<task_runner> make_runner(const worker_options& o) {
 }
 
 class worker {
-public:
+ public:
   explicit worker(const worker_options& opts)
-      : opts_(opts), name_(worker_name()),
+      : opts_(opts),
+        name_(worker_name()),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, opts.common.policy(),
                                random_routing_id())),
         runner_(make_runner(opts)) {
@@ -51,7 +52,7 @@ public:
 
   int run();
 
-private:
+ private:
   void connect_sink(const std::string& endpoint);
   void handle(const incoming& in, time_point now);
   void start_tasks(time_point now);
@@ -170,7 +171,8 @@ void worker::complete(const job_task& t, wire::result r) {
   if (r.status != wire::task_status::ok) r.payload = t.task.payload;
   const auto us = static_cast<double>(r.runtime_us);
   ewma_runtime_us_ = runtime_samples_++ == 0 ? us : 0.9 * ewma_runtime_us_ + 0.1 * us;
-  if (outbox_.empty() || outbox_.back().job != t.job) outbox_.push_back(wire::results_msg{.job = t.job, .worker = name_});
+  if (outbox_.empty() || outbox_.back().job != t.job)
+    outbox_.push_back(wire::results_msg{.job = t.job, .worker = name_});
   outbox_.back().results.push_back(std::move(r));
   ++outbox_count_;
 }
@@ -188,8 +190,12 @@ void worker::flush_results() {
 }
 
 void worker::send_status() {
-  wire::worker_status s{.job = job_, .name = name_, .slots = opts_.slots, .free = free_slots(),
-                        .received = received_, .completed_job = completed_job_};
+  wire::worker_status s{.job = job_,
+                        .name = name_,
+                        .slots = opts_.slots,
+                        .free = free_slots(),
+                        .received = received_,
+                        .completed_job = completed_job_};
   wire::encode_to(frame_, s);
   // Not connected yet (or the queue is full): stay due and retry in a few ms, not at the next
   // heartbeat, so a ventilator that just came up hears of us at once.
@@ -229,7 +235,8 @@ int worker::run() {
     runner_->poll_items(fds);
     for (const auto& p : fds) {
       // zmq_poll has its own event bits (ZMQ_POLLOUT is not POLLOUT).
-      const short ev = static_cast<short>((p.events & POLLIN ? ZMQ_POLLIN : 0) | (p.events & POLLOUT ? ZMQ_POLLOUT : 0));
+      const short ev =
+          static_cast<short>((p.events & POLLIN ? ZMQ_POLLIN : 0) | (p.events & POLLOUT ? ZMQ_POLLOUT : 0));
       items.push_back({nullptr, p.fd, ev, 0});
     }
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(runner_->next_deadline(next_tick) - now));

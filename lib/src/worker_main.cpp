@@ -5,8 +5,8 @@
 #include "mtask/spawn.hpp"
 #include "mtask/worker.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 namespace mtask {
 namespace {
@@ -14,11 +14,13 @@ namespace {
 void add_worker_flags(CLI::App& app, worker_options& opts) {
   add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");
   app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
-  app.add_flag("--once", opts.once,
-               "Exit 0 once the job being served is complete (1 if its ventilator goes away first, or if no ventilator is "
-               "heard for --idle-timeout-ms, which then defaults to 60000)");
+  app.add_flag(
+      "--once", opts.once,
+      "Exit 0 once the job being served is complete (1 if its ventilator goes away first, or if no ventilator is "
+      "heard for --idle-timeout-ms, which then defaults to 60000)");
   app.add_option("--prefetch", opts.prefetch,
-                 "Tasks to hold beyond -j so no slot waits for its next task; default: sized from task times (none for tasks over ~2 ms)")
+                 "Tasks to hold beyond -j so no slot waits for its next task; default: sized from task times (none for "
+                 "tasks over ~2 ms)")
       ->check(CLI::Range(0, 1 << 20));
 }
 
@@ -28,25 +30,28 @@ int worker_main(int argc, char** argv, task_handler handler) {
   worker_options opts;
   opts.common.idle_timeout_ms = 0; // a worker's job is to wait for jobs
   const bool custom = static_cast<bool>(handler);
-  CLI::App app(custom ? "A C++ mtask worker: runs tasks from mtask-ventilator on -j threads and pushes their results\n"
-                        "to mtask-sink. A task whose handler throws fails with the exception's message."
-                      : "Runs tasks from mtask-ventilator and pushes their results to mtask-sink.\n"
-                        "Run as: mtask-worker [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell); {} in an ARG is\n"
-                        "        replaced by the task, otherwise the task (with its newline) is written to CMD's stdin.\n"
-                        "        The result is CMD's stdout; a non-zero exit or a signal fails the task.\n"
-                        "    or: mtask-worker [OPTIONS] --builtin echo",
+  CLI::App app(custom
+                   ? "A C++ mtask worker: runs tasks from mtask-ventilator on -j threads and pushes their results\n"
+                     "to mtask-sink. A task whose handler throws fails with the exception's message."
+                   : "Runs tasks from mtask-ventilator and pushes their results to mtask-sink.\n"
+                     "Run as: mtask-worker [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell); {} in an ARG is\n"
+                     "        replaced by the task, otherwise the task (with its newline) is written to CMD's stdin.\n"
+                     "        The result is CMD's stdout; a non-zero exit or a signal fails the task.\n"
+                     "    or: mtask-worker [OPTIONS] --builtin echo",
                program_name(argc > 0 ? argv[0] : nullptr, "mtask-worker"));
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   add_worker_flags(app, opts);
   std::string builtin;
   if (!custom) {
-    app.add_option("--task-timeout-ms", opts.task_timeout_ms,
-                   "Fail a task still running after this long: SIGTERM its process group, then SIGKILL 1 s later; 0: none")
+    app.add_option(
+           "--task-timeout-ms", opts.task_timeout_ms,
+           "Fail a task still running after this long: SIGTERM its process group, then SIGKILL 1 s later; 0: none")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 30));
-    app.add_flag("--persistent", opts.persistent,
-                 "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of its "
-                 "stdout is the result (CMD must flush per line: sed -u, stdbuf -oL, mawk -W interactive)");
+    app.add_flag(
+        "--persistent", opts.persistent,
+        "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of its "
+        "stdout is the result (CMD must flush per line: sed -u, stdbuf -oL, mawk -W interactive)");
     app.add_option("--builtin", builtin, "Run an in-process handler instead of a command: echo");
     app.add_option("command", opts.command, "The command and its arguments, after --");
   }

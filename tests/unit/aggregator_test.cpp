@@ -150,9 +150,7 @@ TEST_CASE("reducer adds nothing of a per-line result with a bad line") {
   CHECK(agg->finish() == "35\n");
 }
 
-TEST_CASE("reducer counts values without parsing them") {
-  CHECK(reduce("count", {"1", "2.5", "three"}) == "3\n");
-}
+TEST_CASE("reducer counts values without parsing them") { CHECK(reduce("count", {"1", "2.5", "three"}) == "3\n"); }
 
 TEST_CASE("reducer finds the min and max, printing an integer winner exactly") {
   CHECK(reduce("min", {"3", "-2", "7"}) == "-2\n");

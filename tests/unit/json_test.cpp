@@ -73,7 +73,10 @@ TEST_CASE("json passes valid utf-8 through unchanged") {
       {"\xe2\x80\xa8\xe2\x80\xa9"sv, "\"\xe2\x80\xa8\xe2\x80\xa9\""sv}, // U+2028, U+2029: valid JSON
       {"\xed\x9f\xbf"sv, "\"\xed\x9f\xbf\""sv},                         // U+D7FF, just below the surrogates
       {"\xf4\x8f\xbf\xbf"sv, "\"\xf4\x8f\xbf\xbf\""sv},                 // U+10FFFF, the last code point
-      {"\xef\xbb\xbf" "bom"sv, "\"\xef\xbb\xbf" "bom\""sv},
+      {"\xef\xbb\xbf"
+       "bom"sv,
+       "\"\xef\xbb\xbf"
+       "bom\""sv},
       {"\xf0\x90\x80\x80\xf3\xbf\xbf\xbf"sv, "\"\xf0\x90\x80\x80\xf3\xbf\xbf\xbf\""sv},
   });
 }
@@ -88,7 +91,9 @@ TEST_CASE("json writes bytes that can never occur in utf-8 as their latin-1 code
 
 TEST_CASE("json escapes a stray continuation byte and carries on") {
   check_all({
-      {"\x80" "abc"sv, R"("\u0080abc")"sv},
+      {"\x80"
+       "abc"sv,
+       R"("\u0080abc")"sv},
       {"\xc3\xa9\xa9"sv, "\"\xc3\xa9\\u00a9\""sv},
   });
 }
@@ -112,7 +117,9 @@ TEST_CASE("json escapes encoded surrogates and code points beyond U+10FFFF") {
 TEST_CASE("json escapes a truncated sequence and keeps the valid one that follows") {
   check_all({
       {"\xe2\x82"sv, R"("\u00e2\u0082")"sv},
-      {"\xe2\x82" "A"sv, R"("\u00e2\u0082A")"sv},
+      {"\xe2\x82"
+       "A"sv,
+       R"("\u00e2\u0082A")"sv},
       {"\xe2\x82\xe2\x82\xac"sv, "\"\\u00e2\\u0082\xe2\x82\xac\""sv},
       {"\xf0\x9f\x98"sv, R"("\u00f0\u009f\u0098")"sv},
       {"\xc3"sv, R"("\u00c3")"sv},

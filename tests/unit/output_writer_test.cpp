@@ -1,6 +1,6 @@
 // Unit tests for the output rule and output_writer (lib/src/output_writer.cpp), writing to a pipe.
-#include "mtask/error.hpp"
 #include "mtask/output_writer.hpp"
+#include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
 

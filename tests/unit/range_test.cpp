@@ -1,7 +1,7 @@
 // Unit tests for --range (lib/src/range.cpp): parsing A:B[:STEP], and values exactly as
 // GNU seq 9.1 prints them (expected outputs below were produced by `seq A STEP B`).
-#include "mtask/error.hpp"
 #include "mtask/range.hpp"
+#include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
 
@@ -42,15 +42,34 @@ TEST_CASE("range parses A:B with step 1 and A:B:STEP with its step") {
   CHECK(same(parse_range("5:1"), {5, 1, 1}));
   CHECK(same(parse_range("-3:+2"), {-3, 2, 1}));
   CHECK(same(parse_range("10:0:-2"), {10, 0, -2}));
-  CHECK(same(parse_range("-9223372036854775808:9223372036854775807:9223372036854775807"),
-             {min64, max64, max64}));
+  CHECK(same(parse_range("-9223372036854775808:9223372036854775807:9223372036854775807"), {min64, max64, max64}));
   CHECK(same(parse_range("0:0:-9223372036854775808"), {0, 0, min64}));
 }
 
 TEST_CASE("range refuses text that is not two or three integers separated by colons") {
-  for (std::string_view text : {"", "5", ":", "1:", ":5", "1:5:", "1::2", "1:5:1:1", "a:b", "1.0:5", "1:5:0.5",
-                                " 1:5", "1:5 ", "1 :5", "0x10:20", "--1:5", "+-1:5", "+:5", "1e3:5", "1,5",
-                                "9223372036854775808:0", "0:-9223372036854775809", "0:1:99999999999999999999"}) {
+  for (std::string_view text : {"",
+                                "5",
+                                ":",
+                                "1:",
+                                ":5",
+                                "1:5:",
+                                "1::2",
+                                "1:5:1:1",
+                                "a:b",
+                                "1.0:5",
+                                "1:5:0.5",
+                                " 1:5",
+                                "1:5 ",
+                                "1 :5",
+                                "0x10:20",
+                                "--1:5",
+                                "+-1:5",
+                                "+:5",
+                                "1e3:5",
+                                "1,5",
+                                "9223372036854775808:0",
+                                "0:-9223372036854775809",
+                                "0:1:99999999999999999999"}) {
     CAPTURE(text);
     const std::string message = "--range: '" + std::string(text) + "' is not A:B[:STEP] with integers";
     CHECK_THROWS_WITH_AS(parse_range(text), message.c_str(), mtask::usage_error);

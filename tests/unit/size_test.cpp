@@ -1,6 +1,6 @@
 // Unit tests for parse_size (lib/src/size.cpp): byte sizes with 1024-based suffixes, as for --block.
-#include "mtask/error.hpp"
 #include "mtask/size.hpp"
+#include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // Unit tests for record_splitter (lib/src/splitter.cpp): how an input byte stream becomes task
 // payloads, whatever the chunking of the bytes fed.
-#include "mtask/error.hpp"
 #include "mtask/splitter.hpp"
+#include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
 
@@ -128,8 +128,7 @@ TEST_CASE("splitter cuts at NUL with --null and keeps newlines inside records") 
 
 TEST_CASE("splitter groups NUL-separated records joined by NUL") {
   const split_options two_nul{.separator = '\0', .records_per_task = 2};
-  CHECK(split(bytes(std::string_view("a\0b\0c\0", 6)), two_nul) ==
-        payloads{bytes(std::string_view("a\0b", 3)), "c"});
+  CHECK(split(bytes(std::string_view("a\0b\0c\0", 6)), two_nul) == payloads{bytes(std::string_view("a\0b", 3)), "c"});
 }
 
 TEST_CASE("splitter names the terminator it cuts at") {
@@ -139,8 +138,13 @@ TEST_CASE("splitter names the terminator it cuts at") {
 
 TEST_CASE("splitter gives the same payloads fed one byte at a time as fed at once") {
   const std::vector<std::string> inputs{
-      "alpha\nbeta\ngamma\n", "a\n\nb", "\n\n\n", "1\n2\n3\n4\n5\n6\n7\n", "1\n2\n3\n4\n5\n6\n7",
-      std::string("x\0y\0\0z\n\0", 9), std::string(1000, 'q') + "\n" + std::string(999, 'r'),
+      "alpha\nbeta\ngamma\n",
+      "a\n\nb",
+      "\n\n\n",
+      "1\n2\n3\n4\n5\n6\n7\n",
+      "1\n2\n3\n4\n5\n6\n7",
+      std::string("x\0y\0\0z\n\0", 9),
+      std::string(1000, 'q') + "\n" + std::string(999, 'r'),
   };
   for (char sep : {'\n', '\0'}) {
     for (std::size_t n : {1u, 2u, 3u, 5u}) {

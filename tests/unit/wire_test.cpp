@@ -1,7 +1,7 @@
 // Unit tests for the wire protocol (lib/src/wire.cpp): round trips, golden bytes of protocol
 // version 1, and the decoder's refusal of truncated, garbage, misshapen and oversized frames.
-#include "mtask/error.hpp"
 #include "mtask/wire.hpp"
+#include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
 #include <msgpack.hpp>
@@ -57,7 +57,8 @@ std::string from_hex(std::string_view hex) {
 }
 
 // Builds a frame by hand, for shapes our encoder never produces.
-template <typename Fn> std::string packed(Fn&& fn) {
+template <typename Fn>
+std::string packed(Fn&& fn) {
   msgpack::sbuffer buf;
   packer p(buf);
   fn(p);
@@ -75,8 +76,8 @@ std::vector<wire::message> sample_messages() {
   constexpr auto u32_max = std::numeric_limits<std::uint32_t>::max();
   return {
       wire::worker_status{.job = 1, .name = "host:4242", .slots = 8, .free = 3, .received = 70000, .completed_job = 0},
-      wire::worker_status{.job = u64_max, .name = "", .slots = u32_max, .free = u32_max, .received = u64_max,
-                          .completed_job = u64_max},
+      wire::worker_status{
+          .job = u64_max, .name = "", .slots = u32_max, .free = u32_max, .received = u64_max, .completed_job = u64_max},
       wire::worker_bye{.job = 12},
       wire::tasks_msg{.job = 3,
                       .terminator = "\n",
@@ -161,7 +162,10 @@ TEST_CASE("wire round-trips every task status") {
   for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
     CAPTURE(s);
     const auto status = static_cast<wire::task_status>(s);
-    wire::message m = wire::results_msg{.job = 1, .worker = "w", .results = {{.id = 1, .status = status, .code = -1, .retries_left = 2, .payload = "p"}}};
+    wire::message m =
+        wire::results_msg{.job = 1,
+                          .worker = "w",
+                          .results = {{.id = 1, .status = status, .code = -1, .retries_left = 2, .payload = "p"}}};
     CHECK(wire::decode(wire::encode(m)) == m);
     wire::message a = wire::sink_status{.job = 1, .acks = {{.id = 2, .attempt = 1, .status = status}}};
     CHECK(wire::decode(wire::encode(a)) == a);
@@ -185,9 +189,10 @@ TEST_CASE("wire encodes a tasks_msg of protocol version 1 as these bytes") {
                                                     {.id = 200, .attempt = 2, .payload = "", .retries_left = 300}}};
   // [version, type, job, terminator (bin), sink endpoint (str),
   //  [[id, attempt, payload (bin), retries_left], ...]]
-  const std::string golden = "96 01 03 02 c4010a a9 7463703a2f2f683a31 92"
-                             " 94 00 01 c4026162 02"
-                             " 94 ccc8 02 c400 cd012c";
+  const std::string golden =
+      "96 01 03 02 c4010a a9 7463703a2f2f683a31 92"
+      " 94 00 01 c4026162 02"
+      " 94 ccc8 02 c400 cd012c";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
@@ -215,9 +220,10 @@ TEST_CASE("wire encodes a results_msg of protocol version 1 as these bytes") {
                                                          .payload = ""}}};
   // [version, type, job, worker,
   //  [[id, attempt, status, code, output (bin), error (bin), runtime_us, retries_left, payload (bin)], ...]]
-  const std::string golden = "95 01 09 03 a177 92"
-                             " 99 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e"
-                             " 99 ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400";
+  const std::string golden =
+      "95 01 09 03 a177 92"
+      " 99 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e"
+      " 99 ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
@@ -231,14 +237,22 @@ TEST_CASE("wire encodes the small messages of protocol version 1 as these bytes"
   CHECK(to_hex(wire::encode(wire::complete{.job = 1, .total = 5, .failed = 0})) == "950107010500");
   CHECK(to_hex(wire::encode(wire::complete_ack{.job = 300})) == "930108cd012c");
   CHECK(to_hex(wire::encode(wire::abort_msg{.job = 1, .reason = "x"})) == "94010a01a178");
-  CHECK(to_hex(wire::encode(wire::sink_status{.job = 4, .written_below = 0, .acks = {}, .done = {{.first = 3, .count = 200}}})) ==
-        "9601060400" "90" "91" "9203ccc8");
-  CHECK(to_hex(wire::encode(wire::sink_status{.job = 4,
-                                              .written_below = 2,
-                                              .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
-                                                       {.id = 1, .attempt = 2,
-                                                        .status = wire::task_status::timed_out}}})) ==
-        "9601060402" "92" "93000100" "93010204" "90");
+  CHECK(to_hex(wire::encode(
+            wire::sink_status{.job = 4, .written_below = 0, .acks = {}, .done = {{.first = 3, .count = 200}}})) ==
+        "9601060400"
+        "90"
+        "91"
+        "9203ccc8");
+  CHECK(to_hex(wire::encode(
+            wire::sink_status{.job = 4,
+                              .written_below = 2,
+                              .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
+                                       {.id = 1, .attempt = 2, .status = wire::task_status::timed_out}}})) ==
+        "9601060402"
+        "92"
+        "93000100"
+        "93010204"
+        "90");
 }
 
 TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it encodes strings") {
@@ -346,10 +360,11 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(std::string("priority"));
       p.pack(-1);
     });
-    const wire::message expected = wire::tasks_msg{.job = 2,
-                                                   .terminator = "\n",
-                                                   .sink_endpoint = "tcp://h:1",
-                                                   .tasks = {{.id = 9, .attempt = 1, .payload = "ab", .retries_left = 4}}};
+    const wire::message expected =
+        wire::tasks_msg{.job = 2,
+                        .terminator = "\n",
+                        .sink_endpoint = "tcp://h:1",
+                        .tasks = {{.id = 9, .attempt = 1, .payload = "ab", .retries_left = 4}}};
     CHECK(wire::decode(frame) == expected);
   }
   SUBCASE("in each ack of a sink_status") {
@@ -476,9 +491,9 @@ TEST_CASE("wire decodes or refuses random garbage, and never fails any other way
       for (std::uint64_t e = 0; e < edits && !frame.empty(); ++e) {
         const auto at = static_cast<std::size_t>(rng() % frame.size());
         switch (rng() % 3) {
-        case 0: frame[at] = byte(); break;
-        case 1: frame.insert(frame.begin() + static_cast<std::ptrdiff_t>(at), byte()); break;
-        default: frame.erase(at, 1); break;
+          case 0: frame[at] = byte(); break;
+          case 1: frame.insert(frame.begin() + static_cast<std::ptrdiff_t>(at), byte()); break;
+          default: frame.erase(at, 1); break;
         }
       }
       attempt(frame);
@@ -543,8 +558,7 @@ TEST_CASE("wire refuses an unknown message type") {
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301ccff01")), "malformed message: unknown type 255", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301cd010001")), doctest::Contains(": integer out of range"),
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301c301")), doctest::Contains(": expected an integer"),
-                       protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9301c301")), doctest::Contains(": expected an integer"), protocol_error);
 }
 
 TEST_CASE("wire refuses a message with fewer fields than its type needs") {
@@ -592,12 +606,12 @@ TEST_CASE("wire refuses fields of the wrong type") {
                          protocol_error);
   }
   SUBCASE("a task list that is a map") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 80")),
-                         doctest::Contains(": tasks is not an array"), protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 80")), doctest::Contains(": tasks is not an array"),
+                         protocol_error);
   }
   SUBCASE("a task that is not an array") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 05")),
-                         "malformed task message: not an array", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 05")), "malformed task message: not an array",
+                         protocol_error);
   }
   SUBCASE("a task with three fields (no retries_left)") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010302 c4010a a0 91 93 00 01 c400")),
@@ -656,9 +670,8 @@ TEST_CASE("wire refuses fields of the wrong type") {
   SUBCASE("a result code beyond 32 bits") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 ce80000000 c400 c400 00 00 c400")),
                          "malformed result message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(
-        wire::decode(from_hex("95010903 a177 91 99 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400")),
-        "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400")),
+                         "malformed result message: integer out of range", protocol_error);
   }
   SUBCASE("a result with an unknown status") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 07 00 c400 c400 00 00 c400")),
@@ -669,9 +682,8 @@ TEST_CASE("wire refuses fields of the wrong type") {
                          "malformed result message: expected an integer", protocol_error);
   }
   SUBCASE("a result retries_left that is not a 32-bit unsigned integer") {
-    CHECK_THROWS_WITH_AS(
-        wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 cf0000000100000000 c400")),
-        "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 cf0000000100000000 c400")),
+                         "malformed result message: integer out of range", protocol_error);
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 ff c400")),
                          "malformed result message: expected an integer", protocol_error);
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010903 a177 91 99 01 01 01 01 c400 c400 00 c400 c400")),
@@ -710,10 +722,9 @@ TEST_CASE("wire refuses a frame larger than max_bytes and accepts one of exactly
   // 96 01 03 01 | c4 01 0a | a0 | 91 | 94 00 01 c5 03e8 <1000 bytes> 00
   REQUIRE(frame.size() == 1016);
   CHECK(wire::decode(frame, frame.size()) == m);
-  CHECK_THROWS_WITH_AS(wire::decode(frame, frame.size() - 1),
-                       "malformed message: 1016 bytes exceeds the limit of 1015", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(frame, 0), "malformed message: 1016 bytes exceeds the limit of 0",
+  CHECK_THROWS_WITH_AS(wire::decode(frame, frame.size() - 1), "malformed message: 1016 bytes exceeds the limit of 1015",
                        protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame, 0), "malformed message: 1016 bytes exceeds the limit of 0", protocol_error);
 }
 
 TEST_CASE("wire refuses length prefixes that claim more than the frame holds") {
@@ -756,5 +767,6 @@ TEST_CASE("wire names each task status in lower case") {
 TEST_CASE("append_id extends the last run for the next id and starts a new run otherwise") {
   std::vector<wire::id_range> runs;
   for (std::uint64_t id : {5u, 6u, 7u, 9u, 3u, 4u}) wire::append_id(runs, id);
-  CHECK(runs == std::vector<wire::id_range>{{.first = 5, .count = 3}, {.first = 9, .count = 1}, {.first = 3, .count = 2}});
+  CHECK(runs ==
+        std::vector<wire::id_range>{{.first = 5, .count = 3}, {.first = 9, .count = 1}, {.first = 3, .count = 2}});
 }

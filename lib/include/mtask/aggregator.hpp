@@ -23,7 +23,7 @@ namespace mtask {
 // max (the winning input prints as an integer if it was one, ties keep the first); mean (sum /
 // count: an exact integer when it divides evenly, otherwise a double as above).
 class aggregator {
-public:
+ public:
   virtual ~aggregator() = default;
 
   // Adds one task's result. All or nothing: when it throws, nothing of this result was counted,

@@ -17,7 +17,7 @@ namespace mtask {
 // how the input is chunked into feed() calls nor on when next() is called. Memory holds only
 // the bytes fed and not yet taken as payloads.
 class block_splitter {
-public:
+ public:
   // Throws: usage_error when block_bytes is 0.
   block_splitter(char separator, std::size_t block_bytes);
 
@@ -35,7 +35,7 @@ public:
   [[nodiscard]] bool finished() const { return finished_; }
   [[nodiscard]] std::string terminator() const { return std::string(1, separator_); }
 
-private:
+ private:
   std::string take(std::size_t end, std::size_t resume);
 
   char separator_;

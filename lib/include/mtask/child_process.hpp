@@ -15,7 +15,7 @@
 namespace mtask {
 
 class child_process {
-public:
+ public:
   // Starts argv[0] (searched in PATH) with `input` on its stdin.
   // If it cannot start, start_errno() says why and the process is already finished.
   child_process(const std::vector<std::string>& argv, std::string input);
@@ -41,7 +41,7 @@ public:
 
   static constexpr std::size_t error_tail_bytes = 2048;
 
-private:
+ private:
   void write_input();
   void reap();
 

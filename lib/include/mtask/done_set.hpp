@@ -9,7 +9,7 @@
 namespace mtask {
 
 class done_set {
-public:
+ public:
   // Returns: true if `id` was not in the set (and now is).
   bool insert(std::uint64_t id);
   [[nodiscard]] bool contains(std::uint64_t id) const;
@@ -17,7 +17,7 @@ public:
   [[nodiscard]] std::uint64_t watermark() const { return below_; }
   [[nodiscard]] std::uint64_t size() const { return below_ + above_.size(); }
 
-private:
+ private:
   std::uint64_t below_ = 0;
   std::unordered_set<std::uint64_t> above_;
 };

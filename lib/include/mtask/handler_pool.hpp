@@ -15,7 +15,7 @@
 namespace mtask {
 
 class handler_pool {
-public:
+ public:
   using handler = std::function<std::string(std::string_view payload)>;
 
   struct completion {
@@ -36,7 +36,7 @@ public:
   [[nodiscard]] int fd() const { return event_fd_; }
   std::vector<completion> take_completed();
 
-private:
+ private:
   void run();
 
   handler handler_;

@@ -15,7 +15,7 @@
 namespace mtask {
 
 class task_source {
-public:
+ public:
   virtual ~task_source() = default;
   // The descriptor to poll before read_chunk(), or -1 when nothing needs reading now.
   [[nodiscard]] virtual int fd() = 0;
@@ -30,7 +30,7 @@ public:
 
 // Integers A, A+STEP, ... up to B, as `seq A STEP B` prints them; no input is read.
 class range_source final : public task_source {
-public:
+ public:
   explicit range_source(range_spec spec) : gen_(spec) {}
   int fd() override { return -1; }
   void read_chunk() override {}
@@ -42,13 +42,13 @@ public:
   bool exhausted() const override { return done_; }
   std::string terminator() const override { return "\n"; }
 
-private:
+ private:
   range_generator gen_;
   bool done_ = false;
 };
 
 class input_reader final : public task_source {
-public:
+ public:
   // `path` empty or "-" means stdin.
   // Throws: error "cannot open 'PATH': reason".
   input_reader(const std::string& path, split_options opts);
@@ -83,7 +83,7 @@ public:
     return std::visit([](const auto& s) { return s.terminator(); }, splitter_);
   }
 
-private:
+ private:
   std::string name_;
   int fd_ = 0;
   bool owned_ = false;

@@ -21,7 +21,7 @@ struct ledger_limits {
 };
 
 class ledger {
-public:
+ public:
   explicit ledger(ledger_limits limits = {}) : limits_(limits) {}
 
   // A task read from input joins the back of the queue.
@@ -51,7 +51,7 @@ public:
   [[nodiscard]] std::size_t held() const { return entries_.size() - queue_.size() - quarantined_; }
   [[nodiscard]] bool empty() const { return entries_.empty(); }
 
-private:
+ private:
   enum class state { queued, held, quarantined };
   struct entry {
     std::string payload;

@@ -23,16 +23,20 @@ void write(level lvl, std::string_view text);
 
 inline bool enabled(level lvl) { return static_cast<int>(lvl) <= static_cast<int>(current_level()); }
 
-template <typename... Args> void error(fmt::format_string<Args...> f, Args&&... args) {
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
   write(level::error, fmt::format(f, std::forward<Args>(args)...));
 }
-template <typename... Args> void warn(fmt::format_string<Args...> f, Args&&... args) {
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
   if (enabled(level::warn)) write(level::warn, fmt::format(f, std::forward<Args>(args)...));
 }
-template <typename... Args> void info(fmt::format_string<Args...> f, Args&&... args) {
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
   if (enabled(level::info)) write(level::info, fmt::format(f, std::forward<Args>(args)...));
 }
-template <typename... Args> void debug(fmt::format_string<Args...> f, Args&&... args) {
+template <typename... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
   if (enabled(level::debug)) write(level::debug, fmt::format(f, std::forward<Args>(args)...));
 }
 

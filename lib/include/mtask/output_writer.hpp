@@ -11,7 +11,7 @@ namespace mtask {
 void append_result(std::string& out, std::string_view result);
 
 class output_writer {
-public:
+ public:
   explicit output_writer(int fd) : fd_(fd) {}
   void write(std::string_view result);
   // Writes everything buffered.
@@ -19,7 +19,7 @@ public:
   void flush();
   [[nodiscard]] bool should_flush() const { return buf_.size() >= (1u << 16); }
 
-private:
+ private:
   int fd_;
   std::string buf_;
 };

@@ -7,8 +7,8 @@
 
 #include <poll.h>
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -18,7 +18,7 @@
 namespace mtask {
 
 class persistent_process {
-public:
+ public:
   explicit persistent_process(const std::vector<std::string>& argv);
   ~persistent_process();
   persistent_process(const persistent_process&) = delete;
@@ -46,7 +46,7 @@ public:
 
   static constexpr std::size_t error_tail_bytes = 2048;
 
-private:
+ private:
   void write_pending();
   void reap();
 

@@ -22,7 +22,7 @@ struct range_spec {
 range_spec parse_range(std::string_view text);
 
 class range_generator {
-public:
+ public:
   // Accepts any spec with step != 0 (assert); a range in the wrong direction for its step
   // (5:1 with step 1, 1:5 with step -1) yields nothing, as seq does.
   explicit range_generator(range_spec spec);
@@ -34,7 +34,7 @@ public:
   //          with 2^64 values (INT64_MIN to INT64_MAX, step 1) reports UINT64_MAX.
   [[nodiscard]] std::uint64_t count() const { return count_; }
 
-private:
+ private:
   std::int64_t current_;
   std::int64_t step_;
   std::uint64_t steps_left_ = 0; // steps after current_; unsigned so the span never overflows

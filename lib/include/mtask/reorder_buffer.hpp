@@ -11,7 +11,7 @@
 namespace mtask {
 
 class reorder_buffer {
-public:
+ public:
   // Stores `bytes` for `id`; ids below next() or already stored are ignored.
   void put(std::uint64_t id, std::string bytes);
   // Returns: the bytes for next() if they have arrived, advancing next().
@@ -19,7 +19,7 @@ public:
   [[nodiscard]] std::uint64_t next() const { return next_; }
   [[nodiscard]] std::size_t waiting() const { return held_.size(); }
 
-private:
+ private:
   std::uint64_t next_ = 0;
   std::map<std::uint64_t, std::string> held_;
 };

@@ -15,7 +15,7 @@ namespace mtask {
 
 struct sink_options {
   common_options common;
-  bool keep_order = false;  // -k: write results in task order
+  bool keep_order = false;   // -k: write results in task order
   std::string failures_path; // --failures: one JSON line per task that failed for good
   bool jsonl = false;        // one JSON object per result instead of its bytes
   // When set, results are fed to the aggregator it makes and only its total is written, at the

@@ -8,19 +8,19 @@
 
 #include <chrono>
 #include <cstdint>
-#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mtask {
 
 struct socket_policy {
   std::int64_t max_message_bytes = 256 << 20; // ZMQ_MAXMSGSIZE: a bigger frame drops the connection
-  int heartbeat_ms = 250;                      // ZMQ_HEARTBEAT_IVL on connections
-  int heartbeat_timeout_ms = 3000;             // ZMQ_HEARTBEAT_TIMEOUT
-  int linger_ms = 500;                         // what is still queued at close gets this long, no more
-  int hwm = 10000;                             // messages, both directions
+  int heartbeat_ms = 250;                     // ZMQ_HEARTBEAT_IVL on connections
+  int heartbeat_timeout_ms = 3000;            // ZMQ_HEARTBEAT_TIMEOUT
+  int linger_ms = 500;                        // what is still queued at close gets this long, no more
+  int hwm = 10000;                            // messages, both directions
 };
 
 // Throws: usage_error unless `endpoint` is tcp://, ipc:// or inproc:// with an address.

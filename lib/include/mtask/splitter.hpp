@@ -17,7 +17,7 @@ struct split_options {
 };
 
 class record_splitter {
-public:
+ public:
   // Throws: usage_error when records_per_task is 0.
   explicit record_splitter(split_options opts);
 
@@ -34,11 +34,11 @@ public:
   [[nodiscard]] bool finished() const { return finished_; }
   [[nodiscard]] std::string terminator() const { return std::string(1, opts_.separator); }
 
-private:
+ private:
   split_options opts_;
   std::string buf_;
-  std::size_t pos_ = 0;  // start of the first payload not yet returned
-  std::size_t scan_ = 0; // where the search for the next separator resumes
+  std::size_t pos_ = 0;          // start of the first payload not yet returned
+  std::size_t scan_ = 0;         // where the search for the next separator resumes
   std::size_t records_seen_ = 0; // complete records between pos_ and scan_
   bool finished_ = false;
 };

@@ -29,7 +29,7 @@ struct finished_task {
 };
 
 class task_runner {
-public:
+ public:
   virtual ~task_runner() = default;
   // True while another task can start now.
   [[nodiscard]] virtual bool has_room() const = 0;

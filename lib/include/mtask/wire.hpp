@@ -42,17 +42,17 @@ enum class task_status : std::uint8_t {
 struct task {
   std::uint64_t id = 0; // 0-based position in the input
   std::uint32_t attempt = 1;
-  std::string payload; // the record without its terminator
+  std::string payload;            // the record without its terminator
   std::uint32_t retries_left = 0; // a failure with retries left is not final: the ventilator will run it again
   friend bool operator==(const task&, const task&) = default;
 };
 
 struct worker_status {
-  std::uint64_t job = 0;      // the job whose tasks `received` counts (0: none yet)
-  std::string name;           // host:pid, for people reading logs
-  std::uint32_t slots = 0;    // tasks it runs at once
-  std::uint32_t free = 0;     // slots idle right now
-  std::uint64_t received = 0; // tasks of `job` received so far: lets the ventilator subtract those in flight
+  std::uint64_t job = 0;           // the job whose tasks `received` counts (0: none yet)
+  std::string name;                // host:pid, for people reading logs
+  std::uint32_t slots = 0;         // tasks it runs at once
+  std::uint32_t free = 0;          // slots idle right now
+  std::uint64_t received = 0;      // tasks of `job` received so far: lets the ventilator subtract those in flight
   std::uint64_t completed_job = 0; // the last job it was told is complete (lets that ventilator exit)
   friend bool operator==(const worker_status&, const worker_status&) = default;
 };
@@ -146,8 +146,8 @@ struct abort_msg {
   friend bool operator==(const abort_msg&, const abort_msg&) = default;
 };
 
-using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status,
-                             complete, complete_ack, results_msg, abort_msg>;
+using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status, complete,
+                             complete_ack, results_msg, abort_msg>;
 
 // Returns: the msgpack bytes of `m`.
 std::string encode(const message& m);

@@ -12,7 +12,6 @@
 
 namespace mtask {
 
-
 struct worker_options {
   common_options common;
   unsigned slots = 1;               // -j: tasks at once

@@ -16,9 +16,9 @@ namespace mtask {
 struct worker_record {
   std::string name;
   std::uint32_t slots = 0;
-  std::uint32_t free = 0;     // as last reported
-  std::uint64_t received = 0; // tasks of our job it had received when it last reported
-  std::uint64_t sent = 0;     // tasks of our job we sent it
+  std::uint32_t free = 0;          // as last reported
+  std::uint64_t received = 0;      // tasks of our job it had received when it last reported
+  std::uint64_t sent = 0;          // tasks of our job we sent it
   std::uint64_t completed_job = 0; // the last job it has heard is complete
   time_point last_seen{};
   bool alive = true;
@@ -29,7 +29,7 @@ struct worker_record {
 };
 
 class worker_table {
-public:
+ public:
   explicit worker_table(std::uint64_t job) : job_(job) {}
 
   enum class seen { known, joined, returned };
@@ -54,7 +54,7 @@ public:
   [[nodiscard]] std::size_t live_count() const;
   [[nodiscard]] std::size_t size() const { return workers_.size(); }
 
-private:
+ private:
   std::uint64_t job_;
   // Lost workers stay here: if one comes back (it was stopped, not dead), `sent` must still count
   // the tasks we sent it, or its credit would be overstated.
