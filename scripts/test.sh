@@ -16,4 +16,7 @@ if [ "${MTASK_SKIP_SANITIZERS:-0}" != 1 ]; then
     ctest --test-dir build-asan --output-on-failure -j 2
 fi
 ./scripts/fuzz.sh 30
+# The benchmarks, tiny, so they do not rot: exits non-zero if any contender's output is wrong.
+bench/setup.sh >/dev/null
+SMOKE=1 bench/run_all.sh
 echo "all tests passed"
