@@ -8,6 +8,7 @@ bench_init 04_sleep_fanout
 
 N=$(pick 2000 100)
 seq 1 "$N" >"$TMP/in"
+awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) print "0.01" }' >"$TMP/in_secs" # for --builtin sleep: each task is its duration
 IDEAL=$(awk -v n="$N" 'BEGIN { printf "%.3f", n * 0.01 / 50 }')
 G="$N x sleep 0.01, 50 slots"
 
@@ -20,6 +21,11 @@ mtask_true() {
   mtask_job ipc 5 "$TMP/in" "$TMP/out" -- -j 10 -- true
   CHECK=; [ -s "$TMP/out" ] && CHECK="unexpected output"; status_of
   record "$G" "mtask 5 workers x -j 10, true (floor)" "$1" "$SECS" "$N" "$STATUS" "$NOTE"
+}
+mtask_builtin() { # the same 10 ms without a process start: dispatch alone
+  mtask_job ipc 5 "$TMP/in_secs" "$TMP/out" -- -j 10 --builtin sleep
+  CHECK=; [ "$(wc -l <"$TMP/out")" -eq "$N" ] || CHECK="expected $N lines"; status_of
+  record "$G" "mtask 5 workers x -j 10, --builtin sleep" "$1" "$SECS" "$N" "$STATUS" "$NOTE"
 }
 parallel_sleep() { # -N0: read a line per job, pass none of it
   timed "$TMP/out" parallel --will-cite -j50 -N0 sleep 0.01 <"$TMP/in"
@@ -34,7 +40,7 @@ xargs_sleep() { # -I{} without {} in the command: a line per job, none of it pas
 
 reference "$G" time "$IDEAL"
 for ((rep = 1; rep <= REPS; rep++)); do
-  alternate "$rep" mtask_sleep mtask_true parallel_sleep xargs_sleep
+  alternate "$rep" mtask_sleep mtask_true mtask_builtin parallel_sleep xargs_sleep
 done
 
 bench_finish

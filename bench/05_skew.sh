@@ -37,6 +37,11 @@ mtask_skew_2x2() {
   CHECK=; [ -s "$TMP/out" ] && CHECK="unexpected output"; status_of
   record "$G" "mtask 2 workers x -j 2" "$1" "$SECS" "$N" "$STATUS" "$NOTE"
 }
+mtask_skew_builtin() { # the same durations without a process start: scheduling alone
+  mtask_job ipc 1 "$TMP/in" "$TMP/out" -- -j "$SLOTS" --builtin sleep
+  CHECK=; [ "$(wc -l <"$TMP/out")" -eq "$N" ] || CHECK="expected $N lines"; status_of
+  record "$G" "mtask -j 4, --builtin sleep" "$1" "$SECS" "$N" "$STATUS" "$NOTE"
+}
 parallel_skew() {
   timed "$TMP/out" parallel --will-cite -j"$SLOTS" sleep <"$TMP/in"
   CHECK=; [ -s "$TMP/out" ] && CHECK="unexpected output"; status_of
@@ -52,7 +57,7 @@ reference "$G" time "$IDEAL"
 note "$G" "ideal: max(total / 4, longest)" "$IDEAL s"
 note "$G" "greedy in input order, zero overhead" "$GREEDY s"
 for ((rep = 1; rep <= REPS; rep++)); do
-  alternate "$rep" mtask_skew mtask_skew_2x2 parallel_skew xargs_skew
+  alternate "$rep" mtask_skew mtask_skew_2x2 parallel_skew xargs_skew mtask_skew_builtin
 done
 
 bench_finish

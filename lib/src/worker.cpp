@@ -16,7 +16,10 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <charconv>
 #include <random>
+#include <stdexcept>
+#include <thread>
 
 namespace mtask {
 namespace {
@@ -271,8 +274,22 @@ int worker::run() {
 
 } // namespace
 
-task_handler builtin_handler(std::string_view name) {
-  if (name == "echo") return [](std::string_view payload) { return std::string(payload); };
+builtin builtin_handler(std::string_view name) {
+  if (name == "echo") return {[](std::string_view payload) { return std::string(payload); }, true};
+  if (name == "sleep") {
+    // The task is a number of seconds (like sleep(1)'s argument): a stand-in for work of known
+    // length that costs no process start, to measure dispatch alone. Runs on the handler threads.
+    return {[](std::string_view payload) {
+              double seconds = 0;
+              auto [end, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), seconds);
+              if (ec != std::errc() || end != payload.data() + payload.size() || !(seconds >= 0) || seconds > 86400) {
+                throw std::runtime_error(fmt::format("sleep: '{}' is not a number of seconds", payload));
+              }
+              std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+              return std::string(payload);
+            },
+            false};
+  }
   return {};
 }
 

@@ -37,7 +37,7 @@ int worker_main(int argc, char** argv, task_handler handler) {
                      "Run as: mtask-worker [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell); {} in an ARG is\n"
                      "        replaced by the task, otherwise the task (with its newline) is written to CMD's stdin.\n"
                      "        The result is CMD's stdout; a non-zero exit or a signal fails the task.\n"
-                     "    or: mtask-worker [OPTIONS] --builtin echo",
+                     "    or: mtask-worker [OPTIONS] --builtin echo|sleep",
                program_name(argc > 0 ? argv[0] : nullptr, "mtask-worker"));
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   add_worker_flags(app, opts);
@@ -52,7 +52,9 @@ int worker_main(int argc, char** argv, task_handler handler) {
         "--persistent", opts.persistent,
         "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of its "
         "stdout is the result (CMD must flush per line: sed -u, stdbuf -oL, mawk -W interactive)");
-    app.add_option("--builtin", builtin, "Run an in-process handler instead of a command: echo");
+    app.add_option("--builtin", builtin,
+                   "Run an in-process handler instead of a command: echo (the task is the result), sleep (sleeps "
+                   "for the task's seconds, for benchmarks)");
     app.add_option("command", opts.command, "The command and its arguments, after --");
   }
   auto validate = [&] {
@@ -60,9 +62,10 @@ int worker_main(int argc, char** argv, task_handler handler) {
     if (!builtin.empty() && !opts.command.empty()) throw usage_error("give either --builtin or a command, not both");
     if (opts.persistent && opts.command.empty()) throw usage_error("--persistent needs a command after --");
     if (!builtin.empty()) {
-      opts.handler = builtin_handler(builtin);
-      opts.handler_inline = true; // built-ins are trivially quick
-      if (!opts.handler) throw usage_error(fmt::format("--builtin: unknown built-in '{}' (known: echo)", builtin));
+      auto b = builtin_handler(builtin);
+      if (!b.handler) throw usage_error(fmt::format("--builtin: unknown built-in '{}' (known: echo, sleep)", builtin));
+      opts.handler = std::move(b.handler);
+      opts.handler_inline = b.run_inline;
     } else if (opts.command.empty()) {
       throw usage_error("no command: give one after --, or --builtin");
     }

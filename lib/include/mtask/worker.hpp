@@ -29,8 +29,13 @@ struct worker_options {
 // Returns: the process exit code.
 int run_worker(const worker_options& opts);
 
-// Returns: the handler of a built-in ("echo"), or an empty function for an unknown name.
-task_handler builtin_handler(std::string_view name);
+struct builtin {
+  task_handler handler; // empty for an unknown name
+  bool run_inline = false;
+};
+// Returns: the built-in called `name`: "echo" (the task is its result; inline) or "sleep" (sleeps
+// for the task's number of seconds, then echoes it; on the handler threads).
+builtin builtin_handler(std::string_view name);
 
 // The whole worker program around a C++ handler: parses the standard worker flags from argv
 // (--ventilator, --sink, -j, --once, --prefetch, -v, ...), then serves jobs, running `handler` on
