@@ -131,6 +131,16 @@ class Reduction(E2E):
         self.assertIn("--reduce: unknown operation 'median' (known: sum, count, min, max, mean)", sink.stderr())
 
 
+class Builtins(E2E):
+    def test_builtin_sleep_echoes_its_task_and_fails_on_a_non_number(self):
+        c = self.cluster()
+        c.worker(builtin="sleep", jobs=3)
+        vent = c.ventilator(b"0.01\n0\nsoon\n0.02\n")
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent, expect=3), b"0.01\n0\n0.02\n")
+        self.assertIn("task 2 failed: exit status 1: sleep: 'soon' is not a number of seconds", sink.stderr())
+
+
 class HandlerApi(E2E):
     def handler_worker(self, c, jobs=2):
         path = os.path.join(BIN_DIR, "tests", "e2e", "mtask-test-handler-worker")
