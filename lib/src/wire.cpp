@@ -324,7 +324,10 @@ message decode(std::string_view frame, std::size_t max_bytes) {
   msgpack::object_handle handle;
   try {
     std::size_t offset = 0;
-    handle = msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, limit);
+    // Strings and binaries stay views into `frame` (no copy into the unpacker's zone): every field
+    // is copied out into our structs before this function returns.
+    const auto by_reference = [](msgpack::type::object_type, std::size_t, void*) { return true; };
+    handle = msgpack::unpack(frame.data(), frame.size(), offset, by_reference, nullptr, limit);
     if (offset != frame.size()) throw protocol_error("malformed message: trailing bytes after the message");
   } catch (const protocol_error&) {
     throw;

@@ -155,7 +155,10 @@ void worker::handle(const incoming& in, time_point now) {
 void worker::start_tasks(time_point now) {
   // A persistent process may be several lines ahead when tasks are small (same budget as prefetch).
   runner_->set_depth(1 + prefetch() / opts_.slots);
-  while (can_start()) {
+  // At most half the capacity per turn: the results and the credit for that half go out before the
+  // other half runs, so the next batch is already on its way when this one is done.
+  std::size_t budget = std::max<std::size_t>(1, (opts_.slots + prefetch()) / 2);
+  while (budget-- > 0 && can_start()) {
     job_task t = std::move(backlog_.front());
     backlog_.pop_front();
     runner_->start(std::move(t), now);
