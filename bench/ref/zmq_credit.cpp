@@ -50,14 +50,22 @@ args parse(int argc, char** argv) {
     std::string f = argv[i];
     if (i + 1 >= argc) usage();
     const char* v = argv[++i];
-    if (f == "--bind") a.bind = v;
-    else if (f == "--vent") a.vent = v;
-    else if (f == "--sink") a.sink = v;
-    else if (f == "--done") a.done = v;
-    else if (f == "--total") a.total = std::strtoull(v, nullptr, 10);
-    else if (f == "--slots") a.slots = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
-    else if (f == "--timeout-ms") a.timeout_ms = std::atoi(v);
-    else usage();
+    if (f == "--bind")
+      a.bind = v;
+    else if (f == "--vent")
+      a.vent = v;
+    else if (f == "--sink")
+      a.sink = v;
+    else if (f == "--done")
+      a.done = v;
+    else if (f == "--total")
+      a.total = std::strtoull(v, nullptr, 10);
+    else if (f == "--slots")
+      a.slots = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    else if (f == "--timeout-ms")
+      a.timeout_ms = std::atoi(v);
+    else
+      usage();
   }
   if (a.slots == 0) usage();
   return a;

@@ -56,14 +56,22 @@ args parse(int argc, char** argv) {
     std::string f = argv[i];
     if (i + 1 >= argc) usage();
     const char* v = argv[++i];
-    if (f == "--bind") a.bind = v;
-    else if (f == "--sink") a.sink = v;
-    else if (f == "--done") a.done = v;
-    else if (f == "--worker") a.workers.emplace_back(v);
-    else if (f == "--total") a.total = std::strtoull(v, nullptr, 10);
-    else if (f == "--batch") a.batch = std::strtoull(v, nullptr, 10);
-    else if (f == "--timeout-ms") a.timeout_ms = std::atoi(v);
-    else usage();
+    if (f == "--bind")
+      a.bind = v;
+    else if (f == "--sink")
+      a.sink = v;
+    else if (f == "--done")
+      a.done = v;
+    else if (f == "--worker")
+      a.workers.emplace_back(v);
+    else if (f == "--total")
+      a.total = std::strtoull(v, nullptr, 10);
+    else if (f == "--batch")
+      a.batch = std::strtoull(v, nullptr, 10);
+    else if (f == "--timeout-ms")
+      a.timeout_ms = std::atoi(v);
+    else
+      usage();
   }
   if (a.batch == 0) usage();
   return a;

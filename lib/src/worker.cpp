@@ -12,11 +12,11 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <deque>
 #include <memory>
 #include <optional>
-#include <charconv>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -59,7 +59,7 @@ class worker {
   void connect_sink(const std::string& endpoint);
   void handle(const incoming& in, time_point now);
   void start_tasks(time_point now);
-  void collect(time_point now);
+  void collect();
   void complete(const job_task& t, wire::result r);
   void flush_results();
   void send_status();
@@ -165,8 +165,7 @@ void worker::start_tasks(time_point now) {
   }
 }
 
-void worker::collect(time_point now) {
-  (void)now;
+void worker::collect() {
   for (auto& f : runner_->take_finished()) complete(f.t, std::move(f.result));
   auto returned = runner_->take_returned();
   // Back to the front, in their order: they were next.
@@ -227,7 +226,7 @@ int worker::run() {
       return exit_ok;
     }
     start_tasks(now);
-    collect(now); // inline handlers finish inside start(): send their results before sleeping
+    collect(); // inline handlers finish inside start(): send their results before sleeping
     flush_results();
     if (status_due_ || now >= next_tick) {
       send_status();
@@ -257,7 +256,7 @@ int worker::run() {
                                           (ev & ZMQ_POLLERR ? POLLERR : 0));
     }
     runner_->on_ready(fds, now);
-    collect(now);
+    collect();
     for (int i = 0; i < 1000; ++i) {
       auto in = try_receive(dealer_, false);
       if (!in) break;
