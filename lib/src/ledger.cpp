@@ -78,12 +78,13 @@ void ledger::requeue_front(std::vector<std::uint64_t> ids) {
   queue_.insert(queue_.begin(), ids.begin(), ids.end());
 }
 
-ledger::lost_tasks ledger::requeue_held_by(const std::string& worker) {
+ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, bool count_crash) {
   lost_tasks lost;
   for (auto& [id, e] : entries_) {
     if (e.where != state::held || e.holder != worker) continue;
+    e.avoid = e.holder; // another worker, where there is one
     e.holder.clear();
-    ++e.crashes;
+    if (count_crash) ++e.crashes;
     if (e.crashes >= limits_.max_crashes) {
       e.where = state::quarantined;
       ++quarantined_;

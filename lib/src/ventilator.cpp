@@ -250,6 +250,18 @@ void ventilator::on_tick(time_point now) {
   for (const auto& id : workers_.expire(now, millis(opts_.common.heartbeat_timeout_ms))) {
     lose_worker(id, fmt::format("silent for {} ms", opts_.common.heartbeat_timeout_ms));
   }
+  // A live worker that has held nothing for a whole heartbeat timeout sent every result on long
+  // ago: a task still charged to it lost its result on the way to the sink (a dropped connection),
+  // so it runs again (the sink drops the copy should the first result turn up after all).
+  for (const auto& id : workers_.idle_for(now, millis(opts_.common.heartbeat_timeout_ms))) {
+    auto lost = ledger_.requeue_held_by(id, false);
+    if (lost.requeued.empty()) continue;
+    requeued_ += lost.requeued.size();
+    log::warn(
+        "worker {} holds nothing but {} task(s) were never acknowledged (results lost on the way to the "
+        "sink?): running them again",
+        workers_.find(id)->name, lost.requeued.size());
+  }
   if (!sink_id_.empty()) send_to_sink(wire::job_info{.job = job_, .total = total()});
   for (const auto& id : workers_.live()) send_to_worker(id, wire::vent_status{.job = job_, .complete = complete_});
 }

@@ -32,12 +32,13 @@ void pack_header(packer& p, std::size_t fields, msg_type t, std::uint64_t job) {
 }
 
 void pack_body(packer& p, const worker_status& m) {
-  pack_header(p, 5, msg_type::worker_status, m.job);
+  pack_header(p, 6, msg_type::worker_status, m.job);
   p.pack(m.name);
   p.pack(m.slots);
   p.pack(m.free);
   p.pack(m.received);
   p.pack(m.completed_job);
+  p.pack(m.busy);
 }
 
 void pack_body(packer& p, const worker_bye& m) { pack_header(p, 0, msg_type::worker_bye, m.job); }
@@ -192,6 +193,7 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
       m.free = f.integer<std::uint32_t>();
       m.received = f.integer<std::uint64_t>();
       m.completed_job = f.integer<std::uint64_t>();
+      m.busy = f.integer<std::uint32_t>();
       return m;
     }
     case msg_type::worker_bye: return worker_bye{.job = job};
@@ -284,7 +286,7 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
 // The number of fields each message type must have after the header.
 std::size_t body_fields(msg_type t) {
   switch (t) {
-    case msg_type::worker_status: return 5;
+    case msg_type::worker_status: return 6;
     case msg_type::tasks: return 3;
     case msg_type::vent_status: return 1;
     case msg_type::job_info: return 1;

@@ -200,7 +200,8 @@ void worker::send_status() {
                         .slots = opts_.slots,
                         .free = free_slots(),
                         .received = received_,
-                        .completed_job = completed_job_};
+                        .completed_job = completed_job_,
+                        .busy = static_cast<std::uint32_t>(busy())};
   wire::encode_to(frame_, s);
   // Not connected yet (or the queue is full): stay due and retry in a few ms, not at the next
   // heartbeat, so a ventilator that just came up hears of us at once.

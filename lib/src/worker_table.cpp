@@ -14,6 +14,11 @@ worker_table::seen worker_table::on_status(const std::string& id, const wire::wo
   w.received = s.job == job_ ? s.received : 0;
   if (w.received > w.sent) w.received = w.sent; // a confused or hostile peer must not inflate credit
   w.completed_job = s.completed_job;
+  const bool idle = s.busy == 0 && w.received == w.sent;
+  if (!idle)
+    w.idle_since.reset();
+  else if (!w.idle_since)
+    w.idle_since = now;
   w.last_seen = now;
   w.alive = true;
   return outcome;
@@ -45,6 +50,14 @@ std::vector<std::string> worker_table::expire(time_point now, millis timeout) {
     }
   }
   return lost;
+}
+
+std::vector<std::string> worker_table::idle_for(time_point now, millis timeout) const {
+  std::vector<std::string> out;
+  for (const auto& [id, w] : workers_) {
+    if (w.alive && w.idle_since && now - *w.idle_since > timeout) out.push_back(id);
+  }
+  return out;
 }
 
 std::vector<std::string> worker_table::with_credit() {

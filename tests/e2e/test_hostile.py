@@ -52,7 +52,90 @@ def garbage_frames(rng, oversized):
     return frames
 
 
+def msgpack_decode(data):
+    """A minimal msgpack decoder for the shapes mtask sends (ints, bools, str, bin, arrays)."""
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        chunk = data[pos:pos + n]
+        pos += n
+        return chunk
+
+    def value():
+        b = take(1)[0]
+        if b <= 0x7f:
+            return b
+        if 0x90 <= b <= 0x9f:
+            return [value() for _ in range(b & 0x0f)]
+        if 0xa0 <= b <= 0xbf:
+            return take(b & 0x1f)
+        if b == 0xc2 or b == 0xc3:
+            return b == 0xc3
+        sizes = {0xcc: (">B", 1), 0xcd: (">H", 2), 0xce: (">I", 4), 0xcf: (">Q", 8),
+                 0xd0: (">b", 1), 0xd1: (">h", 2), 0xd2: (">i", 4), 0xd3: (">q", 8)}
+        if b in sizes:
+            fmt, n = sizes[b]
+            return struct.unpack(fmt, take(n))[0]
+        if b in (0xc4, 0xd9):
+            return take(take(1)[0])
+        if b in (0xc5, 0xda):
+            return take(struct.unpack(">H", take(2))[0])
+        if b in (0xc6, 0xdb):
+            return take(struct.unpack(">I", take(4))[0])
+        if b == 0xdc:
+            return [value() for _ in range(struct.unpack(">H", take(2))[0])]
+        if b == 0xdd:
+            return [value() for _ in range(struct.unpack(">I", take(4))[0])]
+        raise ValueError(f"msgpack byte {b:#x} not handled here")
+
+    return value()
+
+
 class Hostile(E2E):
+    def test_a_worker_that_swallows_its_tasks_cannot_hang_the_job(self):
+        # A well-behaved-looking peer: it heartbeats, takes tasks, says it holds nothing, and
+        # never sends a result (as if every result were lost on the way to the sink).
+        data = b"".join(b"%d\n" % i for i in range(200))
+        c = self.cluster()
+        c.worker("cat", jobs=2)
+        vent = c.ventilator(data, ["-v"])
+        sink = c.sink(["-k"])
+        stop = threading.Event()
+        swallowed = {"tasks": 0}
+
+        def swallow():
+            ctx = zmq.Context()
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(c.vent_ep)
+            job, received = 0, 0
+            try:
+                while not stop.is_set():
+                    # [version, type=worker_status, job, name, slots, free, received, completed_job, busy]
+                    s.send(msgpack_array(1, 1, job, b"swallower", 4, 4, received, 0, 0), zmq.NOBLOCK)
+                    if s.poll(50):
+                        msg = msgpack_decode(s.recv())
+                        if msg[1] == 3:  # tasks
+                            if msg[2] != job:
+                                job, received = msg[2], 0
+                            received += len(msg[5])
+                            swallowed["tasks"] += len(msg[5])
+            finally:
+                s.close()
+                ctx.term()
+
+        t = threading.Thread(target=swallow)
+        t.start()
+        try:
+            out = self.finish(sink, vent, timeout=60)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(out, data)
+        self.assertGreater(swallowed["tasks"], 0, "the swallower must actually have taken tasks")
+        self.assertIn("were never acknowledged", vent.stderr())
+
     def test_garbage_on_every_bound_port_changes_nothing(self):
         data = b"".join(b"line %d\n" % i for i in range(3000))
         c = self.cluster(transport="tcp")

@@ -173,10 +173,10 @@ TEST_CASE("wire round-trips every task status") {
 }
 
 TEST_CASE("wire encodes a worker_status of protocol version 1 as these bytes") {
-  const wire::message m =
-      wire::worker_status{.job = 7, .name = "h:1", .slots = 4, .free = 2, .received = 300, .completed_job = 70000};
-  // [version, type, job, name, slots, free, received, completed_job]
-  const std::string golden = "98 01 01 07 a368 3a31 04 02 cd012c ce00011170";
+  const wire::message m = wire::worker_status{
+      .job = 7, .name = "h:1", .slots = 4, .free = 2, .received = 300, .completed_job = 70000, .busy = 5};
+  // [version, type, job, name, slots, free, received, completed_job, busy]
+  const std::string golden = "99 01 01 07 a368 3a31 04 02 cd012c ce00011170 05";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
@@ -312,13 +312,14 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
 TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in the envelope of a worker_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(10);
+      p.pack_array(11);
       p.pack(1);
       p.pack(1);
       p.pack(7);
       p.pack(std::string("h:1"));
       p.pack(4);
       p.pack(2);
+      p.pack(0);
       p.pack(0);
       p.pack(0);
       p.pack(std::string("a field from the future"));
@@ -562,9 +563,9 @@ TEST_CASE("wire refuses an unknown message type") {
 }
 
 TEST_CASE("wire refuses a message with fewer fields than its type needs") {
-  // worker_status needs 3 + 5 fields; this has 7.
+  // worker_status needs 3 + 6 fields; this has 8 (the layout before `busy` was added).
   const auto frame = packed([](packer& p) {
-    p.pack_array(7);
+    p.pack_array(8);
     p.pack(1);
     p.pack(1);
     p.pack(7);
@@ -572,8 +573,9 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
     p.pack(4);
     p.pack(2);
     p.pack(0);
+    p.pack(0);
   });
-  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 7 fields, expected 8", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 8 fields, expected 9", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93010401")), "malformed message: type 4 has 3 fields, expected 4",
                        protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9401090161")), "malformed message: type 9 has 4 fields, expected 5",
@@ -582,19 +584,19 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
 
 TEST_CASE("wire refuses fields of the wrong type") {
   SUBCASE("a worker name that is an integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 05 04 02 00 00")), doctest::Contains(": expected bytes"),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99010107 05 04 02 00 00 00")), doctest::Contains(": expected bytes"),
                          protocol_error);
   }
   SUBCASE("a slot count that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 a168 a134 02 00 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99010107 a168 a134 02 00 00 00")),
                          doctest::Contains(": expected an integer"), protocol_error);
   }
   SUBCASE("a slot count that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 a168 ff 02 00 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99010107 a168 ff 02 00 00 00")),
                          doctest::Contains(": expected an integer"), protocol_error);
   }
   SUBCASE("a slot count beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98010107 a168 cf0000000100000000 02 00 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99010107 a168 cf0000000100000000 02 00 00 00")),
                          doctest::Contains(": integer out of range"), protocol_error);
   }
   SUBCASE("a job that is a float") {

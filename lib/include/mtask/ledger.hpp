@@ -43,8 +43,9 @@ class ledger {
     std::vector<std::uint64_t> requeued;   // back at the front of the queue, in id order
     std::vector<wire::result> quarantined; // reached max_crashes: final failures for the sink
   };
-  // `worker` is gone: each task it held counts a crash, then is requeued or quarantined.
-  lost_tasks requeue_held_by(const std::string& worker);
+  // `worker` is gone: each task it held counts a crash (unless `count_crash` is false: the task is
+  // not to blame), then is requeued or quarantined.
+  lost_tasks requeue_held_by(const std::string& worker, bool count_crash = true);
 
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
   [[nodiscard]] std::size_t queued() const { return queue_.size(); }

@@ -54,6 +54,7 @@ struct worker_status {
   std::uint32_t free = 0;          // slots idle right now
   std::uint64_t received = 0;      // tasks of `job` received so far: lets the ventilator subtract those in flight
   std::uint64_t completed_job = 0; // the last job it was told is complete (lets that ventilator exit)
+  std::uint32_t busy = 0;          // tasks received and not yet sent on to the sink (0: idle)
   friend bool operator==(const worker_status&, const worker_status&) = default;
 };
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct worker_record {
   std::uint64_t received = 0;      // tasks of our job it had received when it last reported
   std::uint64_t sent = 0;          // tasks of our job we sent it
   std::uint64_t completed_job = 0; // the last job it has heard is complete
+  // Since when it has reported holding nothing (and had received all we sent): a task still not
+  // acknowledged a while after that lost its result on the way to the sink.
+  std::optional<time_point> idle_since;
   time_point last_seen{};
   bool alive = true;
 
@@ -44,6 +48,9 @@ class worker_table {
 
   // Returns: the ids of live workers silent for longer than `timeout`, now marked lost.
   std::vector<std::string> expire(time_point now, millis timeout);
+
+  // Returns: live workers that have held nothing for longer than `timeout`.
+  [[nodiscard]] std::vector<std::string> idle_for(time_point now, millis timeout) const;
 
   // Returns: live workers with credit, starting after the one served last (round robin).
   std::vector<std::string> with_credit();
