@@ -238,3 +238,13 @@ TEST_CASE("ledger quarantines a task once max_crashes workers died holding it") 
         ledger::ack_outcome::released);
   CHECK(l.size() == 1);
 }
+
+TEST_CASE("ledger requeues without counting a crash when the task is not to blame, and prefers another worker") {
+  auto l = with_tasks(2, {.retries = 0, .max_crashes = 1});
+  (void)l.take("w1", 2, t0);
+  auto lost = l.requeue_held_by("w1", false);
+  CHECK(lost.requeued == ids{0, 1});
+  CHECK(lost.quarantined.empty()); // max_crashes 1 would have quarantined both had it counted
+  CHECK(l.take("w1", 2, t0, true).empty());
+  CHECK(ids_of(l.take("w2", 2, t0, true)) == ids{0, 1});
+}

@@ -217,3 +217,18 @@ TEST_CASE("worker table leaves out workers without credit and lost workers from 
   t.served("b");
   CHECK(t.with_credit() == names{"c", "a", "b"});
 }
+
+TEST_CASE("worker table reports a worker idle only after it held nothing for longer than the timeout") {
+  worker_table t(job);
+  auto busy = status(0, 0);
+  busy.busy = 3;
+  (void)t.on_status("a", busy, t0);
+  CHECK(t.idle_for(t0 + millis(5000), millis(1000)).empty());
+  (void)t.on_status("a", status(4, 0), t0 + millis(100)); // busy 0: idle from here
+  CHECK(t.idle_for(t0 + millis(1100), millis(1000)).empty());
+  CHECK(t.idle_for(t0 + millis(1101), millis(1000)) == names{"a"});
+  // Tasks sent and not yet received: not idle, whatever it says.
+  t.on_sent("a", 2);
+  (void)t.on_status("a", status(4, 0), t0 + millis(1200));
+  CHECK(t.idle_for(t0 + millis(9000), millis(1000)).empty());
+}
