@@ -31,7 +31,9 @@ void worker_table::touch(const std::string& id, time_point now) {
 
 void worker_table::on_sent(const std::string& id, std::size_t tasks) {
   auto it = workers_.find(id);
-  if (it != workers_.end()) it->second.sent += tasks;
+  if (it == workers_.end()) return;
+  it->second.sent += tasks;
+  it->second.idle_since.reset(); // it holds these now, whatever its last report said
 }
 
 bool worker_table::on_bye(const std::string& id) {

@@ -232,3 +232,11 @@ TEST_CASE("worker table reports a worker idle only after it held nothing for lon
   (void)t.on_status("a", status(4, 0), t0 + millis(1200));
   CHECK(t.idle_for(t0 + millis(9000), millis(1000)).empty());
 }
+
+TEST_CASE("worker table forgets a worker's idleness as soon as tasks are sent to it") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4, 0), t0);
+  CHECK(t.idle_for(t0 + millis(2000), millis(1000)) == names{"a"});
+  t.on_sent("a", 1);
+  CHECK(t.idle_for(t0 + millis(9000), millis(1000)).empty());
+}
