@@ -152,7 +152,12 @@ void ventilator::lose_worker(const std::string& id, std::string_view why) {
   auto lost = ledger_.requeue_held_by(id);
   requeued_ += lost.requeued.size();
   const auto* w = workers_.find(id);
-  log::warn("worker {} lost ({}): {} task(s) back in the queue", w ? w->name : "?", why, lost.requeued.size());
+  // A worker leaving with nothing in hand (say, stopped after the job) is news, not a warning.
+  if (lost.requeued.empty() && lost.quarantined.empty()) {
+    log::info("worker {} left ({})", w ? w->name : "?", why);
+  } else {
+    log::warn("worker {} lost ({}): {} task(s) back in the queue", w ? w->name : "?", why, lost.requeued.size());
+  }
   if (!lost.quarantined.empty()) {
     for (const auto& r : lost.quarantined) log::warn("task {} quarantined: {}", r.id, r.error);
     // The sink accounts for them like any final failure and acknowledges them.
