@@ -29,10 +29,6 @@ std::optional<std::vector<std::string>> substitute(const std::vector<std::string
   return argv;
 }
 
-std::uint64_t micros_between(time_point start, time_point end) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
-}
-
 class command_runner final : public task_runner {
  public:
   command_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {}
@@ -111,7 +107,7 @@ class command_runner final : public task_runner {
   }
 
   finished_task finish(run& r, time_point now) {
-    wire::result res{.id = r.t.task.id, .attempt = r.t.task.attempt, .retries_left = r.t.task.retries_left};
+    wire::result res = result_for(r.t);
     auto& p = *r.proc;
     if (p.start_errno() != 0) {
       res.status = wire::task_status::not_started;

@@ -68,8 +68,7 @@ void handler_pool::run() {
       c.ok = false;
       c.output = "the handler threw something that is not a std::exception";
     }
-    c.runtime_us =
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count());
+    c.runtime_us = micros_between(start, clock::now());
     {
       std::lock_guard lock(mutex_);
       done_.push_back(std::move(c));

@@ -33,8 +33,7 @@ class handler_runner final : public task_runner {
     } catch (const std::exception& e) {
       fail(r, e.what());
     }
-    r.runtime_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count());
+    r.runtime_us = micros_between(started, clock::now());
     finished_.push_back(finished_task{std::move(t), std::move(r)});
   }
 
@@ -65,9 +64,6 @@ class handler_runner final : public task_runner {
   void stop(int) override {} // threads cannot be interrupted; the pool's destructor drops queued work
 
  private:
-  static wire::result result_for(const job_task& t) {
-    return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
-  }
   static void fail(wire::result& r, std::string why) {
     r.status = wire::task_status::failed;
     r.code = 1;

@@ -22,7 +22,7 @@ void ledger::add(std::uint64_t id, std::string payload) {
   queue_.push_back(id);
 }
 
-std::vector<wire::task> ledger::take(const std::string& worker, std::size_t n, time_point now, bool avoid_repeats) {
+std::vector<wire::task> ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats) {
   std::vector<wire::task> out;
   out.reserve(std::min(n, queue_.size()));
   std::size_t pos = 0;
@@ -39,7 +39,6 @@ std::vector<wire::task> ledger::take(const std::string& worker, std::size_t n, t
       queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
     e.where = state::held;
     e.holder = worker;
-    e.sent_at = now;
     ++e.attempt;
     out.push_back(wire::task{.id = id, .attempt = e.attempt, .payload = e.payload, .retries_left = e.retries_left});
   }

@@ -15,10 +15,6 @@
 namespace mtask {
 namespace {
 
-std::uint64_t micros_between(time_point start, time_point end) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
-}
-
 class persistent_runner final : public task_runner {
  public:
   persistent_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {
@@ -100,10 +96,6 @@ class persistent_runner final : public task_runner {
     std::unique_ptr<persistent_process> proc;
     std::optional<time_point> term_sent; // the oldest line timed out: SIGTERM sent at this time
   };
-
-  static wire::result result_for(const job_task& t) {
-    return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
-  }
 
   // The process died: the line it was answering fails, the lines queued behind it are returned
   // unrun (they did nothing wrong), and a fresh process takes the slot.

@@ -39,9 +39,10 @@ std::string describe_failure(const wire::result& r) {
                       : fmt::format("task {} failed: {}: {}", r.id, what, tail);
 }
 
-// One JSON object per line describing a task that failed for good (--failures).
-std::string failure_json(const wire::result& r) {
-  std::string j = fmt::format("{{\"id\":{},\"attempts\":{},\"status\":", r.id, r.attempt);
+// Appends "id", "attempts", "status" and, per status, the code that explains it
+// ("exit_status", "signal", "errno" or "crashes"): shared by --failures and --jsonl.
+void append_outcome(std::string& j, const wire::result& r) {
+  j += fmt::format("\"id\":{},\"attempts\":{},\"status\":", r.id, r.attempt);
   append_json_string(j, wire::to_string(r.status));
   switch (r.status) {
     case wire::task_status::failed: j += fmt::format(",\"exit_status\":{}", r.code); break;
@@ -50,6 +51,12 @@ std::string failure_json(const wire::result& r) {
     case wire::task_status::crashed: j += fmt::format(",\"crashes\":{}", r.code); break;
     default: break;
   }
+}
+
+// One JSON object per line describing a task that failed for good (--failures).
+std::string failure_json(const wire::result& r) {
+  std::string j = "{";
+  append_outcome(j, r);
   j += ",\"payload\":";
   append_json_string(j, r.payload);
   j += ",\"stderr\":";
@@ -60,11 +67,8 @@ std::string failure_json(const wire::result& r) {
 
 // One JSON object per line describing any result (--jsonl).
 std::string result_json(const wire::result& r, std::string_view worker) {
-  std::string j = fmt::format("{{\"id\":{},\"status\":", r.id);
-  append_json_string(j, wire::to_string(r.status));
-  j += fmt::format(",\"attempts\":{}", r.attempt);
-  if (r.status == wire::task_status::failed) j += fmt::format(",\"exit_status\":{}", r.code);
-  if (r.status == wire::task_status::signalled) j += fmt::format(",\"signal\":{}", r.code);
+  std::string j = "{";
+  append_outcome(j, r);
   j += ",\"worker\":";
   append_json_string(j, worker);
   j += fmt::format(",\"runtime_us\":{},\"output\":", r.runtime_us);
@@ -113,11 +117,8 @@ class sink {
       std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
       poll_items(items, millis(10));
       while (auto in = try_receive(dealer_, false)) {
-        try {
-          if (std::holds_alternative<wire::abort_msg>(
-                  wire::decode(std::string_view(static_cast<const char*>(in->body.data()), in->body.size()))))
-            return;
-        } catch (const protocol_error&) {}
+        auto msg = decode_or_count(*in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
+        if (msg && std::holds_alternative<wire::abort_msg>(*msg)) return;
       }
     }
   }
@@ -161,6 +162,7 @@ class sink {
   bool completed_acked_ = false;
   bool vent_aborted_ = false;
   bool status_retry_ = false; // the last status could not be sent
+  std::string frame_;         // reused encoding buffer
 };
 
 void sink::send_status() {
@@ -171,7 +173,8 @@ void sink::send_status() {
       .done = std::move(done_runs_)};
   acks_.clear();
   done_runs_.clear();
-  status_retry_ = !try_send(dealer_, wire::encode(s));
+  wire::encode_to(frame_, s);
+  status_retry_ = !try_send(dealer_, frame_);
   if (status_retry_) {
     // Not connected, or its queue is full: an ack must not be lost (the ventilator would hold that
     // task forever), so keep them for the next attempt, a few ms from now.

@@ -54,7 +54,7 @@ class ventilator {
 
  private:
   void read_input();
-  void dispatch(time_point now);
+  void dispatch();
   void handle(const incoming& in, time_point now);
   void on(const wire::worker_status& s, const std::string& from, time_point now);
   void on(const wire::worker_bye& b, const std::string& from, time_point now);
@@ -95,16 +95,12 @@ class ventilator {
   std::uint64_t malformed_ = 0;
   std::uint64_t requeued_ = 0;
   std::uint64_t retried_ = 0;
+  std::string frame_; // reused encoding buffer
 };
 
 void ventilator::read_input() {
   // Read only what credit can use soon, and never beyond the window.
-  auto credit_wanted = [&] {
-    std::int64_t c = 0;
-    for (const auto& id : workers_.live()) c += std::max<std::int64_t>(0, workers_.find(id)->credit());
-    return static_cast<std::size_t>(std::max<std::int64_t>(c, 1));
-  };
-  const std::size_t want = credit_wanted();
+  const auto want = static_cast<std::size_t>(std::max<std::int64_t>(workers_.total_credit(), 1));
   const std::uint64_t id_limit = sink_written_below_ > std::numeric_limits<std::uint64_t>::max() - opts_.window
                                      ? std::numeric_limits<std::uint64_t>::max()
                                      : sink_written_below_ + opts_.window;
@@ -120,17 +116,18 @@ void ventilator::read_input() {
   }
 }
 
-void ventilator::dispatch(time_point now) {
+void ventilator::dispatch() {
   if (!sink_ready()) return;
   for (const auto& id : workers_.with_credit()) {
     if (ledger_.queued() == 0) break;
     auto n = std::min(static_cast<std::size_t>(workers_.find(id)->credit()), opts_.batch);
-    auto tasks = ledger_.take(id, n, now, workers_.live_count() > 1);
+    auto tasks = ledger_.take(id, n, workers_.live_count() > 1);
     if (tasks.empty()) continue; // only tasks that just failed on this worker are left
     auto count = tasks.size();
     wire::tasks_msg m{
         .job = job_, .terminator = input_->terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
-    if (!try_send_to(router_, id, wire::encode(m))) {
+    wire::encode_to(frame_, m);
+    if (!try_send_to(router_, id, frame_)) {
       lose_worker(id, "unreachable");
       continue;
     }
@@ -141,11 +138,13 @@ void ventilator::dispatch(time_point now) {
 }
 
 void ventilator::send_to_worker(const std::string& id, const wire::message& m) {
-  if (!try_send_to(router_, id, wire::encode(m))) log::debug("could not reach worker {}", workers_.find(id)->name);
+  wire::encode_to(frame_, m);
+  if (!try_send_to(router_, id, frame_)) log::debug("could not reach worker {}", workers_.find(id)->name);
 }
 
 void ventilator::send_to_sink(const wire::message& m) {
-  if (!try_send_to(router_, sink_id_, wire::encode(m))) log::debug("could not reach the sink");
+  wire::encode_to(frame_, m);
+  if (!try_send_to(router_, sink_id_, frame_)) log::debug("could not reach the sink");
 }
 
 void ventilator::lose_worker(const std::string& id, std::string_view why) {
@@ -285,7 +284,7 @@ int ventilator::run() {
       return 128 + sig;
     }
     read_input();
-    dispatch(now);
+    dispatch();
 
     if (complete_) {
       // Farewell: stay until every live worker has heard the job is complete (so --once workers

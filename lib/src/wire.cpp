@@ -309,6 +309,22 @@ void encode_to(std::string& out, const message& m) {
   std::visit([&](const auto& body) { pack_body(p, body); }, m);
 }
 
+namespace {
+
+template <typename Body>
+void encode_body(std::string& out, const Body& m) {
+  out.clear();
+  string_sink sink{out};
+  packer p(sink);
+  pack_body(p, m);
+}
+
+} // namespace
+
+void encode_to(std::string& out, const tasks_msg& m) { encode_body(out, m); }
+void encode_to(std::string& out, const results_msg& m) { encode_body(out, m); }
+void encode_to(std::string& out, const sink_status& m) { encode_body(out, m); }
+
 std::string encode(const message& m) {
   std::string out;
   encode_to(out, m);

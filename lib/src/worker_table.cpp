@@ -1,6 +1,8 @@
 // Worker credit and liveness bookkeeping for the ventilator.
 #include "mtask/worker_table.hpp"
 
+#include <algorithm>
+
 namespace mtask {
 
 worker_table::seen worker_table::on_status(const std::string& id, const wire::worker_status& s, time_point now) {
@@ -86,6 +88,14 @@ std::vector<std::string> worker_table::live() const {
     if (w.alive) out.push_back(id);
   }
   return out;
+}
+
+std::int64_t worker_table::total_credit() const {
+  std::int64_t c = 0;
+  for (const auto& [id, w] : workers_) {
+    if (w.alive) c += std::max<std::int64_t>(0, w.credit());
+  }
+  return c;
 }
 
 std::size_t worker_table::live_count() const {

@@ -13,8 +13,6 @@ using mtask::wire::task;
 
 namespace {
 
-const mtask::time_point t0{std::chrono::seconds(100)};
-
 // A ledger holding tasks 0..n-1 with payloads "p0", "p1", ... (crashes never quarantine by default here).
 ledger with_tasks(std::uint64_t n, mtask::ledger_limits limits = {.retries = 0, .max_crashes = 1000}) {
   ledger l(limits);
@@ -43,7 +41,7 @@ TEST_CASE("ledger starts empty") {
   CHECK(l.size() == 0);
   CHECK(l.queued() == 0);
   CHECK(l.held() == 0);
-  CHECK(l.take("w1", 5, t0).empty());
+  CHECK(l.take("w1", 5).empty());
 }
 
 TEST_CASE("ledger hands out queued tasks in input order as attempt 1 with their payloads") {
@@ -53,7 +51,7 @@ TEST_CASE("ledger hands out queued tasks in input order as attempt 1 with their 
   CHECK(l.held() == 0);
   CHECK_FALSE(l.empty());
 
-  const auto got = l.take("w1", 2, t0);
+  const auto got = l.take("w1", 2);
   CHECK(got == std::vector<task>{{.id = 0, .attempt = 1, .payload = "p0"}, {.id = 1, .attempt = 1, .payload = "p1"}});
   CHECK(l.size() == 3);
   CHECK(l.queued() == 1);
@@ -62,17 +60,17 @@ TEST_CASE("ledger hands out queued tasks in input order as attempt 1 with their 
 
 TEST_CASE("ledger takes no more than is queued and nothing when asked for none") {
   auto l = with_tasks(2);
-  CHECK(l.take("w1", 0, t0).empty());
+  CHECK(l.take("w1", 0).empty());
   CHECK(l.queued() == 2);
-  CHECK(ids_of(l.take("w1", 10, t0)) == ids{0, 1});
-  CHECK(l.take("w2", 10, t0).empty());
+  CHECK(ids_of(l.take("w1", 10)) == ids{0, 1});
+  CHECK(l.take("w2", 10).empty());
   CHECK(l.queued() == 0);
   CHECK(l.held() == 2);
 }
 
 TEST_CASE("ledger releases an acknowledged task whichever worker holds it") {
   auto l = with_tasks(3);
-  (void)l.take("w1", 2, t0);
+  (void)l.take("w1", 2);
   CHECK(l.acknowledge(ok(1)) == ledger::ack_outcome::released);
   CHECK(l.size() == 2);
   CHECK(l.held() == 1);
@@ -84,7 +82,7 @@ TEST_CASE("ledger releases an acknowledged task whichever worker holds it") {
 
 TEST_CASE("ledger reports a duplicate or unknown acknowledgement as unknown and changes nothing") {
   auto l = with_tasks(2);
-  (void)l.take("w1", 1, t0);
+  (void)l.take("w1", 1);
   CHECK(l.acknowledge(ok(0)) == ledger::ack_outcome::released);
   CHECK(l.acknowledge(ok(0)) == ledger::ack_outcome::unknown);
   CHECK(l.acknowledge(ok(7)) == ledger::ack_outcome::unknown);
@@ -95,9 +93,9 @@ TEST_CASE("ledger reports a duplicate or unknown acknowledgement as unknown and 
 
 TEST_CASE("ledger requeues a lost worker's tasks at the front, in id order") {
   auto l = with_tasks(6);
-  CHECK(ids_of(l.take("w1", 2, t0)) == ids{0, 1});
-  CHECK(ids_of(l.take("w2", 1, t0)) == ids{2});
-  CHECK(ids_of(l.take("w1", 2, t0)) == ids{3, 4});
+  CHECK(ids_of(l.take("w1", 2)) == ids{0, 1});
+  CHECK(ids_of(l.take("w2", 1)) == ids{2});
+  CHECK(ids_of(l.take("w1", 2)) == ids{3, 4});
   REQUIRE(l.queued() == 1);
 
   CHECK(l.requeue_held_by("w1").requeued == ids{0, 1, 3, 4});
@@ -105,7 +103,7 @@ TEST_CASE("ledger requeues a lost worker's tasks at the front, in id order") {
   CHECK(l.queued() == 5);
   CHECK(l.held() == 1);
 
-  const auto again = l.take("w3", 10, t0);
+  const auto again = l.take("w3", 10);
   CHECK(again == std::vector<task>{{.id = 0, .attempt = 2, .payload = "p0"},
                                    {.id = 1, .attempt = 2, .payload = "p1"},
                                    {.id = 3, .attempt = 2, .payload = "p3"},
@@ -116,7 +114,7 @@ TEST_CASE("ledger requeues a lost worker's tasks at the front, in id order") {
 
 TEST_CASE("ledger requeues nothing for a worker that holds nothing") {
   auto l = with_tasks(2);
-  (void)l.take("w1", 1, t0);
+  (void)l.take("w1", 1);
   CHECK(l.requeue_held_by("w2").requeued.empty());
   CHECK(l.requeue_held_by("w1").requeued == ids{0});
   CHECK(l.requeue_held_by("w1").requeued.empty());
@@ -128,7 +126,7 @@ TEST_CASE("ledger counts one more attempt each time a requeued task is taken aga
   auto l = with_tasks(1);
   for (std::uint32_t attempt = 1; attempt <= 4; ++attempt) {
     CAPTURE(attempt);
-    const auto got = l.take("w" + std::to_string(attempt), 1, t0);
+    const auto got = l.take("w" + std::to_string(attempt), 1);
     REQUIRE(got.size() == 1);
     CHECK(got[0] == task{.id = 0, .attempt = attempt, .payload = "p0"});
     CHECK(l.requeue_held_by("w" + std::to_string(attempt)).requeued == ids{0});
@@ -139,7 +137,7 @@ TEST_CASE("ledger counts one more attempt each time a requeued task is taken aga
 
 TEST_CASE("ledger removes a requeued task from the queue when its late result is acknowledged") {
   auto l = with_tasks(4);
-  (void)l.take("w1", 3, t0);
+  (void)l.take("w1", 3);
   CHECK(l.requeue_held_by("w1").requeued == ids{0, 1, 2});
   REQUIRE(l.queued() == 4);
 
@@ -147,7 +145,7 @@ TEST_CASE("ledger removes a requeued task from the queue when its late result is
   CHECK(l.size() == 3);
   CHECK(l.queued() == 3);
   CHECK(l.held() == 0);
-  CHECK(ids_of(l.take("w2", 10, t0)) == ids{0, 2, 3});
+  CHECK(ids_of(l.take("w2", 10)) == ids{0, 2, 3});
   CHECK(l.acknowledge(ok(1)) == ledger::ack_outcome::unknown);
 }
 
@@ -156,12 +154,12 @@ TEST_CASE("ledger releases a task acknowledged before it was ever dispatched") {
   CHECK(l.acknowledge(ok(1)) == ledger::ack_outcome::released);
   CHECK(l.size() == 2);
   CHECK(l.queued() == 2);
-  CHECK(ids_of(l.take("w1", 10, t0)) == ids{0, 2});
+  CHECK(ids_of(l.take("w1", 10)) == ids{0, 2});
 }
 
 TEST_CASE("ledger is empty once every task is acknowledged") {
   auto l = with_tasks(3);
-  (void)l.take("w1", 2, t0);
+  (void)l.take("w1", 2);
   for (std::uint64_t id : {2u, 0u, 1u}) CHECK(l.acknowledge(ok(id)) == ledger::ack_outcome::released);
   CHECK(l.empty());
   CHECK(l.size() == 0);
@@ -171,24 +169,24 @@ TEST_CASE("ledger is empty once every task is acknowledged") {
 
 TEST_CASE("ledger queues tasks added after a requeue behind the requeued ones") {
   auto l = with_tasks(2);
-  (void)l.take("w1", 2, t0);
+  (void)l.take("w1", 2);
   (void)l.requeue_held_by("w1").requeued;
   l.add(2, "p2");
-  CHECK(ids_of(l.take("w2", 10, t0)) == ids{0, 1, 2});
+  CHECK(ids_of(l.take("w2", 10)) == ids{0, 1, 2});
 }
 
 TEST_CASE("ledger sends a task with the retries it has left and requeues a failure while some remain") {
   auto l = with_tasks(2, {.retries = 2, .max_crashes = 3});
-  auto got = l.take("w1", 1, t0);
+  auto got = l.take("w1", 1);
   REQUIRE(got.size() == 1);
   CHECK(got[0].retries_left == 2);
   CHECK(l.acknowledge(failed(0, 1)) == ledger::ack_outcome::retry);
   // The retry goes first, to a worker other than the one it failed on, with one retry fewer.
-  got = l.take("w2", 1, t0, true);
+  got = l.take("w2", 1, true);
   REQUIRE(got.size() == 1);
   CHECK(got[0] == task{.id = 0, .attempt = 2, .payload = "p0", .retries_left = 1});
   CHECK(l.acknowledge(failed(0, 2)) == ledger::ack_outcome::retry);
-  got = l.take("w1", 1, t0, true);
+  got = l.take("w1", 1, true);
   REQUIRE(got.size() == 1);
   CHECK(got[0] == task{.id = 0, .attempt = 3, .payload = "p0", .retries_left = 0});
   // No retries left: the failure is final and the task is released.
@@ -198,17 +196,17 @@ TEST_CASE("ledger sends a task with the retries it has left and requeues a failu
 
 TEST_CASE("ledger leaves a retried task for another worker when asked to avoid repeats") {
   auto l = with_tasks(2, {.retries = 1, .max_crashes = 3});
-  (void)l.take("w1", 1, t0);
+  (void)l.take("w1", 1);
   REQUIRE(l.acknowledge(failed(0, 1)) == ledger::ack_outcome::retry);
-  CHECK(ids_of(l.take("w1", 1, t0, true)) == ids{1});
-  CHECK(ids_of(l.take("w2", 1, t0, true)) == ids{0});
+  CHECK(ids_of(l.take("w1", 1, true)) == ids{1});
+  CHECK(ids_of(l.take("w2", 1, true)) == ids{0});
 }
 
 TEST_CASE("ledger ignores a failure acknowledged for an attempt that was superseded") {
   auto l = with_tasks(1, {.retries = 3, .max_crashes = 10});
-  (void)l.take("w1", 1, t0);
+  (void)l.take("w1", 1);
   (void)l.requeue_held_by("w1");
-  (void)l.take("w2", 1, t0); // attempt 2 now runs
+  (void)l.take("w2", 1); // attempt 2 now runs
   CHECK(l.acknowledge(failed(0, 1)) == ledger::ack_outcome::unknown);
   CHECK(l.queued() == 0);
   CHECK(l.acknowledge(ok(0)) == ledger::ack_outcome::released);
@@ -216,11 +214,11 @@ TEST_CASE("ledger ignores a failure acknowledged for an attempt that was superse
 
 TEST_CASE("ledger quarantines a task once max_crashes workers died holding it") {
   auto l = with_tasks(2, {.retries = 0, .max_crashes = 2});
-  (void)l.take("w1", 2, t0);
+  (void)l.take("w1", 2);
   auto lost = l.requeue_held_by("w1");
   CHECK(lost.requeued == ids{0, 1});
   CHECK(lost.quarantined.empty());
-  (void)l.take("w2", 1, t0);
+  (void)l.take("w2", 1);
   lost = l.requeue_held_by("w2");
   CHECK(lost.requeued.empty());
   REQUIRE(lost.quarantined.size() == 1);
@@ -232,7 +230,7 @@ TEST_CASE("ledger quarantines a task once max_crashes workers died holding it") 
   CHECK(r.payload == "p0");
   CHECK(r.error == "2 worker(s) died running it; quarantined (--max-crashes 2)");
   // Quarantined: never handed out again, but still in the ledger until the sink acknowledges it.
-  CHECK(ids_of(l.take("w3", 5, t0)) == ids{1});
+  CHECK(ids_of(l.take("w3", 5)) == ids{1});
   CHECK(l.size() == 2);
   CHECK(l.acknowledge({.id = 0, .attempt = 2, .status = mtask::wire::task_status::crashed}) ==
         ledger::ack_outcome::released);
@@ -241,10 +239,10 @@ TEST_CASE("ledger quarantines a task once max_crashes workers died holding it") 
 
 TEST_CASE("ledger requeues without counting a crash when the task is not to blame, and prefers another worker") {
   auto l = with_tasks(2, {.retries = 0, .max_crashes = 1});
-  (void)l.take("w1", 2, t0);
+  (void)l.take("w1", 2);
   auto lost = l.requeue_held_by("w1", false);
   CHECK(lost.requeued == ids{0, 1});
   CHECK(lost.quarantined.empty()); // max_crashes 1 would have quarantined both had it counted
-  CHECK(l.take("w1", 2, t0, true).empty());
-  CHECK(ids_of(l.take("w2", 2, t0, true)) == ids{0, 1});
+  CHECK(l.take("w1", 2, true).empty());
+  CHECK(ids_of(l.take("w2", 2, true)) == ids{0, 1});
 }

@@ -23,7 +23,7 @@ class child_process {
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
 
-  // Appends the descriptors to poll now; `tags` receives, for each, which stream it is.
+  // Appends the descriptors to poll now (stdin while input remains, stdout, stderr, the pidfd).
   void poll_items(std::vector<pollfd>& fds) const;
   // Services whichever of our descriptors `fds` reports ready (ignores the others).
   void on_ready(const std::vector<pollfd>& fds);

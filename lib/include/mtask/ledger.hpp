@@ -4,7 +4,6 @@
 // Pure bookkeeping (no sockets); the ledger's size is what --window bounds.
 #pragma once
 
-#include "mtask/clock.hpp"
 #include "mtask/wire.hpp"
 
 #include <cstdint>
@@ -29,7 +28,7 @@ class ledger {
 
   // Returns: up to `n` queued tasks, now recorded as held by `worker`. With `avoid_repeats`, a task
   // that last failed on `worker` is left for another worker (looking a little way down the queue).
-  std::vector<wire::task> take(const std::string& worker, std::size_t n, time_point now, bool avoid_repeats = false);
+  std::vector<wire::task> take(const std::string& worker, std::size_t n, bool avoid_repeats = false);
 
   enum class ack_outcome {
     released, // the sink holds the task's final result: it leaves the ledger
@@ -62,7 +61,6 @@ class ledger {
     std::uint32_t attempt = 0; // attempts dispatched so far
     std::uint32_t crashes = 0;
     std::uint32_t retries_left = 0;
-    time_point sent_at{};
   };
   void requeue_front(std::vector<std::uint64_t> ids);
 

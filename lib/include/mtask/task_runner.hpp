@@ -23,6 +23,12 @@ struct job_task {
   std::string terminator;
 };
 
+// The result skeleton of `t`: its identity and the retries it had left (which tell the sink whether
+// a failure is final).
+inline wire::result result_for(const job_task& t) {
+  return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
+}
+
 struct finished_task {
   job_task t;
   wire::result result;

@@ -154,6 +154,11 @@ using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, 
 std::string encode(const message& m);
 // Writes the msgpack bytes of `m` into `out` (replacing its contents, reusing its capacity).
 void encode_to(std::string& out, const message& m);
+// The batch messages, encoded without first being copied into a `message` (they carry every
+// payload and output of a batch; these overloads are what the hot paths call).
+void encode_to(std::string& out, const tasks_msg& m);
+void encode_to(std::string& out, const results_msg& m);
+void encode_to(std::string& out, const sink_status& m);
 
 // Returns: the message in `frame`.
 // Throws: protocol_error for anything that is not a complete, well-formed message of our version,

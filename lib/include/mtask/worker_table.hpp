@@ -58,6 +58,8 @@ class worker_table {
 
   [[nodiscard]] const worker_record* find(const std::string& id) const;
   [[nodiscard]] std::vector<std::string> live() const;
+  // Returns: the credit all live workers offer together.
+  [[nodiscard]] std::int64_t total_credit() const;
   [[nodiscard]] std::size_t live_count() const;
   [[nodiscard]] std::size_t size() const { return workers_.size(); }
 
