@@ -328,7 +328,10 @@ int sink::run() {
       next_tick = now + tick;
     }
     out_.flush(); // before waiting: whatever is ready reaches the reader now
-    std::vector<zmq::pollitem_t> items{{pull_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+    // A status that could not be sent waits for the connection (ZMQ_IMMEDIATE: the dealer is
+    // writable only once connected), so it goes out the moment the ventilator is there.
+    const auto dealer_events = static_cast<short>(status_retry_ ? ZMQ_POLLIN | ZMQ_POLLOUT : ZMQ_POLLIN);
+    std::vector<zmq::pollitem_t> items{{pull_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, dealer_events, 0}};
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
     if (status_retry_) timeout = std::min(timeout, millis(10));
     poll_items(items, timeout);

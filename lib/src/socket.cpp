@@ -17,10 +17,12 @@ void apply(zmq::socket_t& s, zmq::socket_type type, const socket_policy& p) {
   s.set(zmq::sockopt::heartbeat_ivl, p.heartbeat_ms);
   s.set(zmq::sockopt::heartbeat_timeout, p.heartbeat_timeout_ms);
   s.set(zmq::sockopt::heartbeat_ttl, p.heartbeat_timeout_ms);
-  // Reconnect quickly (backing off to 1 s): a worker started before its ventilator should join
-  // within milliseconds of the bind, not after libzmq's default 100 ms step.
-  s.set(zmq::sockopt::reconnect_ivl, 10);
-  s.set(zmq::sockopt::reconnect_ivl_max, 1000);
+  // Reconnect within a millisecond or two, backing off (doubling) to 200 ms: processes started
+  // together by a script join within milliseconds of the bind (libzmq adds up to one interval of
+  // jitter, so a 10 ms step cost a 1-task job 20 ms), while a worker left waiting for a ventilator
+  // on another host knocks only five times a second.
+  s.set(zmq::sockopt::reconnect_ivl, 1);
+  s.set(zmq::sockopt::reconnect_ivl_max, 200);
   if (type == zmq::socket_type::router) {
     // Fail loudly (EHOSTUNREACH) instead of silently dropping a message to a vanished peer,
     // and let a reconnecting peer with the same routing id take over its old slot.

@@ -299,7 +299,9 @@ int ventilator::run() {
     const bool want_input = input_->fd() >= 0 && ledger_.size() < opts_.window;
     if (want_input) items.push_back({nullptr, input_->fd(), ZMQ_POLLIN, 0});
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick_ - now));
-    if (complete_) timeout = std::min(timeout, millis(10)); // farewell: notice the sink leaving soon
+    // Farewell: notice the sink leaving within a millisecond (a job's last wait; it lasts as long as
+    // the sink takes to exit, and at most one heartbeat timeout).
+    if (complete_) timeout = std::min(timeout, millis(1));
     poll_items(items, timeout);
     now = clock::now();
     if (want_input && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0) input_->read_chunk();

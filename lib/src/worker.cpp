@@ -234,7 +234,10 @@ int worker::run() {
       next_tick = now + tick;
     }
 
-    std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, ZMQ_POLLIN, 0}};
+    // A status that could not be sent waits for the connection (ZMQ_IMMEDIATE: the dealer is
+    // writable only once connected), so a worker joins the moment its ventilator is there.
+    std::vector<zmq::pollitem_t> items{
+        {dealer_.handle(), 0, static_cast<short>(status_due_ ? ZMQ_POLLIN | ZMQ_POLLOUT : ZMQ_POLLIN), 0}};
     if (push_ && !outbox_.empty()) items.push_back({push_->handle(), 0, ZMQ_POLLOUT, 0});
     const std::size_t first_fd = items.size();
     fds.clear();
