@@ -77,8 +77,6 @@ class command_runner final : public task_runner {
     return next;
   }
 
-  std::vector<finished_task> take_finished() override { return std::exchange(finished_, {}); }
-
   void stop(int sig) override {
     for (auto& r : running_) r.proc->kill(sig);
   }
@@ -137,7 +135,6 @@ class command_runner final : public task_runner {
   std::vector<std::string> command_;
   runner_options opts_;
   std::vector<run> running_;
-  std::vector<finished_task> finished_;
 };
 
 } // namespace

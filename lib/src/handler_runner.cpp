@@ -15,8 +15,11 @@ class handler_runner final : public task_runner {
     if (!run_inline) pool_.emplace(handler_, slots);
   }
 
-  // Inline handlers finish inside start(), so they always have room; threads are the slots.
-  bool has_room() const override { return !pool_ || waiting_.size() < slots_; }
+  // Inline handlers finish inside start(), so they always have room. On threads, the worker's
+  // prefetch waits in the pool's queue, shared by all threads: a thread that finishes takes its
+  // next task at once instead of waiting for the event loop to hand it one.
+  bool has_room() const override { return !pool_ || waiting_.size() < slots_ + prefetch_; }
+  void set_prefetch(std::size_t tasks) override { prefetch_ = tasks; }
   std::size_t running() const override { return waiting_.size(); }
 
   void start(job_task t, time_point) override {
@@ -60,7 +63,6 @@ class handler_runner final : public task_runner {
     }
   }
 
-  std::vector<finished_task> take_finished() override { return std::exchange(finished_, {}); }
   void stop(int) override {} // threads cannot be interrupted; the pool's destructor drops queued work
 
  private:
@@ -72,10 +74,10 @@ class handler_runner final : public task_runner {
 
   task_handler handler_;
   unsigned slots_;
+  std::size_t prefetch_ = 0;
   std::optional<handler_pool> pool_;
   std::unordered_map<std::uint64_t, job_task> waiting_;
   std::uint64_t next_key_ = 0;
-  std::vector<finished_task> finished_;
 };
 
 } // namespace

@@ -1,4 +1,5 @@
-// The in-flight ledger: a map of unacknowledged tasks and a queue of those waiting for credit.
+// The in-flight ledger: unacknowledged tasks by id (a ring, plus the stragglers it left behind)
+// and a queue of those waiting for credit.
 #include "mtask/ledger.hpp"
 
 #include <fmt/format.h>
@@ -11,25 +12,63 @@ namespace {
 
 // How far down the queue take() looks for a task that did not last fail on the asking worker.
 constexpr std::size_t avoid_lookahead = 64;
+// The ring may be this much longer than what is live before its oldest live entry moves to the
+// stragglers: enough slack that with tasks finishing out of order almost nothing moves, little
+// enough that the ring's memory follows the window.
+constexpr std::size_t ring_slack_factor = 4;
+constexpr std::size_t ring_min_span = 4096;
 
 } // namespace
 
-void ledger::add(std::uint64_t id, std::string payload) {
-  auto [it, inserted] = entries_.try_emplace(id);
-  assert(inserted && "task ids come from a counter and are never reused");
-  it->second.payload = std::move(payload);
-  it->second.retries_left = limits_.retries;
-  queue_.push_back(id);
+ledger::entry* ledger::find(std::uint64_t id) {
+  if (id >= base_) {
+    if (id - base_ >= ring_.size()) return nullptr;
+    auto& e = ring_[id - base_];
+    return e.where == state::released ? nullptr : &e;
+  }
+  auto it = stragglers_.find(id);
+  return it == stragglers_.end() ? nullptr : &it->second;
 }
 
-std::vector<wire::task> ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats) {
-  std::vector<wire::task> out;
-  out.reserve(std::min(n, queue_.size()));
+ledger::worker_ref ledger::ref_of(const std::string& worker) {
+  auto [it, inserted] = worker_refs_.try_emplace(worker, static_cast<worker_ref>(workers_.size()));
+  if (inserted) workers_.push_back(worker);
+  return it->second;
+}
+
+template <typename Fn>
+void ledger::for_each_live(Fn fn) {
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    if (ring_[i].where != state::released) fn(base_ + i, ring_[i]);
+  }
+  for (auto& [id, e] : stragglers_) fn(id, e);
+}
+
+void ledger::add(std::uint64_t id, std::string payload) {
+  if (ring_.empty()) base_ = id;
+  assert(id >= base_ + ring_.size() && "task ids come from a counter and are never reused");
+  // Ids are consecutive from the ventilator's counter; a gap (never made by it) is filled with
+  // released slots so indexing stays id - base_.
+  while (base_ + ring_.size() < id) ring_.emplace_back();
+  auto& e = ring_.emplace_back();
+  e.payload = std::move(payload);
+  e.where = state::queued;
+  e.retries_left = limits_.retries;
+  ++live_;
+  queue_.push_back(id);
+  compact();
+}
+
+void ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out) {
+  out.clear();
+  if (n == 0 || queue_.empty()) return;
+  const worker_ref who = ref_of(worker);
   std::size_t pos = 0;
   while (out.size() < n && pos < queue_.size()) {
-    auto id = queue_[pos];
-    auto& e = entries_.at(id);
-    if (avoid_repeats && e.avoid == worker && pos < avoid_lookahead) {
+    const auto id = queue_[pos];
+    auto* e = find(id);
+    assert(e && "a queued id is live");
+    if (avoid_repeats && e->avoid == who && pos < avoid_lookahead) {
       ++pos; // leave it for another worker
       continue;
     }
@@ -37,38 +76,62 @@ std::vector<wire::task> ledger::take(const std::string& worker, std::size_t n, b
       queue_.pop_front();
     else
       queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
-    e.where = state::held;
-    e.holder = worker;
-    ++e.attempt;
-    out.push_back(wire::task{.id = id, .attempt = e.attempt, .payload = e.payload, .retries_left = e.retries_left});
+    e->where = state::held;
+    e->holder = who;
+    ++e->attempt;
+    auto& t = out.emplace_back();
+    t.id = id;
+    t.attempt = e->attempt;
+    t.payload = e->payload;
+    t.retries_left = e->retries_left;
   }
-  return out;
 }
 
 ledger::ack_outcome ledger::acknowledge(const wire::ack& a) {
-  auto it = entries_.find(a.id);
-  if (it == entries_.end()) return ack_outcome::unknown;
-  auto& e = it->second;
+  auto* e = find(a.id);
+  if (!e) return ack_outcome::unknown;
   const bool failed = a.status != wire::task_status::ok;
-  if (failed && a.attempt != 0 && e.retries_left > 0) {
+  if (failed && a.attempt != 0 && e->retries_left > 0) {
     // The sink did not keep this failure (retries were left when the task was sent). Run it again,
     // unless this ack is for an attempt already superseded (the task was requeued meanwhile).
-    if (e.where != state::held || a.attempt != e.attempt) return ack_outcome::unknown;
-    --e.retries_left;
-    e.avoid = e.holder;
-    e.holder.clear();
-    e.where = state::queued;
+    if (e->where != state::held || a.attempt != e->attempt) return ack_outcome::unknown;
+    --e->retries_left;
+    e->avoid = e->holder;
+    e->holder = 0;
+    e->where = state::queued;
     queue_.push_front(a.id);
     return ack_outcome::retry;
   }
-  if (e.where == state::queued) {
+  if (e->where == state::queued) {
     // Acked while queued: a lost worker's result arrived after its task was requeued.
     queue_.erase(std::find(queue_.begin(), queue_.end(), a.id));
-  } else if (e.where == state::quarantined) {
+  } else if (e->where == state::quarantined) {
     --quarantined_;
   }
-  entries_.erase(it);
+  release(a.id, *e);
   return ack_outcome::released;
+}
+
+void ledger::release(std::uint64_t id, entry& e) {
+  --live_;
+  if (id < base_) {
+    stragglers_.erase(id);
+    return;
+  }
+  e = entry{}; // frees the payload
+  while (!ring_.empty() && ring_.front().where == state::released) {
+    ring_.pop_front();
+    ++base_;
+  }
+}
+
+void ledger::compact() {
+  // The oldest live entry holds the ring open behind it: past the slack, it moves aside.
+  while (ring_.size() > std::max(ring_min_span, ring_slack_factor * live_)) {
+    if (ring_.front().where != state::released) stragglers_.emplace(base_, std::move(ring_.front()));
+    ring_.pop_front();
+    ++base_;
+  }
 }
 
 void ledger::requeue_front(std::vector<std::uint64_t> ids) {
@@ -79,10 +142,13 @@ void ledger::requeue_front(std::vector<std::uint64_t> ids) {
 
 ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, bool count_crash) {
   lost_tasks lost;
-  for (auto& [id, e] : entries_) {
-    if (e.where != state::held || e.holder != worker) continue;
+  auto it = worker_refs_.find(worker);
+  if (it == worker_refs_.end()) return lost; // never held anything
+  const worker_ref who = it->second;
+  for_each_live([&](std::uint64_t id, entry& e) {
+    if (e.where != state::held || e.holder != who) return;
     e.avoid = e.holder; // another worker, where there is one
-    e.holder.clear();
+    e.holder = 0;
     if (count_crash) ++e.crashes;
     if (e.crashes >= limits_.max_crashes) {
       e.where = state::quarantined;
@@ -100,7 +166,7 @@ ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, bool count
       e.where = state::queued;
       lost.requeued.push_back(id);
     }
-  }
+  });
   requeue_front(lost.requeued);
   std::sort(lost.requeued.begin(), lost.requeued.end());
   std::sort(lost.quarantined.begin(), lost.quarantined.end(), [](const auto& a, const auto& b) { return a.id < b.id; });

@@ -27,7 +27,9 @@ class persistent_runner final : public task_runner {
                        [&](const slot& s) { return s.proc->in_flight().size() < depth_; });
   }
   std::size_t running() const override { return tasks_.size(); }
-  void set_depth(std::size_t depth) override { depth_ = std::max<std::size_t>(1, depth); }
+  // Lines ahead per process: the prefetch shared out (rounded down: an extra line waits behind a
+  // busy process, where no other process can take it).
+  void set_prefetch(std::size_t tasks) override { depth_ = 1 + tasks / slots_.size(); }
 
   void start(job_task t, time_point now) override {
     const auto& payload = t.task.payload;
@@ -81,7 +83,6 @@ class persistent_runner final : public task_runner {
     return next;
   }
 
-  std::vector<finished_task> take_finished() override { return std::exchange(finished_, {}); }
   std::vector<job_task> take_returned() override { return std::exchange(returned_, {}); }
   void stop(int sig) override {
     for (auto& s : slots_) s.proc->kill(sig);
@@ -163,7 +164,6 @@ class persistent_runner final : public task_runner {
   std::vector<slot> slots_;
   std::unordered_map<std::uint64_t, pending> tasks_;
   std::uint64_t next_key_ = 0;
-  std::vector<finished_task> finished_;
   std::vector<job_task> returned_;
 };
 

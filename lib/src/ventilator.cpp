@@ -95,7 +95,8 @@ class ventilator {
   std::uint64_t malformed_ = 0;
   std::uint64_t requeued_ = 0;
   std::uint64_t retried_ = 0;
-  std::string frame_; // reused encoding buffer
+  std::string frame_;     // reused encoding buffer
+  wire::tasks_msg batch_; // reused for every batch sent (its task vector keeps its capacity)
 };
 
 void ventilator::read_input() {
@@ -121,12 +122,13 @@ void ventilator::dispatch() {
   for (const auto& id : workers_.with_credit()) {
     if (ledger_.queued() == 0) break;
     auto n = std::min(static_cast<std::size_t>(workers_.find(id)->credit()), opts_.batch);
-    auto tasks = ledger_.take(id, n, workers_.live_count() > 1);
-    if (tasks.empty()) continue; // only tasks that just failed on this worker are left
-    auto count = tasks.size();
-    wire::tasks_msg m{
-        .job = job_, .terminator = input_->terminator(), .sink_endpoint = opts_.common.sink, .tasks = std::move(tasks)};
-    wire::encode_to(frame_, m);
+    ledger_.take(id, n, workers_.live_count() > 1, batch_.tasks);
+    if (batch_.tasks.empty()) continue; // only tasks that just failed on this worker are left
+    const auto count = batch_.tasks.size();
+    batch_.job = job_;
+    batch_.terminator = input_->terminator();
+    batch_.sink_endpoint = opts_.common.sink;
+    wire::encode_to(frame_, batch_);
     if (!try_send_to(router_, id, frame_)) {
       lose_worker(id, "unreachable");
       continue;

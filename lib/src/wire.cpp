@@ -1,6 +1,7 @@
 // msgpack encoding and defensive decoding of the wire protocol.
 #include "mtask/wire.hpp"
 
+#include "msgpack_cursor.hpp"
 #include "mtask/error.hpp"
 
 #include <fmt/format.h>
@@ -117,47 +118,48 @@ void pack_body(packer& p, const results_msg& m) {
 }
 
 // Reads the fields of one msgpack array in order, turning every surprise into protocol_error.
+// Fields beyond those read are a newer peer's additions: finish() skips them.
 class fields {
  public:
-  fields(const msgpack::object& o, std::string_view what, std::size_t min_size) : what_(what) {
-    if (o.type != msgpack::type::ARRAY) fail("not an array");
-    arr_ = o.via.array;
-    if (arr_.size < min_size) fail(fmt::format("{} fields, expected at least {}", arr_.size, min_size));
+  fields(detail::cursor& c, std::string_view what, std::size_t min_size, int depth)
+      : c_(c), what_(what), depth_(depth) {
+    if (depth_ <= 0) fail("nested too deeply");
+    if (!c_.read_array(size_)) fail("not an array");
+    if (size_ < min_size) fail(fmt::format("{} fields, expected at least {}", size_, min_size));
   }
 
-  const msgpack::object& next() {
-    if (pos_ >= arr_.size) fail("missing field");
-    return arr_.ptr[pos_++];
-  }
+  [[nodiscard]] std::uint32_t size() const { return size_; }
+  [[nodiscard]] int depth() const { return depth_; }
 
   template <typename Int>
   Int integer() {
-    const auto& o = next();
-    if (o.type == msgpack::type::POSITIVE_INTEGER) {
-      if (o.via.u64 > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) fail("integer out of range");
-      return static_cast<Int>(o.via.u64);
+    take();
+    detail::cursor::integer v;
+    if (!c_.read_integer(v)) fail("expected an integer");
+    if (!v.negative) {
+      if (v.u > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) fail("integer out of range");
+      return static_cast<Int>(v.u);
     }
-    if (o.type == msgpack::type::NEGATIVE_INTEGER) {
-      if constexpr (std::is_signed_v<Int>) {
-        if (o.via.i64 < static_cast<std::int64_t>(std::numeric_limits<Int>::min())) fail("integer out of range");
-        return static_cast<Int>(o.via.i64);
-      }
+    if constexpr (std::is_signed_v<Int>) {
+      if (v.i < static_cast<std::int64_t>(std::numeric_limits<Int>::min())) fail("integer out of range");
+      return static_cast<Int>(v.i);
     }
     fail("expected an integer");
   }
 
   bool boolean() {
-    const auto& o = next();
-    if (o.type != msgpack::type::BOOLEAN) fail("expected a boolean");
-    return o.via.boolean;
+    take();
+    bool v = false;
+    if (!c_.read_bool(v)) fail("expected a boolean");
+    return v;
   }
 
   // Strings and binaries are both accepted as bytes.
-  std::string bytes() {
-    const auto& o = next();
-    if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
-    if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
-    fail("expected bytes");
+  std::string_view bytes() {
+    take();
+    std::string_view v;
+    if (!c_.read_bytes(v)) fail("expected bytes");
+    return v;
   }
 
   task_status status() {
@@ -166,10 +168,17 @@ class fields {
     return static_cast<task_status>(v);
   }
 
-  const msgpack::object_array& array(std::string_view name) {
-    const auto& o = next();
-    if (o.type != msgpack::type::ARRAY) fail(fmt::format("{} is not an array", name));
-    return o.via.array;
+  // Returns: the number of elements of the array field `name`, each to be read next.
+  std::uint32_t array(std::string_view name) {
+    take();
+    std::uint32_t n = 0;
+    if (!c_.read_array(n)) fail(fmt::format("{} is not an array", name));
+    return n;
+  }
+
+  // Skips the fields not read.
+  void finish() {
+    for (; pos_ < size_; ++pos_) c_.skip(depth_ - 1);
   }
 
   [[noreturn]] void fail(std::string_view why) const {
@@ -179,12 +188,31 @@ class fields {
   }
 
  private:
+  void take() {
+    if (pos_ >= size_) fail("missing field");
+    ++pos_;
+  }
+
+  detail::cursor& c_;
   std::string_view what_;
-  msgpack::object_array arr_{};
+  int depth_;
+  std::uint32_t size_ = 0;
   std::uint32_t pos_ = 0;
 };
 
-message decode_body(msg_type type, std::uint64_t job, fields& f) {
+// Reads `n` elements of a list field, each an array of at least `min_size` fields, with `read`.
+template <typename T, typename Read>
+void read_list(detail::cursor& c, const fields& parent, std::uint32_t n, std::string_view what, std::size_t min_size,
+               std::vector<T>& out, Read read) {
+  out.reserve(n); // read_array bounded n by the frame's size
+  for (std::uint32_t i = 0; i < n; ++i) {
+    fields f(c, what, min_size, parent.depth() - 1);
+    read(f, out.emplace_back());
+    f.finish();
+  }
+}
+
+message decode_body(detail::cursor& c, msg_type type, std::uint64_t job, fields& f) {
   switch (type) {
     case msg_type::worker_status: {
       worker_status m{.job = job};
@@ -201,16 +229,12 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
       tasks_msg m{.job = job};
       m.terminator = f.bytes();
       m.sink_endpoint = f.bytes();
-      const auto& list = f.array("tasks");
-      m.tasks.reserve(list.size);
-      for (std::uint32_t i = 0; i < list.size; ++i) {
-        fields t(list.ptr[i], "task", 4);
-        auto& out = m.tasks.emplace_back();
+      read_list(c, f, f.array("tasks"), "task", 4, m.tasks, [](fields& t, task& out) {
         out.id = t.integer<std::uint64_t>();
         out.attempt = t.integer<std::uint32_t>();
         out.payload = t.bytes();
         out.retries_left = t.integer<std::uint32_t>();
-      }
+      });
       return m;
     }
     case msg_type::vent_status: {
@@ -227,24 +251,16 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
     case msg_type::sink_status: {
       sink_status m{.job = job};
       m.written_below = f.integer<std::uint64_t>();
-      const auto& list = f.array("acks");
-      m.acks.reserve(list.size);
-      for (std::uint32_t i = 0; i < list.size; ++i) {
-        fields a(list.ptr[i], "ack", 3);
-        auto& out = m.acks.emplace_back();
+      read_list(c, f, f.array("acks"), "ack", 3, m.acks, [](fields& a, ack& out) {
         out.id = a.integer<std::uint64_t>();
         out.attempt = a.integer<std::uint32_t>();
         out.status = a.status();
-      }
-      const auto& runs = f.array("done");
-      m.done.reserve(runs.size);
-      for (std::uint32_t i = 0; i < runs.size; ++i) {
-        fields r(runs.ptr[i], "id range", 2);
-        auto& out = m.done.emplace_back();
+      });
+      read_list(c, f, f.array("done"), "id range", 2, m.done, [](fields& r, id_range& out) {
         out.first = r.integer<std::uint64_t>();
         out.count = r.integer<std::uint64_t>();
         if (out.count > std::numeric_limits<std::uint64_t>::max() - out.first) r.fail("range overflows");
-      }
+      });
       return m;
     }
     case msg_type::complete: {
@@ -262,11 +278,7 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
     case msg_type::results: {
       results_msg m{.job = job};
       m.worker = f.bytes();
-      const auto& list = f.array("results");
-      m.results.reserve(list.size);
-      for (std::uint32_t i = 0; i < list.size; ++i) {
-        fields r(list.ptr[i], "result", 9);
-        auto& out = m.results.emplace_back();
+      read_list(c, f, f.array("results"), "result", 9, m.results, [](fields& r, result& out) {
         out.id = r.integer<std::uint64_t>();
         out.attempt = r.integer<std::uint32_t>();
         out.status = r.status();
@@ -276,7 +288,7 @@ message decode_body(msg_type type, std::uint64_t job, fields& f) {
         out.runtime_us = r.integer<std::uint64_t>();
         out.retries_left = r.integer<std::uint32_t>();
         out.payload = r.bytes();
-      }
+      });
       return m;
     }
   }
@@ -336,24 +348,10 @@ message decode(std::string_view frame, std::size_t max_bytes) {
   if (frame.size() > max_bytes) {
     throw protocol_error(fmt::format("malformed message: {} bytes exceeds the limit of {}", frame.size(), max_bytes));
   }
-  // Bound every container so a hostile length prefix cannot make the unpacker allocate wildly.
-  const auto n = static_cast<std::size_t>(frame.size());
-  msgpack::unpack_limit limit(n, n, n, n, n, 8);
-  msgpack::object_handle handle;
-  try {
-    std::size_t offset = 0;
-    // Strings and binaries stay views into `frame` (no copy into the unpacker's zone): every field
-    // is copied out into our structs before this function returns.
-    const auto by_reference = [](msgpack::type::object_type, std::size_t, void*) { return true; };
-    handle = msgpack::unpack(frame.data(), frame.size(), offset, by_reference, nullptr, limit);
-    if (offset != frame.size()) throw protocol_error("malformed message: trailing bytes after the message");
-  } catch (const protocol_error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw protocol_error(fmt::format("malformed message: {}", e.what()));
-  }
-  const msgpack::object& root = handle.get();
-  fields header(root, "", 3);
+  // Every container the cursor reads is bounded by the frame's size, and nesting by this depth.
+  constexpr int max_depth = 8;
+  detail::cursor c(frame);
+  fields header(c, "", 3, max_depth);
   auto version = header.integer<std::uint32_t>();
   if (version != protocol_version) {
     throw protocol_error(
@@ -365,11 +363,14 @@ message decode(std::string_view frame, std::size_t max_bytes) {
     throw protocol_error(fmt::format("malformed message: unknown type {}", raw_type));
   }
   auto type = static_cast<msg_type>(raw_type);
-  if (root.via.array.size < 3 + body_fields(type)) {
-    throw protocol_error(fmt::format("malformed message: type {} has {} fields, expected {}", raw_type,
-                                     root.via.array.size, 3 + body_fields(type)));
+  if (header.size() < 3 + body_fields(type)) {
+    throw protocol_error(fmt::format("malformed message: type {} has {} fields, expected {}", raw_type, header.size(),
+                                     3 + body_fields(type)));
   }
-  return decode_body(type, job, header);
+  auto m = decode_body(c, type, job, header);
+  header.finish();
+  if (!c.at_end()) throw protocol_error("malformed message: trailing bytes after the message");
+  return m;
 }
 
 void append_id(std::vector<id_range>& runs, std::uint64_t id) {

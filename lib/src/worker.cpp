@@ -101,6 +101,10 @@ class worker {
   // Finished, not yet handed to the sink socket: one message per job, almost always just one.
   std::deque<wire::results_msg> outbox_;
   std::size_t outbox_count_ = 0;
+  // Buffers kept for reuse: batches of micro-tasks would otherwise allocate (and page-fault in)
+  // thousands of results' worth of memory per batch.
+  std::vector<finished_task> finished_;
+  std::vector<std::vector<wire::result>> spare_results_;
   std::string frame_; // reused encoding buffer
   bool status_due_ = true;
   time_point vent_seen_{};
@@ -153,8 +157,7 @@ void worker::handle(const incoming& in, time_point now) {
 }
 
 void worker::start_tasks(time_point now) {
-  // A persistent process may be several lines ahead when tasks are small (same budget as prefetch).
-  runner_->set_depth(1 + prefetch() / opts_.slots);
+  runner_->set_prefetch(prefetch());
   // At most half the capacity per turn: the results and the credit for that half go out before the
   // other half runs, so the next batch is already on its way when this one is done.
   std::size_t budget = std::max<std::size_t>(1, (opts_.slots + prefetch()) / 2);
@@ -166,7 +169,8 @@ void worker::start_tasks(time_point now) {
 }
 
 void worker::collect() {
-  for (auto& f : runner_->take_finished()) complete(f.t, std::move(f.result));
+  runner_->take_finished(finished_);
+  for (auto& f : finished_) complete(f.t, std::move(f.result));
   auto returned = runner_->take_returned();
   // Back to the front, in their order: they were next.
   backlog_.insert(backlog_.begin(), std::make_move_iterator(returned.begin()), std::make_move_iterator(returned.end()));
@@ -176,8 +180,13 @@ void worker::complete(const job_task& t, wire::result r) {
   if (r.status != wire::task_status::ok) r.payload = t.task.payload;
   const auto us = static_cast<double>(r.runtime_us);
   ewma_runtime_us_ = runtime_samples_++ == 0 ? us : 0.9 * ewma_runtime_us_ + 0.1 * us;
-  if (outbox_.empty() || outbox_.back().job != t.job)
+  if (outbox_.empty() || outbox_.back().job != t.job) {
     outbox_.push_back(wire::results_msg{.job = t.job, .worker = name_});
+    if (!spare_results_.empty()) {
+      outbox_.back().results = std::move(spare_results_.back()); // empty, with its capacity
+      spare_results_.pop_back();
+    }
+  }
   outbox_.back().results.push_back(std::move(r));
   ++outbox_count_;
 }
@@ -189,6 +198,8 @@ void worker::flush_results() {
     // Not connected to the sink yet, or its queue is full: keep them (they still hold their slots).
     if (!try_send(*push_, frame_)) break;
     outbox_count_ -= outbox_.front().results.size();
+    outbox_.front().results.clear();
+    spare_results_.push_back(std::move(outbox_.front().results));
     outbox_.pop_front();
     status_due_ = true; // slots freed: new credit
   }

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -245,4 +246,47 @@ TEST_CASE("ledger requeues without counting a crash when the task is not to blam
   CHECK(lost.quarantined.empty()); // max_crashes 1 would have quarantined both had it counted
   CHECK(l.take("w1", 2, true).empty());
   CHECK(ids_of(l.take("w2", 2, true)) == ids{0, 1});
+}
+
+TEST_CASE("ledger keeps a task held for ever while a million others pass, in memory bounded by what is live") {
+  ledger l({.retries = 1, .max_crashes = 1000});
+  l.add(0, "long");
+  CHECK(ids_of(l.take("slow", 1)) == ids{0});
+  std::vector<task> batch;
+  std::size_t widest = 0;
+  for (std::uint64_t id = 1; id <= 1'000'000; ++id) {
+    l.add(id, "short");
+    l.take("fast", 1, false, batch);
+    REQUIRE(batch.size() == 1);
+    REQUIRE(batch[0].id == id);
+    // Acknowledged a little out of order, as results from several workers arrive.
+    if (id % 2 == 0) {
+      REQUIRE(l.acknowledge(ok(id)) == ledger::ack_outcome::released);
+      REQUIRE(l.acknowledge(ok(id - 1)) == ledger::ack_outcome::released);
+    }
+    widest = std::max(widest, l.span());
+  }
+  CHECK(l.size() == 1);
+  CHECK(widest <= 4096 + 2); // the ring's minimum span, not a million
+
+  // The straggler is still itself: a failure is retried, a lost holder requeues it, an ok releases it.
+  CHECK(l.acknowledge(failed(0, 1)) == ledger::ack_outcome::retry);
+  CHECK(l.take("slow", 1) == std::vector<task>{{.id = 0, .attempt = 2, .payload = "long", .retries_left = 0}});
+  CHECK(l.requeue_held_by("slow").requeued == ids{0});
+  CHECK(l.acknowledge(ok(999'999)) == ledger::ack_outcome::unknown);
+  CHECK(l.acknowledge(ok(0)) == ledger::ack_outcome::released);
+  CHECK(l.empty());
+  CHECK(l.queued() == 0);
+  CHECK(l.span() == 0);
+}
+
+TEST_CASE("ledger reuses the caller's batch: take() replaces its contents") {
+  auto l = with_tasks(5);
+  std::vector<task> batch{{.id = 99}};
+  l.take("w1", 2, false, batch);
+  CHECK(ids_of(batch) == ids{0, 1});
+  l.take("w1", 0, false, batch);
+  CHECK(batch.empty());
+  l.take("w1", 9, false, batch);
+  CHECK(ids_of(batch) == ids{2, 3, 4});
 }

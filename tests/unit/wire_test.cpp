@@ -7,6 +7,7 @@
 #include <msgpack.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <random>
 #include <set>
@@ -428,6 +429,72 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
                                                                   .payload = "ab"}}};
     CHECK(wire::decode(frame) == expected);
   }
+}
+
+TEST_CASE("wire skips a trailing field of every msgpack kind, as msgpack-c packs it") {
+  // The decoder reads msgpack itself (no object tree): whatever a newer peer may append, in any
+  // encoding msgpack-c chooses, must be skipped exactly, leaving the message intact.
+  const std::vector<std::pair<const char*, std::function<void(packer&)>>> kinds = {
+      {"nil", [](packer& p) { p.pack_nil(); }},
+      {"true", [](packer& p) { p.pack_true(); }},
+      {"fixint", [](packer& p) { p.pack(5); }},
+      {"negative fixint", [](packer& p) { p.pack(-5); }},
+      {"uint8..64",
+       [](packer& p) { p.pack_uint8(200), p.pack_uint16(60000), p.pack_uint32(1u << 31), p.pack_uint64(1ull << 63); }},
+      {"int8..64",
+       [](packer& p) {
+         p.pack_int8(-100), p.pack_int16(-30000), p.pack_int32(-(1 << 30)), p.pack_int64(-(1ll << 62));
+       }},
+      {"float32", [](packer& p) { p.pack_float(1.5f); }},
+      {"float64", [](packer& p) { p.pack_double(2.5); }},
+      {"str8..32",
+       [](packer& p) { p.pack(std::string(40, 's')), p.pack(std::string(300, 's')), p.pack(std::string(70000, 's')); }},
+      {"bin8..32",
+       [](packer& p) {
+         for (std::uint32_t n : {3u, 300u, 70000u}) p.pack_bin(n), p.pack_bin_body(std::string(n, 'b').data(), n);
+       }},
+      {"fixext1..16",
+       [](packer& p) {
+         for (std::uint32_t n : {1u, 2u, 4u, 8u, 16u}) p.pack_ext(n, 7), p.pack_ext_body(std::string(n, 'e').data(), n);
+       }},
+      {"ext8..32",
+       [](packer& p) {
+         for (std::uint32_t n : {3u, 300u, 70000u}) p.pack_ext(n, 7), p.pack_ext_body(std::string(n, 'e').data(), n);
+       }},
+      {"array16, nested",
+       [](packer& p) {
+         p.pack_array(20);
+         for (int i = 0; i < 20; ++i) p.pack_array(1), p.pack(i);
+       }},
+      {"map16, nested",
+       [](packer& p) {
+         p.pack_map(20);
+         for (int i = 0; i < 20; ++i) p.pack(i), p.pack_map(1), p.pack_nil(), p.pack_nil();
+       }},
+  };
+  for (const auto& [name, pack_extra] : kinds) {
+    CAPTURE(name);
+    // A job_info [1, 5, job, total] followed by every value pack_extra writes, counted by msgpack-c.
+    msgpack::sbuffer extra;
+    packer xp(extra);
+    pack_extra(xp);
+    std::size_t count = 0;
+    for (std::size_t off = 0; off < extra.size(); ++count) (void)msgpack::unpack(extra.data(), extra.size(), off);
+    const auto exact = packed([&](packer& p) {
+                         p.pack_array(static_cast<std::uint32_t>(4 + count));
+                         p.pack(1);
+                         p.pack(5);
+                         p.pack(7);
+                         p.pack(-1);
+                       }) +
+                       std::string(extra.data(), extra.size());
+    const wire::message expected = wire::job_info{.job = 7, .total = -1};
+    CHECK(wire::decode(exact) == expected);
+  }
+}
+
+TEST_CASE("wire refuses 0xc1, the byte msgpack never uses, as a trailing field") {
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("95010501ff c1")), doctest::Contains("0xc1"), protocol_error);
 }
 
 TEST_CASE("wire refuses every truncated prefix of a valid frame") {

@@ -23,12 +23,19 @@ class ledger {
  public:
   explicit ledger(ledger_limits limits = {}) : limits_(limits) {}
 
-  // A task read from input joins the back of the queue.
+  // A task read from input joins the back of the queue. Ids come from a counter: each is larger
+  // than the one before.
   void add(std::uint64_t id, std::string payload);
 
-  // Returns: up to `n` queued tasks, now recorded as held by `worker`. With `avoid_repeats`, a task
-  // that last failed on `worker` is left for another worker (looking a little way down the queue).
-  std::vector<wire::task> take(const std::string& worker, std::size_t n, bool avoid_repeats = false);
+  // Replaces `out` with up to `n` queued tasks, now recorded as held by `worker`. With
+  // `avoid_repeats`, a task that last failed on `worker` is left for another worker (looking a
+  // little way down the queue). `out` keeps its capacity from call to call.
+  void take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out);
+  std::vector<wire::task> take(const std::string& worker, std::size_t n, bool avoid_repeats = false) {
+    std::vector<wire::task> out;
+    take(worker, n, avoid_repeats, out);
+    return out;
+  }
 
   enum class ack_outcome {
     released, // the sink holds the task's final result: it leaves the ledger
@@ -46,28 +53,49 @@ class ledger {
   // not to blame), then is requeued or quarantined.
   lost_tasks requeue_held_by(const std::string& worker, bool count_crash = true);
 
-  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  [[nodiscard]] std::size_t size() const { return live_; }
   [[nodiscard]] std::size_t queued() const { return queue_.size(); }
-  [[nodiscard]] std::size_t held() const { return entries_.size() - queue_.size() - quarantined_; }
-  [[nodiscard]] bool empty() const { return entries_.empty(); }
+  [[nodiscard]] std::size_t held() const { return live_ - queue_.size() - quarantined_; }
+  [[nodiscard]] bool empty() const { return live_ == 0; }
+  // Slots the ledger's memory spans (live tasks and released ones between them): stays within a
+  // small multiple of size(), however long one task is held.
+  [[nodiscard]] std::size_t span() const { return ring_.size() + stragglers_.size(); }
 
  private:
-  enum class state { queued, held, quarantined };
+  enum class state : std::uint8_t { released, queued, held, quarantined };
+  using worker_ref = std::uint32_t; // index into workers_; 0: nobody
   struct entry {
     std::string payload;
-    state where = state::queued;
-    std::string holder;        // while held
-    std::string avoid;         // the worker of its last failure, to prefer another
+    state where = state::released;
+    worker_ref holder = 0;     // while held
+    worker_ref avoid = 0;      // the worker of its last failure, to prefer another
     std::uint32_t attempt = 0; // attempts dispatched so far
     std::uint32_t crashes = 0;
     std::uint32_t retries_left = 0;
   };
+  entry* find(std::uint64_t id);
+  void release(std::uint64_t id, entry& e);
+  void compact();
+  worker_ref ref_of(const std::string& worker);
   void requeue_front(std::vector<std::uint64_t> ids);
+  template <typename Fn>
+  void for_each_live(Fn fn);
 
   ledger_limits limits_;
-  std::unordered_map<std::uint64_t, entry> entries_;
+  // Entries by id: ids base_ .. base_ + ring_.size() - 1 in a ring (most tasks are released in
+  // about the order they were read, so the ring stays about as long as the window); live tasks
+  // left behind when the ring moves on (one long task among millions of short ones) wait in
+  // stragglers_, so the ring's length stays bounded by what is live, not by the oldest task.
+  std::deque<entry> ring_;
+  std::uint64_t base_ = 0;
+  std::unordered_map<std::uint64_t, entry> stragglers_;
+  std::size_t live_ = 0;
   std::deque<std::uint64_t> queue_; // ids waiting for credit, retries first
   std::size_t quarantined_ = 0;
+  // Worker names, interned: an entry refers to its holder by index instead of holding a copy of
+  // its routing id (a string allocation per task dispatched).
+  std::vector<std::string> workers_{""};
+  std::unordered_map<std::string, worker_ref> worker_refs_;
 };
 
 } // namespace mtask

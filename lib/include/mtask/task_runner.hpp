@@ -50,14 +50,23 @@ class task_runner {
   // The earliest moment on_ready must run even if nothing is ready (timeouts).
   [[nodiscard]] virtual time_point next_deadline(time_point fallback) const { return fallback; }
 
-  virtual std::vector<finished_task> take_finished() = 0;
+  // Replaces the contents of `into` with the tasks finished since the last call. The two buffers
+  // swap, so in steady state neither reallocates (a batch of micro-tasks is thousands of them).
+  void take_finished(std::vector<finished_task>& into) {
+    into.clear();
+    into.swap(finished_);
+  }
   // Tasks given back unrun (e.g. in flight to a persistent process that died of another task).
   virtual std::vector<job_task> take_returned() { return {}; }
   // Signals everything still running (shutdown).
   virtual void stop(int sig) = 0;
-  // How many tasks one slot may hold at once, from the worker's prefetch (only runners that can
-  // pipeline use it: a persistent process can be several lines ahead).
-  virtual void set_depth(std::size_t /*depth*/) {}
+  // The worker's prefetch: how many tasks beyond one per slot it holds. Runners that can queue
+  // work close to where it runs take them (a persistent process can be several lines ahead; a
+  // handler thread takes its next task from the pool's queue); the others leave them to the worker.
+  virtual void set_prefetch(std::size_t /*tasks*/) {}
+
+ protected:
+  std::vector<finished_task> finished_; // runners append here; take_finished() hands them over
 };
 
 struct runner_options {
