@@ -66,8 +66,9 @@ class worker {
   // Slots bound what runs; finished results waiting for the sink socket bound how much more starts
   // (so a stalled sink stops the worker instead of piling results up in it).
   [[nodiscard]] bool can_start() const {
-    return !backlog_.empty() && runner_->has_room() && outbox_count_ < opts_.slots + prefetch();
+    return !backlog_.empty() && runner_->has_room() && outbox_count_ < outbox_limit();
   }
+  [[nodiscard]] std::size_t outbox_limit() const { return opts_.slots + prefetch(); }
   [[nodiscard]] std::size_t busy() const { return runner_->running() + backlog_.size() + outbox_count_; }
   // Tasks to hold beyond the slots, so a slot never waits a round trip for its next task. Sized so
   // the extra tasks are about `prefetch_budget` of work: thousands of micro-tasks, none of 10 ms ones
@@ -160,12 +161,9 @@ void worker::start_tasks(time_point now) {
   runner_->set_prefetch(prefetch());
   // At most half the capacity per turn: the results and the credit for that half go out before the
   // other half runs, so the next batch is already on its way when this one is done.
-  std::size_t budget = std::max<std::size_t>(1, (opts_.slots + prefetch()) / 2);
-  while (budget-- > 0 && can_start()) {
-    job_task t = std::move(backlog_.front());
-    backlog_.pop_front();
-    runner_->start(std::move(t), now);
-  }
+  const std::size_t budget = std::max<std::size_t>(1, (opts_.slots + prefetch()) / 2);
+  const std::size_t outbox_room = outbox_limit() > outbox_count_ ? outbox_limit() - outbox_count_ : 0;
+  runner_->start_from(backlog_, std::min(budget, outbox_room), now);
 }
 
 void worker::collect() {

@@ -8,6 +8,7 @@
 
 #include <poll.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,6 +41,15 @@ class task_runner {
   // True while another task can start now.
   [[nodiscard]] virtual bool has_room() const = 0;
   virtual void start(job_task t, time_point now) = 0;
+  // Starts up to `max` tasks from the front of `backlog`, while there is room. Returns: how many.
+  virtual std::size_t start_from(std::deque<job_task>& backlog, std::size_t max, time_point now) {
+    std::size_t n = 0;
+    for (; n < max && !backlog.empty() && has_room(); ++n) {
+      start(std::move(backlog.front()), now);
+      backlog.pop_front();
+    }
+    return n;
+  }
   // Tasks started and not yet finished (or returned).
   [[nodiscard]] virtual std::size_t running() const = 0;
 
