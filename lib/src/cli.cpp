@@ -9,6 +9,8 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 namespace mtask {
 namespace {
@@ -103,14 +105,31 @@ void install_stop_handlers() {
 
 int stop_signal() { return g_stop_signal; }
 
+namespace {
+
+// This process's peak resident memory (VmHWM), in KB, or -1 where /proc does not say. Its own
+// mm only: rusage's maxrss would also count the parent's image it was forked from.
+long peak_rss_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmHWM:")) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+} // namespace
+
 int run_role(const std::function<int()>& role) {
   install_stop_handlers();
+  int code = exit_failure;
   try {
-    return role();
+    code = role();
   } catch (const std::exception& e) {
     log::error("{}", e.what());
-    return exit_failure;
   }
+  log::info("exit {}; peak memory {} KB", code, peak_rss_kb());
+  return code;
 }
 
 std::string program_name(const char* argv0, const char* fallback) {
