@@ -56,7 +56,7 @@ class command_runner final : public task_runner {
     for (auto& r : running_) r.proc->on_ready(fds);
     for (auto it = running_.begin(); it != running_.end();) {
       if (it->proc->finished()) {
-        finished_.push_back(finish(*it, now));
+        finish(*it, now);
         it = running_.erase(it);
       } else {
         ++it;
@@ -104,7 +104,7 @@ class command_runner final : public task_runner {
     }
   }
 
-  finished_task finish(run& r, time_point now) {
+  void finish(run& r, time_point now) {
     wire::result res = result_for(r.t);
     auto& p = *r.proc;
     if (p.start_errno() != 0) {
@@ -129,7 +129,7 @@ class command_runner final : public task_runner {
       }
     }
     res.runtime_us = micros_between(r.started, now);
-    return finished_task{std::move(r.t), std::move(res)};
+    report(r.t, std::move(res));
   }
 
   std::vector<std::string> command_;

@@ -47,8 +47,12 @@ class handler_runner final : public task_runner {
       run_inline(std::move(backlog.front()));
       backlog.pop_front();
     }
-    const auto each = micros_between(started, clock::now()) / n;
-    for (auto k = first; k < finished_.size(); ++k) finished_[k].result.runtime_us = each;
+    const auto each =
+        std::chrono::duration<double, std::micro>(clock::now() - started).count() / static_cast<double>(n);
+    for (auto k = first; k < finished_.size(); ++k) {
+      finished_[k].runtime_us = each;
+      finished_[k].result.runtime_us = static_cast<std::uint64_t>(each);
+    }
     return n;
   }
 
@@ -70,7 +74,7 @@ class handler_runner final : public task_runner {
       else
         fail(r, std::move(c.output));
       r.runtime_us = c.runtime_us;
-      finished_.push_back(finished_task{std::move(it->second), std::move(r)});
+      report(it->second, std::move(r));
       waiting_.erase(it);
     }
   }
@@ -85,7 +89,7 @@ class handler_runner final : public task_runner {
     } catch (const std::exception& e) {
       fail(r, e.what());
     }
-    finished_.push_back(finished_task{std::move(t), std::move(r)});
+    report(t, std::move(r));
   }
 
   static void fail(wire::result& r, std::string why) {

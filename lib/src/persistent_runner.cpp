@@ -39,7 +39,7 @@ class persistent_runner final : public task_runner {
       r.status = wire::task_status::failed;
       r.code = 1;
       r.error = "--persistent takes one-line tasks; this one contains a newline";
-      finished_.push_back(finished_task{std::move(t), std::move(r)});
+      report(t, std::move(r));
       return;
     }
     auto& s = *std::min_element(slots_.begin(), slots_.end(), [](const slot& a, const slot& b) {
@@ -62,7 +62,7 @@ class persistent_runner final : public task_runner {
         wire::result r = result_for(it->second.t);
         r.output = std::move(line);
         r.runtime_us = micros_between(it->second.started, now);
-        finished_.push_back(finished_task{std::move(it->second.t), std::move(r)});
+        report(it->second.t, std::move(r));
         tasks_.erase(it);
       }
       if (s.proc->dead()) restart(s, now);
@@ -109,7 +109,7 @@ class persistent_runner final : public task_runner {
         wire::result r = result_for(it->second.t);
         describe_death(*s.proc, s.term_sent.has_value(), r);
         r.runtime_us = micros_between(it->second.started, now);
-        finished_.push_back(finished_task{std::move(it->second.t), std::move(r)});
+        report(it->second.t, std::move(r));
       } else {
         returned_.push_back(std::move(it->second.t));
       }

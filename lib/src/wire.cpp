@@ -99,22 +99,24 @@ void pack_body(packer& p, const abort_msg& m) {
   p.pack(m.reason);
 }
 
+void pack_result(packer& p, const result& r) {
+  p.pack_array(9);
+  p.pack(r.id);
+  p.pack(r.attempt);
+  p.pack(static_cast<std::uint8_t>(r.status));
+  p.pack(r.code);
+  pack_bytes(p, r.output);
+  pack_bytes(p, r.error);
+  p.pack(r.runtime_us);
+  p.pack(r.retries_left);
+  pack_bytes(p, r.payload);
+}
+
 void pack_body(packer& p, const results_msg& m) {
   pack_header(p, 2, msg_type::results, m.job);
   p.pack(m.worker);
   p.pack_array(static_cast<std::uint32_t>(m.results.size()));
-  for (const auto& r : m.results) {
-    p.pack_array(9);
-    p.pack(r.id);
-    p.pack(r.attempt);
-    p.pack(static_cast<std::uint8_t>(r.status));
-    p.pack(r.code);
-    pack_bytes(p, r.output);
-    pack_bytes(p, r.error);
-    p.pack(r.runtime_us);
-    p.pack(r.retries_left);
-    pack_bytes(p, r.payload);
-  }
+  for (const auto& r : m.results) pack_result(p, r);
 }
 
 // Reads the fields of one msgpack array in order, turning every surprise into protocol_error.
@@ -336,6 +338,31 @@ void encode_body(std::string& out, const Body& m) {
 void encode_to(std::string& out, const tasks_msg& m) { encode_body(out, m); }
 void encode_to(std::string& out, const results_msg& m) { encode_body(out, m); }
 void encode_to(std::string& out, const sink_status& m) { encode_body(out, m); }
+
+void results_builder::start(std::uint64_t job, std::string_view worker) {
+  job_ = job;
+  count_ = 0;
+  frame_.clear();
+  string_sink sink{frame_};
+  packer p(sink);
+  pack_header(p, 2, msg_type::results, job);
+  p.pack(worker);
+  // The result count is not known yet: an array32 header (always 5 bytes) is patched in frame().
+  count_at_ = frame_.size();
+  frame_.append("\xdd\0\0\0\0", 5);
+}
+
+void results_builder::add(const result& r) {
+  string_sink sink{frame_};
+  packer p(sink);
+  pack_result(p, r);
+  ++count_;
+}
+
+std::string_view results_builder::frame() {
+  for (int i = 0; i < 4; ++i) frame_[count_at_ + 1 + i] = static_cast<char>((count_ >> (8 * (3 - i))) & 0xffu);
+  return frame_;
+}
 
 std::string encode(const message& m) {
   std::string out;

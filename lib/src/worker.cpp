@@ -60,7 +60,7 @@ class worker {
   void handle(const incoming& in, time_point now);
   void start_tasks(time_point now);
   void collect();
-  void complete(const job_task& t, wire::result r);
+  void complete(std::uint64_t job, const wire::result& r);
   void flush_results();
   void send_status();
   // Slots bound what runs; finished results waiting for the sink socket bound how much more starts
@@ -77,7 +77,7 @@ class worker {
     if (opts_.prefetch >= 0) return static_cast<std::size_t>(opts_.prefetch);
     if (runtime_samples_ == 0) return 0;
     const double budget_us = std::chrono::duration<double, std::micro>(prefetch_budget).count() * opts_.slots;
-    return static_cast<std::size_t>(std::min(budget_us / std::max(ewma_runtime_us_, 1.0), double(max_prefetch)));
+    return static_cast<std::size_t>(std::min(budget_us / std::max(ewma_runtime_us_, 0.01), double(max_prefetch)));
   }
   // Credit offered: idle slots plus prefetch room, less everything received and not yet sent on.
   [[nodiscard]] std::uint32_t free_slots() const {
@@ -85,7 +85,7 @@ class worker {
     return busy() >= capacity ? 0 : static_cast<std::uint32_t>(capacity - busy());
   }
   static constexpr millis prefetch_budget{2};
-  static constexpr std::size_t max_prefetch = 4096;
+  static constexpr std::size_t max_prefetch = 8192;
 
   const worker_options& opts_;
   std::string name_;
@@ -100,12 +100,13 @@ class worker {
   std::uint64_t completed_job_ = 0;
   std::deque<job_task> backlog_; // received (prefetched), waiting for room in the runner
   // Finished, not yet handed to the sink socket: one message per job, almost always just one.
-  std::deque<wire::results_msg> outbox_;
+  // Each result is encoded as it finishes, into its job's message.
+  std::deque<wire::results_builder> outbox_;
   std::size_t outbox_count_ = 0;
   // Buffers kept for reuse: batches of micro-tasks would otherwise allocate (and page-fault in)
   // thousands of results' worth of memory per batch.
   std::vector<finished_task> finished_;
-  std::vector<std::vector<wire::result>> spare_results_;
+  std::vector<wire::results_builder> spare_builders_;
   std::string frame_; // reused encoding buffer
   bool status_due_ = true;
   time_point vent_seen_{};
@@ -168,36 +169,36 @@ void worker::start_tasks(time_point now) {
 
 void worker::collect() {
   runner_->take_finished(finished_);
-  for (auto& f : finished_) complete(f.t, std::move(f.result));
+  for (const auto& f : finished_) {
+    ewma_runtime_us_ = runtime_samples_++ == 0 ? f.runtime_us : 0.9 * ewma_runtime_us_ + 0.1 * f.runtime_us;
+    complete(f.job, f.result);
+  }
   auto returned = runner_->take_returned();
   // Back to the front, in their order: they were next.
   backlog_.insert(backlog_.begin(), std::make_move_iterator(returned.begin()), std::make_move_iterator(returned.end()));
 }
 
-void worker::complete(const job_task& t, wire::result r) {
-  if (r.status != wire::task_status::ok) r.payload = t.task.payload;
-  const auto us = static_cast<double>(r.runtime_us);
-  ewma_runtime_us_ = runtime_samples_++ == 0 ? us : 0.9 * ewma_runtime_us_ + 0.1 * us;
-  if (outbox_.empty() || outbox_.back().job != t.job) {
-    outbox_.push_back(wire::results_msg{.job = t.job, .worker = name_});
-    if (!spare_results_.empty()) {
-      outbox_.back().results = std::move(spare_results_.back()); // empty, with its capacity
-      spare_results_.pop_back();
+void worker::complete(std::uint64_t job, const wire::result& r) {
+  if (outbox_.empty() || outbox_.back().job() != job) {
+    if (spare_builders_.empty()) {
+      outbox_.emplace_back();
+    } else {
+      outbox_.push_back(std::move(spare_builders_.back())); // its buffer keeps its capacity
+      spare_builders_.pop_back();
     }
+    outbox_.back().start(job, name_);
   }
-  outbox_.back().results.push_back(std::move(r));
+  outbox_.back().add(r);
   ++outbox_count_;
 }
 
 void worker::flush_results() {
   if (!push_) return;
   while (!outbox_.empty()) {
-    wire::encode_to(frame_, outbox_.front());
     // Not connected to the sink yet, or its queue is full: keep them (they still hold their slots).
-    if (!try_send(*push_, frame_)) break;
-    outbox_count_ -= outbox_.front().results.size();
-    outbox_.front().results.clear();
-    spare_results_.push_back(std::move(outbox_.front().results));
+    if (!try_send(*push_, outbox_.front().frame())) break;
+    outbox_count_ -= outbox_.front().count();
+    spare_builders_.push_back(std::move(outbox_.front()));
     outbox_.pop_front();
     status_due_ = true; // slots freed: new credit
   }

@@ -159,6 +159,31 @@ TEST_CASE("wire round-trips every message type unchanged") {
   CHECK(types.size() == std::variant_size_v<wire::message>);
 }
 
+TEST_CASE("wire's results_builder makes the frame encode() would, one result at a time, and can be reused") {
+  wire::results_builder b;
+  for (const auto& m : sample_messages()) {
+    const auto* sample = std::get_if<wire::results_msg>(&m);
+    if (!sample) continue;
+    for (int reuse = 0; reuse < 2; ++reuse) { // the second time round, the buffer holds the first message
+      b.start(sample->job, sample->worker);
+      for (const auto& r : sample->results) b.add(r);
+      CHECK(b.job() == sample->job);
+      CHECK(b.count() == sample->results.size());
+      CHECK(wire::decode(b.frame()) == m);
+    }
+  }
+  SUBCASE("an empty message, and one of 70 000 results (past array16)") {
+    b.start(9, "w");
+    CHECK(wire::decode(b.frame()) == wire::message(wire::results_msg{.job = 9, .worker = "w"}));
+    wire::results_msg big{.job = 9, .worker = "w"};
+    for (std::uint64_t id = 0; id < 70'000; ++id) {
+      big.results.push_back(wire::result{.id = id, .output = std::to_string(id)});
+      b.add(big.results.back());
+    }
+    CHECK(wire::decode(b.frame()) == wire::message(big));
+  }
+}
+
 TEST_CASE("wire round-trips every task status") {
   for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
     CAPTURE(s);

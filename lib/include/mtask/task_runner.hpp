@@ -31,8 +31,9 @@ inline wire::result result_for(const job_task& t) {
 }
 
 struct finished_task {
-  job_task t;
-  wire::result result;
+  std::uint64_t job = 0;
+  wire::result result;   // carries the task's payload when it failed (for the sink's --failures)
+  double runtime_us = 0; // result.runtime_us with its fraction: an inline task takes well under 1 us
 };
 
 class task_runner {
@@ -76,7 +77,13 @@ class task_runner {
   virtual void set_prefetch(std::size_t /*tasks*/) {}
 
  protected:
-  std::vector<finished_task> finished_; // runners append here; take_finished() hands them over
+  // Records that `t` finished with `r` (taking the payload of a failed task along with it).
+  void report(job_task& t, wire::result r) {
+    if (r.status != wire::task_status::ok) r.payload = std::move(t.task.payload);
+    const auto us = static_cast<double>(r.runtime_us);
+    finished_.push_back(finished_task{t.job, std::move(r), us});
+  }
+  std::vector<finished_task> finished_; // report() appends; take_finished() hands them over
 };
 
 struct runner_options {

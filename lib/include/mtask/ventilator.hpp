@@ -18,7 +18,7 @@ struct ventilator_options {
   std::string input; // empty: stdin
   split_options split;
   std::optional<range_spec> range; // --range: generate the tasks instead of reading input
-  std::size_t window = 10000;      // tasks read and not yet acknowledged by the sink
+  std::size_t window = 32768;      // tasks read and not yet acknowledged by the sink
   ledger_limits limits;            // --retries, --max-crashes
   std::size_t batch = 4096;        // tasks per message at most (a worker's credit decides how many it gets)
 };

@@ -160,6 +160,26 @@ void encode_to(std::string& out, const tasks_msg& m);
 void encode_to(std::string& out, const results_msg& m);
 void encode_to(std::string& out, const sink_status& m);
 
+// Encodes a results message one result at a time, straight into its frame: the worker's hot path
+// builds no vector of results to move around. The frame decodes to the results_msg of the same
+// job, worker and results (its bytes differ from encode()'s only in the list's length header).
+class results_builder {
+ public:
+  // Begins an empty message (reusing the buffer).
+  void start(std::uint64_t job, std::string_view worker);
+  void add(const result& r);
+  [[nodiscard]] std::uint64_t job() const { return job_; }
+  [[nodiscard]] std::uint32_t count() const { return count_; }
+  // Returns: the encoded message; valid until the next start() or add().
+  std::string_view frame();
+
+ private:
+  std::string frame_;
+  std::size_t count_at_ = 0; // where the list's length is
+  std::uint64_t job_ = 0;
+  std::uint32_t count_ = 0;
+};
+
 // Returns: the message in `frame`.
 // Throws: protocol_error for anything that is not a complete, well-formed message of our version,
 //         including frames beyond `max_bytes`.
