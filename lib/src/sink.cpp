@@ -345,6 +345,10 @@ int sink::run() {
       auto in = try_receive(pull_, false);
       if (!in) break;
       handle_results(*in);
+      // Acknowledge each batch as soon as it is taken, not after the whole backlog: the
+      // ventilator's window frees only on acks, and waiting for a dozen queued batches here left
+      // every worker idle for milliseconds at a time.
+      if (!status_retry_ && (!acks_.empty() || !done_runs_.empty())) send_status();
     }
     if (opts_.common.idle_timeout_ms > 0 && !completing_since &&
         now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
