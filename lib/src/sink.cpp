@@ -23,14 +23,14 @@ namespace mtask {
 namespace {
 
 // stderr lines name a failed task by its input position, its outcome and the tail of its stderr.
-std::string describe_failure(const wire::result& r) {
+std::string describe_failure(const wire::result_view& r) {
   std::string what;
   switch (r.status) {
     case wire::task_status::failed: what = fmt::format("exit status {}", r.code); break;
     case wire::task_status::signalled: what = fmt::format("killed by signal {}", r.code); break;
     default: what = std::string(wire::to_string(r.status)); break;
   }
-  std::string tail = r.error;
+  std::string tail(r.error);
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
   for (auto& c : tail) {
     if (c == '\n') c = '|'; // one line per failure
@@ -41,7 +41,7 @@ std::string describe_failure(const wire::result& r) {
 
 // Appends "id", "attempts", "status" and, per status, the code that explains it
 // ("exit_status", "signal", "errno" or "crashes"): shared by --failures and --jsonl.
-void append_outcome(std::string& j, const wire::result& r) {
+void append_outcome(std::string& j, const wire::result_view& r) {
   j += fmt::format("\"id\":{},\"attempts\":{},\"status\":", r.id, r.attempt);
   append_json_string(j, wire::to_string(r.status));
   switch (r.status) {
@@ -54,7 +54,7 @@ void append_outcome(std::string& j, const wire::result& r) {
 }
 
 // One JSON object per line describing a task that failed for good (--failures).
-std::string failure_json(const wire::result& r) {
+std::string failure_json(const wire::result_view& r) {
   std::string j = "{";
   append_outcome(j, r);
   j += ",\"payload\":";
@@ -66,7 +66,7 @@ std::string failure_json(const wire::result& r) {
 }
 
 // One JSON object per line describing any result (--jsonl).
-std::string result_json(const wire::result& r, std::string_view worker) {
+std::string result_json(const wire::result_view& r, std::string_view worker) {
   std::string j = "{";
   append_outcome(j, r);
   j += ",\"worker\":";
@@ -126,8 +126,8 @@ class sink {
  private:
   void handle_control(const incoming& in, time_point now);
   void handle_results(const incoming& in);
-  void accept(wire::result& r, std::string_view worker);
-  void emit(const wire::result& r, std::string_view worker);
+  void accept(const wire::result_view& r, std::string_view worker);
+  void emit(const wire::result_view& r, std::string_view worker);
   void send_status();
   void send_complete() {
     (void)try_send(dealer_, wire::encode(wire::complete{.job = job_, .total = done_.size(), .failed = failed_}));
@@ -163,6 +163,7 @@ class sink {
   bool vent_aborted_ = false;
   bool status_retry_ = false; // the last status could not be sent
   std::string frame_;         // reused encoding buffer
+  wire::results_view batch_;  // reused decoding buffer for results
 };
 
 void sink::send_status() {
@@ -211,7 +212,7 @@ void sink::handle_control(const incoming& in, time_point now) {
       ++foreign_;
       return;
     }
-    for (auto& r : q->results) accept(r, q->worker);
+    for (const auto& r : q->results) accept(wire::view_of(r), q->worker);
   } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
     if (a->job == job_ || job_ == 0) {
       vent_aborted_ = true;
@@ -225,24 +226,25 @@ void sink::handle_control(const incoming& in, time_point now) {
 }
 
 void sink::handle_results(const incoming& in) {
-  auto decoded = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
-  if (!decoded) return;
-  wire::message& msg = *decoded;
-  auto* m = std::get_if<wire::results_msg>(&msg);
-  if (m == nullptr) {
+  // Decoded as views into the frame, into a reused batch: an output is copied once, to stdout.
+  try {
+    if (in.extra_frames) throw protocol_error("malformed message: unexpected frames");
+    wire::decode_results(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()), batch_,
+                         static_cast<std::size_t>(opts_.common.max_message_bytes));
+  } catch (const protocol_error& e) {
     ++malformed_;
-    log::info("dropped a message a worker does not send");
+    log::info("dropped a frame: {}", e.what());
     return;
   }
-  if (job_ == 0 || m->job != job_) {
-    foreign_ += m->results.size();
-    log::info("dropped {} result(s) of another job", m->results.size());
+  if (job_ == 0 || batch_.job != job_) {
+    foreign_ += batch_.results.size();
+    log::info("dropped {} result(s) of another job", batch_.results.size());
     return;
   }
-  for (auto& r : m->results) accept(r, m->worker);
+  for (const auto& r : batch_.results) accept(r, batch_.worker);
 }
 
-void sink::accept(wire::result& r, std::string_view worker) {
+void sink::accept(const wire::result_view& r, std::string_view worker) {
   if (total_ >= 0 && r.id >= static_cast<std::uint64_t>(total_)) {
     ++malformed_;
     log::info("dropped a result for task {}, beyond the job's {} tasks", r.id, total_);
@@ -269,7 +271,7 @@ void sink::accept(wire::result& r, std::string_view worker) {
   emit(r, worker);
 }
 
-void sink::emit(const wire::result& r, std::string_view worker) {
+void sink::emit(const wire::result_view& r, std::string_view worker) {
   if (aggregator_) {
     if (r.status != wire::task_status::ok) return; // its output is not a result to reduce
     try {
@@ -279,6 +281,10 @@ void sink::emit(const wire::result& r, std::string_view worker) {
       ++failed_;
       log::error("{}", e.what());
     }
+    return;
+  }
+  if (!opts_.jsonl && !opts_.keep_order) {
+    out_.write(r.output); // the common case: straight from the frame to the output buffer
     return;
   }
   std::string bytes;

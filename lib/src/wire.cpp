@@ -214,6 +214,20 @@ void read_list(detail::cursor& c, const fields& parent, std::uint32_t n, std::st
   }
 }
 
+// One result's fields, into a result (strings copied) or a result_view (views into the frame).
+template <typename Result>
+void read_result(fields& r, Result& out) {
+  out.id = r.integer<std::uint64_t>();
+  out.attempt = r.integer<std::uint32_t>();
+  out.status = r.status();
+  out.code = r.integer<std::int32_t>();
+  out.output = r.bytes();
+  out.error = r.bytes();
+  out.runtime_us = r.integer<std::uint64_t>();
+  out.retries_left = r.integer<std::uint32_t>();
+  out.payload = r.bytes();
+}
+
 message decode_body(detail::cursor& c, msg_type type, std::uint64_t job, fields& f) {
   switch (type) {
     case msg_type::worker_status: {
@@ -280,17 +294,7 @@ message decode_body(detail::cursor& c, msg_type type, std::uint64_t job, fields&
     case msg_type::results: {
       results_msg m{.job = job};
       m.worker = f.bytes();
-      read_list(c, f, f.array("results"), "result", 9, m.results, [](fields& r, result& out) {
-        out.id = r.integer<std::uint64_t>();
-        out.attempt = r.integer<std::uint32_t>();
-        out.status = r.status();
-        out.code = r.integer<std::int32_t>();
-        out.output = r.bytes();
-        out.error = r.bytes();
-        out.runtime_us = r.integer<std::uint64_t>();
-        out.retries_left = r.integer<std::uint32_t>();
-        out.payload = r.bytes();
-      });
+      read_list(c, f, f.array("results"), "result", 9, m.results, read_result<result>);
       return m;
     }
   }
@@ -370,15 +374,25 @@ std::string encode(const message& m) {
   return out;
 }
 
-message decode(std::string_view frame, std::size_t max_bytes) {
+namespace {
+
+// Every container the cursor reads is bounded by the frame's size, and nesting by this depth.
+constexpr int max_depth = 8;
+
+void check_size(std::string_view frame, std::size_t max_bytes) {
   if (frame.empty()) throw protocol_error("malformed message: empty frame");
   if (frame.size() > max_bytes) {
     throw protocol_error(fmt::format("malformed message: {} bytes exceeds the limit of {}", frame.size(), max_bytes));
   }
-  // Every container the cursor reads is bounded by the frame's size, and nesting by this depth.
-  constexpr int max_depth = 8;
-  detail::cursor c(frame);
-  fields header(c, "", 3, max_depth);
+}
+
+struct envelope {
+  msg_type type;
+  std::uint64_t job;
+};
+
+// Reads version, type and job, and checks the message has the fields its type needs.
+envelope read_envelope(fields& header) {
   auto version = header.integer<std::uint32_t>();
   if (version != protocol_version) {
     throw protocol_error(
@@ -394,10 +408,58 @@ message decode(std::string_view frame, std::size_t max_bytes) {
     throw protocol_error(fmt::format("malformed message: type {} has {} fields, expected {}", raw_type, header.size(),
                                      3 + body_fields(type)));
   }
-  auto m = decode_body(c, type, job, header);
+  return {type, job};
+}
+
+// After the body: skips fields a newer peer added, and refuses bytes after the message.
+void finish(detail::cursor& c, fields& header) {
   header.finish();
   if (!c.at_end()) throw protocol_error("malformed message: trailing bytes after the message");
+}
+
+} // namespace
+
+message decode(std::string_view frame, std::size_t max_bytes) {
+  check_size(frame, max_bytes);
+  detail::cursor c(frame);
+  fields header(c, "", 3, max_depth);
+  const auto env = read_envelope(header);
+  auto m = decode_body(c, env.type, env.job, header);
+  finish(c, header);
   return m;
+}
+
+void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes) {
+  out.results.clear(); // keeps its capacity
+  try {
+    check_size(frame, max_bytes);
+    detail::cursor c(frame);
+    fields header(c, "", 3, max_depth);
+    const auto env = read_envelope(header);
+    if (env.type != msg_type::results) {
+      throw protocol_error(
+          fmt::format("malformed message: type {} where results were expected", static_cast<unsigned>(env.type)));
+    }
+    out.job = env.job;
+    out.worker = header.bytes();
+    read_list(c, header, header.array("results"), "result", 9, out.results, read_result<result_view>);
+    finish(c, header);
+  } catch (...) {
+    out.results.clear(); // none of a malformed frame's results may be used
+    throw;
+  }
+}
+
+result_view view_of(const result& r) {
+  return result_view{.id = r.id,
+                     .attempt = r.attempt,
+                     .status = r.status,
+                     .code = r.code,
+                     .output = r.output,
+                     .error = r.error,
+                     .runtime_us = r.runtime_us,
+                     .retries_left = r.retries_left,
+                     .payload = r.payload};
 }
 
 void append_id(std::vector<id_range>& runs, std::uint64_t id) {

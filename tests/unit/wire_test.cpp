@@ -184,6 +184,47 @@ TEST_CASE("wire's results_builder makes the frame encode() would, one result at 
   }
 }
 
+TEST_CASE(
+    "wire's decode_results gives views of what decode gives, refuses other types, and keeps nothing of a bad frame") {
+  wire::results_view batch;
+  for (const auto& m : sample_messages()) {
+    const auto frame = wire::encode(m);
+    const auto* sample = std::get_if<wire::results_msg>(&m);
+    if (!sample) {
+      CHECK_THROWS_WITH_AS(wire::decode_results(frame, batch), doctest::Contains("where results were expected"),
+                           protocol_error);
+      continue;
+    }
+    wire::decode_results(frame, batch);
+    CHECK(batch.job == sample->job);
+    CHECK(batch.worker == sample->worker);
+    REQUIRE(batch.results.size() == sample->results.size());
+    for (std::size_t i = 0; i < batch.results.size(); ++i) {
+      const auto& got = batch.results[i];
+      const auto want = wire::view_of(sample->results[i]);
+      CHECK(got.id == want.id);
+      CHECK(got.attempt == want.attempt);
+      CHECK(got.status == want.status);
+      CHECK(got.code == want.code);
+      CHECK(got.output == want.output);
+      CHECK(got.error == want.error);
+      CHECK(got.runtime_us == want.runtime_us);
+      CHECK(got.retries_left == want.retries_left);
+      CHECK(got.payload == want.payload);
+      CHECK(got.final() == sample->results[i].final());
+      // A view into the frame, not a copy.
+      CHECK((got.output.empty() ||
+             (got.output.data() >= frame.data() && got.output.data() < frame.data() + frame.size())));
+    }
+    // Every truncation is refused, and leaves no result behind from the frame.
+    for (std::size_t len = 0; len < frame.size(); ++len) {
+      wire::decode_results(frame, batch);
+      CHECK_THROWS_AS(wire::decode_results(std::string_view(frame).substr(0, len), batch), protocol_error);
+      CHECK(batch.results.empty());
+    }
+  }
+}
+
 TEST_CASE("wire round-trips every task status") {
   for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
     CAPTURE(s);

@@ -160,6 +160,28 @@ void encode_to(std::string& out, const tasks_msg& m);
 void encode_to(std::string& out, const results_msg& m);
 void encode_to(std::string& out, const sink_status& m);
 
+// A result whose bytes are views into the frame it was decoded from (the sink's hot path: no copy
+// of any output before it is written). Valid while that frame is.
+struct result_view {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 1;
+  task_status status = task_status::ok;
+  std::int32_t code = 0;
+  std::string_view output;
+  std::string_view error;
+  std::uint64_t runtime_us = 0;
+  std::uint32_t retries_left = 0;
+  std::string_view payload;
+  [[nodiscard]] bool final() const { return status == task_status::ok || retries_left == 0; }
+};
+result_view view_of(const result& r);
+
+struct results_view {
+  std::uint64_t job = 0;
+  std::string_view worker;
+  std::vector<result_view> results;
+};
+
 // Encodes a results message one result at a time, straight into its frame: the worker's hot path
 // builds no vector of results to move around. The frame decodes to the results_msg of the same
 // job, worker and results (its bytes differ from encode()'s only in the list's length header).
@@ -184,6 +206,11 @@ class results_builder {
 // Throws: protocol_error for anything that is not a complete, well-formed message of our version,
 //         including frames beyond `max_bytes`.
 message decode(std::string_view frame, std::size_t max_bytes = default_max_frame_bytes);
+
+// Decodes a results message into `out` (replacing its contents, reusing its capacity), with every
+// string a view into `frame`. All or nothing: on a throw `out` holds no result of this frame.
+// Throws: protocol_error as decode() does, and for a well-formed message of any other type.
+void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes = default_max_frame_bytes);
 
 std::string_view to_string(task_status s);
 
