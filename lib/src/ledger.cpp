@@ -118,7 +118,8 @@ void ledger::release(std::uint64_t id, entry& e) {
     stragglers_.erase(id);
     return;
   }
-  e = entry{}; // frees the payload
+  e.where = state::released;
+  std::string().swap(e.payload); // frees it now: the slot may wait a while for the ring to move on
   while (!ring_.empty() && ring_.front().where == state::released) {
     ring_.pop_front();
     ++base_;

@@ -4,6 +4,7 @@
 // Pure bookkeeping (no sockets); the ledger's size is what --window bounds.
 #pragma once
 
+#include "mtask/ring.hpp"
 #include "mtask/wire.hpp"
 
 #include <cstdint>
@@ -86,7 +87,7 @@ class ledger {
   // about the order they were read, so the ring stays about as long as the window); live tasks
   // left behind when the ring moves on (one long task among millions of short ones) wait in
   // stragglers_, so the ring's length stays bounded by what is live, not by the oldest task.
-  std::deque<entry> ring_;
+  ring<entry> ring_;
   std::uint64_t base_ = 0;
   std::unordered_map<std::uint64_t, entry> stragglers_;
   std::size_t live_ = 0;
