@@ -225,6 +225,98 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("wire encodes every integer and length boundary byte for byte as this layout says") {
+  // Pins each field's msgpack type (uint, int, str or bin) at every size boundary of its encoding,
+  // as the encoder's buffered packing must keep them.
+  const std::vector<std::uint64_t> unsigned_values = {0,     1,     127,         128,        255,        256,
+                                                      65535, 65536, 0xffffffffu, 1ull << 32, ~0ull >> 1, ~0ull};
+  const std::vector<std::int32_t> codes = {0,
+                                           1,
+                                           127,
+                                           128,
+                                           65536,
+                                           -1,
+                                           -32,
+                                           -33,
+                                           -128,
+                                           -129,
+                                           -32768,
+                                           -32769,
+                                           std::numeric_limits<std::int32_t>::min(),
+                                           std::numeric_limits<std::int32_t>::max()};
+  const std::vector<std::size_t> lengths = {0, 1, 15, 31, 32, 255, 256, 65535, 65536, 70000};
+  // Every pairing of an integer and a code, with each length in each string field along the way.
+  for (std::size_t i = 0; i < unsigned_values.size() * codes.size(); ++i) {
+    const auto v = unsigned_values[i % unsigned_values.size()];
+    const auto code = codes[i / unsigned_values.size()];
+    {
+      CAPTURE(v);
+      CAPTURE(code);
+      const auto out = std::string(lengths[i % lengths.size()], 'o');
+      const auto err = std::string(lengths[(i + 3) % lengths.size()], 'e');
+      const auto name = std::string(lengths[(i + 7) % lengths.size()], 'n');
+      const wire::result r{.id = v,
+                           .attempt = static_cast<std::uint32_t>(v),
+                           .status = wire::task_status::failed,
+                           .code = code,
+                           .output = out,
+                           .error = err,
+                           .runtime_us = v,
+                           .retries_left = 7,
+                           .payload = name};
+      const auto expected = packed([&](packer& p) {
+        p.pack_array(5);
+        p.pack(1);
+        p.pack(static_cast<std::uint8_t>(9));
+        p.pack(v);
+        p.pack(name);
+        p.pack_array(1);
+        p.pack_array(9);
+        p.pack(v);
+        p.pack(static_cast<std::uint32_t>(v));
+        p.pack(static_cast<std::uint8_t>(1));
+        p.pack(code);
+        for (const auto* s : {&out, &err}) {
+          p.pack_bin(static_cast<std::uint32_t>(s->size()));
+          p.pack_bin_body(s->data(), static_cast<std::uint32_t>(s->size()));
+        }
+        p.pack(v);
+        p.pack(static_cast<std::uint32_t>(7));
+        p.pack_bin(static_cast<std::uint32_t>(name.size()));
+        p.pack_bin_body(name.data(), static_cast<std::uint32_t>(name.size()));
+      });
+      CHECK(to_hex(wire::encode(wire::results_msg{.job = v, .worker = name, .results = {r}})) == to_hex(expected));
+    }
+    // A signed 64-bit field (a job's total), and list lengths past array16.
+    const auto total = static_cast<std::int64_t>(v >> 1) * (v % 2 == 0 ? 1 : -1);
+    CHECK(to_hex(wire::encode(wire::job_info{.job = v, .total = total})) == to_hex(packed([&](packer& p) {
+            p.pack_array(4);
+            p.pack(1);
+            p.pack(static_cast<std::uint8_t>(5));
+            p.pack(v);
+            p.pack(total);
+          })));
+  }
+  for (std::size_t n : {15u, 16u, 65535u, 65536u}) {
+    wire::sink_status st{.job = 1, .written_below = 2};
+    for (std::size_t i = 0; i < n; ++i) st.done.push_back({.first = 2 * i, .count = 1});
+    CHECK(wire::encode(st) == packed([&](packer& p) {
+            p.pack_array(6);
+            p.pack(1);
+            p.pack(static_cast<std::uint8_t>(6));
+            p.pack(1);
+            p.pack(2);
+            p.pack_array(0);
+            p.pack_array(static_cast<std::uint32_t>(n));
+            for (std::size_t i = 0; i < n; ++i) {
+              p.pack_array(2);
+              p.pack(static_cast<std::uint64_t>(2 * i));
+              p.pack(1);
+            }
+          }));
+  }
+}
+
 TEST_CASE("wire round-trips every task status") {
   for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
     CAPTURE(s);
