@@ -2,6 +2,9 @@
 // no object tree, no allocation, strings and binaries come back as views into the frame.
 // msgpack-c's unpacker builds a tree of every message first, which was most of the sink's time
 // and a tenth of the worker's with batches of thousands of tiny results (bench/RESULTS.md).
+// msgpack-c's tree-free alternative, its SAX-style visitor (msgpack::parse), calls back once per
+// value and would need a state machine per message type to map positions to fields; a pull cursor
+// reads each message's layout in the order the code states it.
 // Every read is bounds-checked; anything that is not well-formed msgpack throws protocol_error.
 // Private to lib/src: the wire format's public face is wire.hpp.
 #pragma once
