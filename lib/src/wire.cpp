@@ -253,6 +253,15 @@ void read_list(detail::cursor& c, const fields& parent, std::uint32_t n, std::st
   }
 }
 
+// One task's fields, into a task (payload copied) or a task_view (a view into the frame).
+template <typename Task>
+void read_task(fields& t, Task& out) {
+  out.id = t.integer<std::uint64_t>();
+  out.attempt = t.integer<std::uint32_t>();
+  out.payload = t.bytes();
+  out.retries_left = t.integer<std::uint32_t>();
+}
+
 // One result's fields, into a result (strings copied) or a result_view (views into the frame).
 template <typename Result>
 void read_result(fields& r, Result& out) {
@@ -284,12 +293,7 @@ message decode_body(detail::cursor& c, msg_type type, std::uint64_t job, fields&
       tasks_msg m{.job = job};
       m.terminator = f.bytes();
       m.sink_endpoint = f.bytes();
-      read_list(c, f, f.array("tasks"), "task", 4, m.tasks, [](fields& t, task& out) {
-        out.id = t.integer<std::uint64_t>();
-        out.attempt = t.integer<std::uint32_t>();
-        out.payload = t.bytes();
-        out.retries_left = t.integer<std::uint32_t>();
-      });
+      read_list(c, f, f.array("tasks"), "task", 4, m.tasks, read_task<task>);
       return m;
     }
     case msg_type::vent_status: {
@@ -466,24 +470,61 @@ message decode(std::string_view frame, std::size_t max_bytes) {
   return m;
 }
 
+namespace {
+
+// Decodes a frame that must hold a message of type `expected`, its body read by `read_body`.
+template <typename ReadBody>
+void decode_expected(std::string_view frame, std::size_t max_bytes, msg_type expected, ReadBody read_body) {
+  check_size(frame, max_bytes);
+  detail::cursor c(frame);
+  fields header(c, "", 3, max_depth);
+  const auto env = read_envelope(header);
+  if (env.type != expected) {
+    throw protocol_error(fmt::format("malformed message: type {} where type {} was expected",
+                                     static_cast<unsigned>(env.type), static_cast<unsigned>(expected)));
+  }
+  read_body(c, header, env.job);
+  finish(c, header);
+}
+
+} // namespace
+
 void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes) {
   out.results.clear(); // keeps its capacity
   try {
-    check_size(frame, max_bytes);
-    detail::cursor c(frame);
-    fields header(c, "", 3, max_depth);
-    const auto env = read_envelope(header);
-    if (env.type != msg_type::results) {
-      throw protocol_error(
-          fmt::format("malformed message: type {} where results were expected", static_cast<unsigned>(env.type)));
-    }
-    out.job = env.job;
-    out.worker = header.bytes();
-    read_list(c, header, header.array("results"), "result", 9, out.results, read_result<result_view>);
-    finish(c, header);
+    decode_expected(frame, max_bytes, msg_type::results, [&](detail::cursor& c, fields& f, std::uint64_t job) {
+      out.job = job;
+      out.worker = f.bytes();
+      read_list(c, f, f.array("results"), "result", 9, out.results, read_result<result_view>);
+    });
   } catch (...) {
     out.results.clear(); // none of a malformed frame's results may be used
     throw;
+  }
+}
+
+void decode_tasks(std::string_view frame, tasks_view& out, std::size_t max_bytes) {
+  out.tasks.clear(); // keeps its capacity
+  try {
+    decode_expected(frame, max_bytes, msg_type::tasks, [&](detail::cursor& c, fields& f, std::uint64_t job) {
+      out.job = job;
+      out.terminator = f.bytes();
+      out.sink_endpoint = f.bytes();
+      read_list(c, f, f.array("tasks"), "task", 4, out.tasks, read_task<task_view>);
+    });
+  } catch (...) {
+    out.tasks.clear(); // none of a malformed frame's tasks may be used
+    throw;
+  }
+}
+
+std::optional<msg_type> peek_type(std::string_view frame) {
+  try {
+    detail::cursor c(frame);
+    fields header(c, "", 3, max_depth);
+    return read_envelope(header).type;
+  } catch (const protocol_error&) {
+    return std::nullopt;
   }
 }
 

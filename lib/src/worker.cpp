@@ -58,6 +58,7 @@ class worker {
  private:
   void connect_sink(const std::string& endpoint);
   void handle(const incoming& in, time_point now);
+  void on_tasks(std::string_view frame, time_point now);
   void start_tasks(time_point now);
   void collect();
   void complete(std::uint64_t job, const wire::result& r);
@@ -107,7 +108,8 @@ class worker {
   // thousands of results' worth of memory per batch.
   std::vector<finished_task> finished_;
   std::vector<wire::results_builder> spare_builders_;
-  std::string frame_; // reused encoding buffer
+  std::string frame_;      // reused encoding buffer
+  wire::tasks_view batch_; // reused decoding buffer for tasks
   bool status_due_ = true;
   time_point vent_seen_{};
   bool vent_heard_ = false; // a ventilator has spoken to us (for --once: its silence ends our service)
@@ -124,29 +126,16 @@ void worker::connect_sink(const std::string& endpoint) {
 }
 
 void worker::handle(const incoming& in, time_point now) {
+  const std::string_view frame(static_cast<const char*>(in.body.data()), in.body.size());
+  if (!in.extra_frames && wire::peek_type(frame) == wire::msg_type::tasks) {
+    on_tasks(frame, now);
+    return;
+  }
   auto msg = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
   if (!msg) return;
   vent_seen_ = now;
   vent_heard_ = true;
-  if (auto* t = std::get_if<wire::tasks_msg>(&*msg)) {
-    if (!opts_.common.sink_given) {
-      try {
-        check_endpoint("sink endpoint", t->sink_endpoint);
-        connect_sink(t->sink_endpoint);
-      } catch (const error& e) {
-        ++malformed_;
-        log::warn("dropped tasks: {}", e.what());
-        return;
-      }
-    }
-    if (t->job != job_) {
-      job_ = t->job;
-      received_ = 0;
-    }
-    received_ += t->tasks.size();
-    for (auto& task : t->tasks) backlog_.push_back(job_task{t->job, std::move(task), t->terminator});
-    status_due_ = true;
-  } else if (auto* v = std::get_if<wire::vent_status>(&*msg)) {
+  if (auto* v = std::get_if<wire::vent_status>(&*msg)) {
     if (v->complete && completed_job_ != v->job) {
       completed_job_ = v->job;
       status_due_ = true; // tell the ventilator we know, so it need not wait for us
@@ -156,6 +145,44 @@ void worker::handle(const incoming& in, time_point now) {
     ++malformed_;
     log::info("dropped a message a ventilator does not send");
   }
+}
+
+void worker::on_tasks(std::string_view frame, time_point now) {
+  // Decoded as views into the frame, into a reused batch: each payload is copied once, into the
+  // task the runner gets.
+  try {
+    wire::decode_tasks(frame, batch_, static_cast<std::size_t>(opts_.common.max_message_bytes));
+  } catch (const protocol_error& e) {
+    ++malformed_;
+    log::info("dropped a frame: {}", e.what());
+    return;
+  }
+  vent_seen_ = now;
+  vent_heard_ = true;
+  if (!opts_.common.sink_given) {
+    try {
+      const std::string endpoint(batch_.sink_endpoint);
+      check_endpoint("sink endpoint", endpoint);
+      connect_sink(endpoint);
+    } catch (const error& e) {
+      ++malformed_;
+      log::warn("dropped tasks: {}", e.what());
+      return;
+    }
+  }
+  if (batch_.job != job_) {
+    job_ = batch_.job;
+    received_ = 0;
+  }
+  received_ += batch_.tasks.size();
+  const std::string terminator(batch_.terminator);
+  for (const auto& t : batch_.tasks) {
+    backlog_.push_back(job_task{
+        batch_.job,
+        wire::task{.id = t.id, .attempt = t.attempt, .payload = std::string(t.payload), .retries_left = t.retries_left},
+        terminator});
+  }
+  status_due_ = true;
 }
 
 void worker::start_tasks(time_point now) {

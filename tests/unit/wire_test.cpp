@@ -191,7 +191,7 @@ TEST_CASE(
     const auto frame = wire::encode(m);
     const auto* sample = std::get_if<wire::results_msg>(&m);
     if (!sample) {
-      CHECK_THROWS_WITH_AS(wire::decode_results(frame, batch), doctest::Contains("where results were expected"),
+      CHECK_THROWS_WITH_AS(wire::decode_results(frame, batch), doctest::Contains("where type 9 was expected"),
                            protocol_error);
       continue;
     }
@@ -223,6 +223,44 @@ TEST_CASE(
       CHECK(batch.results.empty());
     }
   }
+}
+
+TEST_CASE(
+    "wire's decode_tasks gives views of what decode gives, refuses other types, and keeps nothing of a bad frame") {
+  wire::tasks_view batch;
+  for (const auto& m : sample_messages()) {
+    const auto frame = wire::encode(m);
+    CHECK(wire::peek_type(frame) == static_cast<wire::msg_type>(m.index() + 1)); // variant order is type order
+    const auto* sample = std::get_if<wire::tasks_msg>(&m);
+    if (!sample) {
+      CHECK_THROWS_WITH_AS(wire::decode_tasks(frame, batch), doctest::Contains("where type 3 was expected"),
+                           protocol_error);
+      continue;
+    }
+    wire::decode_tasks(frame, batch);
+    CHECK(batch.job == sample->job);
+    CHECK(batch.terminator == sample->terminator);
+    CHECK(batch.sink_endpoint == sample->sink_endpoint);
+    REQUIRE(batch.tasks.size() == sample->tasks.size());
+    for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
+      CHECK(batch.tasks[i].id == sample->tasks[i].id);
+      CHECK(batch.tasks[i].attempt == sample->tasks[i].attempt);
+      CHECK(batch.tasks[i].payload == sample->tasks[i].payload);
+      CHECK(batch.tasks[i].retries_left == sample->tasks[i].retries_left);
+    }
+    for (std::size_t len = 0; len < frame.size(); ++len) {
+      wire::decode_tasks(frame, batch);
+      CHECK_THROWS_AS(wire::decode_tasks(std::string_view(frame).substr(0, len), batch), protocol_error);
+      CHECK(batch.tasks.empty());
+    }
+  }
+  CHECK_FALSE(wire::peek_type("").has_value());
+  CHECK_FALSE(wire::peek_type(from_hex("93 02 03 01")).has_value()); // another version
+  CHECK_FALSE(wire::peek_type(from_hex("93 01 0b 01")).has_value()); // no such type
+  CHECK_FALSE(wire::peek_type(from_hex("93 01 03 01")).has_value()); // fewer fields than a tasks message has
+  // The envelope only: a body of nils is still named a tasks message (and refused by decode_tasks).
+  CHECK(wire::peek_type(from_hex("96 01 03 01 c0 c0 c0")) == wire::msg_type::tasks);
+  CHECK_THROWS_AS(wire::decode_tasks(from_hex("96 01 03 01 c0 c0 c0"), batch), protocol_error);
 }
 
 TEST_CASE("wire encodes every integer and length boundary byte for byte as this layout says") {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -160,6 +161,21 @@ void encode_to(std::string& out, const tasks_msg& m);
 void encode_to(std::string& out, const results_msg& m);
 void encode_to(std::string& out, const sink_status& m);
 
+// A task whose payload is a view into the frame it was decoded from. Valid while that frame is.
+struct task_view {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 1;
+  std::string_view payload;
+  std::uint32_t retries_left = 0;
+};
+
+struct tasks_view {
+  std::uint64_t job = 0;
+  std::string_view terminator;
+  std::string_view sink_endpoint;
+  std::vector<task_view> tasks;
+};
+
 // A result whose bytes are views into the frame it was decoded from (the sink's hot path: no copy
 // of any output before it is written). Valid while that frame is.
 struct result_view {
@@ -211,6 +227,13 @@ message decode(std::string_view frame, std::size_t max_bytes = default_max_frame
 // string a view into `frame`. All or nothing: on a throw `out` holds no result of this frame.
 // Throws: protocol_error as decode() does, and for a well-formed message of any other type.
 void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes = default_max_frame_bytes);
+
+// decode_results' counterpart for a tasks message (the worker's hot path).
+void decode_tasks(std::string_view frame, tasks_view& out, std::size_t max_bytes = default_max_frame_bytes);
+
+// Returns: the type a frame's envelope names (version, type and job well-formed and of our
+// version), or nothing; the body is not checked. Lets a role pick the decoder for a frame.
+std::optional<msg_type> peek_type(std::string_view frame);
 
 std::string_view to_string(task_status s);
 
