@@ -61,10 +61,14 @@ void ledger::add(std::uint64_t id, std::string payload) {
 
 void ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out) {
   out.clear();
-  if (n == 0 || queue_.empty()) return;
-  const worker_ref who = ref_of(worker);
-  std::size_t pos = 0;
-  while (out.size() < n && pos < queue_.size()) {
+  take_each(worker, n, avoid_repeats, [&](const wire::task_view& t) {
+    out.push_back(wire::task{
+        .id = t.id, .attempt = t.attempt, .payload = std::string(t.payload), .retries_left = t.retries_left});
+  });
+}
+
+bool ledger::take_one(worker_ref who, bool avoid_repeats, std::size_t& pos, wire::task_view& out) {
+  while (pos < queue_.size()) {
     const auto id = queue_[pos];
     auto* e = find(id);
     assert(e && "a queued id is live");
@@ -79,12 +83,10 @@ void ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats, 
     e->where = state::held;
     e->holder = who;
     ++e->attempt;
-    auto& t = out.emplace_back();
-    t.id = id;
-    t.attempt = e->attempt;
-    t.payload = e->payload;
-    t.retries_left = e->retries_left;
+    out = wire::task_view{.id = id, .attempt = e->attempt, .payload = e->payload, .retries_left = e->retries_left};
+    return true;
   }
+  return false;
 }
 
 ledger::ack_outcome ledger::acknowledge(const wire::ack& a) {

@@ -34,6 +34,7 @@ class ventilator {
       : opts_(opts),
         job_(new_job_id()),
         input_(make_source(opts)),
+        terminator_(input_->terminator()),
         ledger_(opts.limits),
         workers_(job_),
         router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, opts.common.policy())) {}
@@ -76,6 +77,7 @@ class ventilator {
   const ventilator_options& opts_;
   std::uint64_t job_;
   std::unique_ptr<task_source> input_;
+  std::string terminator_; // the input's record terminator, sent with every batch
   ledger ledger_;
   worker_table workers_;
   zmq::context_t ctx_;
@@ -95,8 +97,8 @@ class ventilator {
   std::uint64_t malformed_ = 0;
   std::uint64_t requeued_ = 0;
   std::uint64_t retried_ = 0;
-  std::string frame_;     // reused encoding buffer
-  wire::tasks_msg batch_; // reused for every batch sent (its task vector keeps its capacity)
+  std::string frame_;         // reused encoding buffer
+  wire::tasks_builder batch_; // reused for every batch sent (its buffer keeps its capacity)
 };
 
 void ventilator::read_input() {
@@ -122,14 +124,12 @@ void ventilator::dispatch() {
   for (const auto& id : workers_.with_credit()) {
     if (ledger_.queued() == 0) break;
     auto n = std::min(static_cast<std::size_t>(workers_.find(id)->credit()), opts_.batch);
-    ledger_.take(id, n, workers_.live_count() > 1, batch_.tasks);
-    if (batch_.tasks.empty()) continue; // only tasks that just failed on this worker are left
-    const auto count = batch_.tasks.size();
-    batch_.job = job_;
-    batch_.terminator = input_->terminator();
-    batch_.sink_endpoint = opts_.common.sink;
-    wire::encode_to(frame_, batch_);
-    if (!try_send_to(router_, id, frame_)) {
+    // Each task is encoded from the ledger as it is taken: payloads are not copied on the way.
+    batch_.start(job_, terminator_, opts_.common.sink);
+    const auto count =
+        ledger_.take_each(id, n, workers_.live_count() > 1, [&](const wire::task_view& t) { batch_.add(t); });
+    if (count == 0) continue; // only tasks that just failed on this worker are left
+    if (!try_send_to(router_, id, batch_.frame())) {
       lose_worker(id, "unreachable");
       continue;
     }

@@ -83,18 +83,21 @@ void pack_body(writer& p, const worker_status& m) {
 
 void pack_body(writer& p, const worker_bye& m) { pack_header(p, 0, msg_type::worker_bye, m.job); }
 
+void pack_task(writer& p, std::uint64_t id, std::uint32_t attempt, std::string_view payload,
+               std::uint32_t retries_left) {
+  p.array(4);
+  p.uint(id);
+  p.uint(attempt);
+  p.bin(payload);
+  p.uint(retries_left);
+}
+
 void pack_body(writer& p, const tasks_msg& m) {
   pack_header(p, 3, msg_type::tasks, m.job);
   p.bin(m.terminator);
   p.str(m.sink_endpoint);
   p.array(static_cast<std::uint32_t>(m.tasks.size()));
-  for (const auto& t : m.tasks) {
-    p.array(4);
-    p.uint(t.id);
-    p.uint(t.attempt);
-    p.bin(t.payload);
-    p.uint(t.retries_left);
-  }
+  for (const auto& t : m.tasks) pack_task(p, t.id, t.attempt, t.payload, t.retries_left);
 }
 
 void pack_body(writer& p, const vent_status& m) {
@@ -384,18 +387,26 @@ void encode_to(std::string& out, const tasks_msg& m) { encode_body(out, m); }
 void encode_to(std::string& out, const results_msg& m) { encode_body(out, m); }
 void encode_to(std::string& out, const sink_status& m) { encode_body(out, m); }
 
+void batch_builder::open_list() {
+  count_ = 0;
+  count_at_ = frame_.size();
+  frame_.append("\xdd\0\0\0\0", 5); // array32 with the length to come
+}
+
+std::string_view batch_builder::frame() {
+  for (int i = 0; i < 4; ++i) frame_[count_at_ + 1 + i] = static_cast<char>((count_ >> (8 * (3 - i))) & 0xffu);
+  return frame_;
+}
+
 void results_builder::start(std::uint64_t job, std::string_view worker) {
   job_ = job;
-  count_ = 0;
   frame_.clear();
   {
     writer p(frame_);
     pack_header(p, 2, msg_type::results, job);
     p.str(worker);
   } // flushed
-  // The result count is not known yet: an array32 header (always 5 bytes) is patched in frame().
-  count_at_ = frame_.size();
-  frame_.append("\xdd\0\0\0\0", 5);
+  open_list();
 }
 
 void results_builder::add(const result& r) {
@@ -404,9 +415,22 @@ void results_builder::add(const result& r) {
   ++count_;
 }
 
-std::string_view results_builder::frame() {
-  for (int i = 0; i < 4; ++i) frame_[count_at_ + 1 + i] = static_cast<char>((count_ >> (8 * (3 - i))) & 0xffu);
-  return frame_;
+void tasks_builder::start(std::uint64_t job, std::string_view terminator, std::string_view sink_endpoint) {
+  job_ = job;
+  frame_.clear();
+  {
+    writer p(frame_);
+    pack_header(p, 3, msg_type::tasks, job);
+    p.bin(terminator);
+    p.str(sink_endpoint);
+  } // flushed
+  open_list();
+}
+
+void tasks_builder::add(const task_view& t) {
+  writer p(frame_);
+  pack_task(p, t.id, t.attempt, t.payload, t.retries_left);
+  ++count_;
 }
 
 std::string encode(const message& m) {

@@ -355,6 +355,26 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
   }
 }
 
+TEST_CASE("wire's tasks_builder makes the frame encode() would, one task at a time, and can be reused") {
+  wire::tasks_builder b;
+  for (const auto& m : sample_messages()) {
+    const auto* sample = std::get_if<wire::tasks_msg>(&m);
+    if (!sample) continue;
+    for (int reuse = 0; reuse < 2; ++reuse) {
+      b.start(sample->job, sample->terminator, sample->sink_endpoint);
+      for (const auto& t : sample->tasks) {
+        b.add(wire::task_view{.id = t.id, .attempt = t.attempt, .payload = t.payload, .retries_left = t.retries_left});
+      }
+      CHECK(b.job() == sample->job);
+      CHECK(b.count() == sample->tasks.size());
+      CHECK(wire::decode(b.frame()) == m);
+    }
+  }
+  b.start(5, "\n", "ipc://s");
+  CHECK(wire::decode(b.frame()) ==
+        wire::message(wire::tasks_msg{.job = 5, .terminator = "\n", .sink_endpoint = "ipc://s"}));
+}
+
 TEST_CASE("wire round-trips every task status") {
   for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
     CAPTURE(s);

@@ -32,6 +32,22 @@ class ledger {
   // `avoid_repeats`, a task that last failed on `worker` is left for another worker (looking a
   // little way down the queue). `out` keeps its capacity from call to call.
   void take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out);
+  // The same, handing each task to `emit(const wire::task_view&)` instead (the ventilator encodes
+  // them straight into a message; the payload view is valid until the ledger next changes).
+  // Returns: how many were taken.
+  template <typename Emit>
+  std::size_t take_each(const std::string& worker, std::size_t n, bool avoid_repeats, Emit&& emit) {
+    if (n == 0 || queue_.empty()) return 0;
+    const worker_ref who = ref_of(worker);
+    std::size_t pos = 0;
+    std::size_t taken = 0;
+    wire::task_view t;
+    while (taken < n && take_one(who, avoid_repeats, pos, t)) {
+      emit(static_cast<const wire::task_view&>(t));
+      ++taken;
+    }
+    return taken;
+  }
   std::vector<wire::task> take(const std::string& worker, std::size_t n, bool avoid_repeats = false) {
     std::vector<wire::task> out;
     take(worker, n, avoid_repeats, out);
@@ -75,6 +91,8 @@ class ledger {
     std::uint32_t retries_left = 0;
   };
   entry* find(std::uint64_t id);
+  // The next queued task at or after queue position `pos` that `who` may take, now held by it.
+  bool take_one(worker_ref who, bool avoid_repeats, std::size_t& pos, wire::task_view& out);
   void release(std::uint64_t id, entry& e);
   void compact();
   worker_ref ref_of(const std::string& worker);

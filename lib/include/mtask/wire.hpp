@@ -198,24 +198,38 @@ struct results_view {
   std::vector<result_view> results;
 };
 
-// Encodes a results message one result at a time, straight into its frame: the worker's hot path
-// builds no vector of results to move around. The frame decodes to the results_msg of the same
-// job, worker and results (its bytes differ from encode()'s only in the list's length header).
-class results_builder {
+// A message whose last field is a list, encoded one element at a time straight into its frame:
+// the hot paths build no vector of structs to move around and encode afterwards. The frame
+// decodes like encode()'s for the same message (its bytes differ only in the list's length
+// header, always 5 bytes here). Reusable: start() keeps the buffer's capacity.
+class batch_builder {
  public:
-  // Begins an empty message (reusing the buffer).
-  void start(std::uint64_t job, std::string_view worker);
-  void add(const result& r);
   [[nodiscard]] std::uint64_t job() const { return job_; }
   [[nodiscard]] std::uint32_t count() const { return count_; }
   // Returns: the encoded message; valid until the next start() or add().
   std::string_view frame();
 
- private:
+ protected:
+  void open_list(); // after the header: the list's length, patched by frame()
   std::string frame_;
-  std::size_t count_at_ = 0; // where the list's length is
+  std::size_t count_at_ = 0;
   std::uint64_t job_ = 0;
   std::uint32_t count_ = 0;
+};
+
+// The worker's results, each added as it finishes.
+class results_builder : public batch_builder {
+ public:
+  void start(std::uint64_t job, std::string_view worker);
+  void add(const result& r);
+};
+
+// The ventilator's tasks, each added from the ledger as it is taken (payloads never copied into a
+// wire::task first).
+class tasks_builder : public batch_builder {
+ public:
+  void start(std::uint64_t job, std::string_view terminator, std::string_view sink_endpoint);
+  void add(const task_view& t);
 };
 
 // Returns: the message in `frame`.
