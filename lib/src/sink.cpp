@@ -129,6 +129,7 @@ class sink {
   void accept(const wire::result_view& r, std::string_view worker);
   void emit(const wire::result_view& r, std::string_view worker);
   void send_status();
+  void update_held_back();
   void send_complete() {
     (void)try_send(dealer_, wire::encode(wire::complete{.job = job_, .total = done_.size(), .failed = failed_}));
   }
@@ -143,8 +144,13 @@ class sink {
   zmq::context_t ctx_;
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
-  output_writer out_;
-  output_writer failures_; // used only with --failures
+  // stdout, written from a thread of its own: a slow reader holds results back, not the loop.
+  background_writer out_;
+  output_writer failures_;    // used only with --failures
+  bool output_final_ = false; // the aggregate (if any) is written: nothing more will be
+  bool held_back_ = false;    // stdout's backlog is over output_limit: results wait in the socket
+  // Bytes waiting for stdout beyond which the sink stops taking results.
+  static constexpr std::size_t output_limit = 4u << 20;
   done_set done_;
   reorder_buffer order_;
   std::unique_ptr<aggregator> aggregator_;
@@ -166,12 +172,24 @@ class sink {
   wire::results_view batch_;  // reused decoding buffer for results
 };
 
+void sink::update_held_back() {
+  // Hysteresis: hold back above the limit, take results again once stdout has drained to a quarter
+  // of it (not at every batch that crosses the line).
+  const auto backlog = out_.backlog();
+  const bool now_held = held_back_ ? backlog > output_limit / 4 : backlog >= output_limit;
+  if (now_held == held_back_) return;
+  held_back_ = now_held;
+  if (held_back_) log::info("stdout is slow: holding results back until it drains");
+  send_status(); // the ventilator learns at once whether unacknowledged results are only waiting
+}
+
 void sink::send_status() {
   wire::sink_status s{
       .job = job_,
       .written_below = opts_.keep_order && !aggregator_ ? order_.next() : std::numeric_limits<std::uint64_t>::max(),
       .acks = std::move(acks_),
-      .done = std::move(done_runs_)};
+      .done = std::move(done_runs_),
+      .held_back = held_back_};
   acks_.clear();
   done_runs_.clear();
   wire::encode_to(frame_, s);
@@ -311,7 +329,7 @@ int sink::run() {
   std::optional<time_point> completing_since;
   while (true) {
     if (int sig = stop_signal()) {
-      out_.flush();
+      (void)out_.wait_drained(heartbeat_timeout); // what a stuck reader does not take is lost
       if (failures_fd_ >= 0) failures_.flush();
       log::warn("stopped by signal {} with {} result(s) written", sig, done_.size());
       abort_job(fmt::format("the sink was stopped by signal {}", sig));
@@ -319,38 +337,51 @@ int sink::run() {
     }
     if (!acks_.empty() || !done_runs_.empty() || status_retry_) send_status();
     if (all_written()) {
-      if (!completing_since) {
+      if (!output_final_) {
         if (aggregator_) out_.write(aggregator_->finish());
-        out_.flush(); // the results are out before we claim they are
+        output_final_ = true;
+        out_.flush();
+      }
+      // The results are out before we claim they are; until then the loop goes on (heartbeats
+      // included) while the writer thread waits for the reader.
+      if (!completing_since && out_.drained()) {
         if (failures_fd_ >= 0) failures_.flush();
         completing_since = now;
         send_complete();
       }
-      if (completed_acked_ || now - *completing_since > heartbeat_timeout) break;
+      if (completing_since && (completed_acked_ || now - *completing_since > heartbeat_timeout)) break;
     }
     if (now >= next_tick) {
       send_status();
       if (completing_since) send_complete();
       next_tick = now + tick;
     }
-    out_.flush(); // before waiting: whatever is ready reaches the reader now
+    out_.flush(); // before waiting: whatever is ready goes to the writer thread now
+    update_held_back();
     // A status that could not be sent waits for the connection (ZMQ_IMMEDIATE: the dealer is
     // writable only once connected), so it goes out the moment the ventilator is there.
     const auto dealer_events = static_cast<short>(status_retry_ ? ZMQ_POLLIN | ZMQ_POLLOUT : ZMQ_POLLIN);
-    std::vector<zmq::pollitem_t> items{{pull_.handle(), 0, ZMQ_POLLIN, 0}, {dealer_.handle(), 0, dealer_events, 0}};
+    // Held back, results are left in the socket (ZeroMQ's queues then stop the workers); the
+    // writer thread's eventfd says when stdout has taken a batch.
+    std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, dealer_events, 0},
+                                       {nullptr, out_.fd(), ZMQ_POLLIN, 0},
+                                       {pull_.handle(), 0, static_cast<short>(held_back_ ? 0 : ZMQ_POLLIN), 0}};
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
     if (status_retry_) timeout = std::min(timeout, millis(10));
     poll_items(items, timeout);
     now = clock::now();
+    if (items[1].revents != 0) out_.on_ready();
     for (int i = 0; i < 1000; ++i) {
       auto in = try_receive(dealer_, false);
       if (!in) break;
       handle_control(*in, now);
     }
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; i < 1000 && !held_back_; ++i) {
       auto in = try_receive(pull_, false);
       if (!in) break;
       handle_results(*in);
+      if (out_.backlog() >= output_limit) out_.flush(); // keep the writer thread busy
+      update_held_back();
       // Acknowledge each batch as soon as it is taken, not after the whole backlog: the
       // ventilator's window frees only on acks, and waiting for a dozen queued batches here left
       // every worker idle for milliseconds at a time.
@@ -358,7 +389,7 @@ int sink::run() {
     }
     if (opts_.common.idle_timeout_ms > 0 && !completing_since &&
         now - vent_seen_ > millis(opts_.common.idle_timeout_ms)) {
-      out_.flush();
+      (void)out_.wait_drained(heartbeat_timeout);
       log::error("giving up after {} ms without a ventilator at '{}'", opts_.common.idle_timeout_ms,
                  opts_.common.ventilator);
       abort_job("the sink heard nothing from the ventilator");

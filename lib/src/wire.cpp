@@ -111,7 +111,7 @@ void pack_body(writer& p, const job_info& m) {
 }
 
 void pack_body(writer& p, const sink_status& m) {
-  pack_header(p, 3, msg_type::sink_status, m.job);
+  pack_header(p, m.held_back ? 4 : 3, msg_type::sink_status, m.job);
   p.uint(m.written_below);
   p.array(static_cast<std::uint32_t>(m.acks.size()));
   for (const auto& a : m.acks) {
@@ -126,6 +126,7 @@ void pack_body(writer& p, const sink_status& m) {
     p.uint(r.first);
     p.uint(r.count);
   }
+  if (m.held_back) p.boolean(true);
 }
 
 void pack_body(writer& p, const complete& m) {
@@ -323,6 +324,7 @@ message decode_body(detail::cursor& c, msg_type type, std::uint64_t job, fields&
         out.count = r.integer<std::uint64_t>();
         if (out.count > std::numeric_limits<std::uint64_t>::max() - out.first) r.fail("range overflows");
       });
+      if (f.size() > 3 + 3) m.held_back = f.boolean(); // optional: sent only when true
       return m;
     }
     case msg_type::complete: {

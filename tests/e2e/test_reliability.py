@@ -6,10 +6,11 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 
-from harness import E2E, lines, main
+from harness import E2E, binary, lines, main
 
 
 def numbered(n):
@@ -78,6 +79,30 @@ class Reliability(E2E):
         sink = c.sink()
         out = self.finish(sink, vent, timeout=120)
         self.assertEqual(sorted(lines(out)), sorted(payloads), "every task's result exactly once")
+
+    def test_a_reader_that_stops_reading_pauses_the_job_instead_of_failing_it(self):
+        # 20 MB of results into a pipe nobody reads for 3 s, with peers declared gone after 0.5 s
+        # and jobs given up after 1.5 s of no progress: the sink keeps heartbeating while its
+        # stdout is full, holds results back (in ZeroMQ's queues, then the workers stop), and tells
+        # the ventilator so, which then neither gives up nor reruns the unacknowledged tasks.
+        data = b"".join(b"%099d\n" % i for i in range(200_000))
+        c = self.cluster(heartbeat_timeout_ms=500)
+        patience = ["--idle-timeout-ms", "1500"]
+        c.worker(jobs=4, builtin="echo")
+        vent = c.ventilator(data, patience + ["-v"])
+        sink = subprocess.Popen(
+            [binary("mtask-sink")] + c.common() + patience + ["-v"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.addCleanup(sink.kill)
+        time.sleep(3)  # the reader's pause: what is being tested, not a synchronisation
+        out, err = sink.communicate(timeout=60)
+        self.assertEqual(sink.returncode, 0, err.decode(errors="replace"))
+        self.assertEqual(vent.wait(60), 0, vent.stderr())
+        self.assertEqual(sorted(lines(out)), sorted(lines(data)), "every result exactly once")
+        self.assertIn("holding results back", vent.stderr(), "the pause must reach the ventilator")
+        self.assertNotIn("running them again", vent.stderr())
 
     def test_a_stopped_worker_has_its_tasks_rerun_elsewhere_and_nothing_is_duplicated(self):
         data = numbered(40)

@@ -1,13 +1,16 @@
-// Unit tests for the output rule and output_writer (lib/src/output_writer.cpp), writing to a pipe.
+// Unit tests for the output rule, output_writer and background_writer (lib/src/output_writer.cpp),
+// writing to a pipe.
 #include "mtask/output_writer.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <string>
 #include <thread>
@@ -176,4 +179,59 @@ TEST_CASE("output writer with nothing buffered writes nothing, even to a bad des
   output_writer w(-1);
   w.write("");
   CHECK_NOTHROW(w.flush());
+}
+
+TEST_CASE("background writer never blocks its caller on a full pipe, and finishes once the reader reads") {
+  test_pipe p;
+  REQUIRE(::fcntl(p.read_fd, F_SETFL, 0) == 0); // the reader below blocks
+  std::string expected;
+  {
+    mtask::background_writer w(p.write_fd);
+    // 1 MiB into a pipe that holds 64 KiB, nobody reading: every call returns at once.
+    for (int i = 0; i < 1024; ++i) {
+      const auto line = std::string(1023, static_cast<char>('a' + i % 26));
+      w.write(line);
+      expected += line + "\n";
+      w.flush();
+    }
+    CHECK(w.backlog() > 0);
+    CHECK_FALSE(w.drained());
+    CHECK_FALSE(w.wait_drained(std::chrono::milliseconds(20))); // still stuck: nobody reads
+
+    std::string received;
+    std::thread reader([&] {
+      char buf[8192];
+      for (;;) {
+        ssize_t n = ::read(p.read_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        received.append(buf, static_cast<std::size_t>(n));
+      }
+    });
+    CHECK(w.wait_drained(std::chrono::seconds(10)));
+    CHECK(w.drained());
+    // The thread says so through fd(): readable until on_ready() resets it.
+    pollfd pfd{w.fd(), POLLIN, 0};
+    CHECK(::poll(&pfd, 1, 0) == 1);
+    w.on_ready();
+    pfd.revents = 0;
+    CHECK(::poll(&pfd, 1, 0) == 0);
+    p.close_write();
+    reader.join();
+    CHECK(received.size() == expected.size());
+    CHECK(received == expected);
+  }
+}
+
+TEST_CASE("background writer reports a closed pipe when next flushed or waited for") {
+  ignore_sigpipe guard;
+  test_pipe p;
+  p.close_read();
+  mtask::background_writer w(p.write_fd);
+  w.write("lost");
+  w.flush();
+  CHECK_THROWS_WITH_AS((void)w.wait_drained(std::chrono::seconds(10)), "cannot write to stdout: Broken pipe",
+                       mtask::error);
+  w.write("more");
+  CHECK_THROWS_WITH_AS(w.flush(), "cannot write to stdout: Broken pipe", mtask::error);
 }

@@ -99,6 +99,7 @@ std::vector<wire::message> sample_messages() {
                         .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
                                  {.id = 99, .attempt = 3, .status = wire::task_status::crashed}}},
       wire::sink_status{.job = 0, .written_below = 0, .acks = {}},
+      wire::sink_status{.job = 7, .written_below = 3, .done = {{.first = 0, .count = 3}}, .held_back = true},
       wire::sink_status{.job = 7,
                         .written_below = std::numeric_limits<std::uint64_t>::max(),
                         .acks = {},
@@ -470,6 +471,12 @@ TEST_CASE("wire encodes the small messages of protocol version 1 as these bytes"
         "93000100"
         "93010204"
         "90");
+  // held_back travels only when true, as a 4th body field.
+  CHECK(to_hex(wire::encode(wire::sink_status{.job = 4, .written_below = 0, .held_back = true})) ==
+        "9701060400"
+        "90"
+        "90"
+        "c3");
 }
 
 TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it encodes strings") {

@@ -103,6 +103,9 @@ struct sink_status {
   std::uint64_t written_below = 0; // in ordered mode, results below this id are written
   std::vector<ack> acks;           // failures the sink did not keep (retries left): run them again
   std::vector<id_range> done;      // tasks whose final result the sink now holds, as runs of ids
+  // The sink has stopped taking results until its stdout drains (a slow reader): results not yet
+  // acknowledged are waiting, not lost. On the wire only when true (a 4th body field).
+  bool held_back = false;
   friend bool operator==(const sink_status&, const sink_status&) = default;
 };
 
