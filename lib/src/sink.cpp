@@ -363,8 +363,11 @@ int sink::run() {
     const auto dealer_events = static_cast<short>(status_retry_ ? ZMQ_POLLIN | ZMQ_POLLOUT : ZMQ_POLLIN);
     // Held back, results are left in the socket (ZeroMQ's queues then stop the workers); the
     // writer thread's eventfd says when stdout has taken a batch.
+    // The writer's wake-up matters only when something waits on it (a batch not yet handed over,
+    // held-back results, the end of the job); otherwise each batch it writes would wake us twice.
+    const bool wait_for_writer = out_.has_pending() || held_back_ || (output_final_ && !out_.drained());
     std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, dealer_events, 0},
-                                       {nullptr, out_.fd(), ZMQ_POLLIN, 0},
+                                       {nullptr, out_.fd(), static_cast<short>(wait_for_writer ? ZMQ_POLLIN : 0), 0},
                                        {pull_.handle(), 0, static_cast<short>(held_back_ ? 0 : ZMQ_POLLIN), 0}};
     auto timeout = std::max(millis(0), std::chrono::duration_cast<millis>(next_tick - now));
     if (status_retry_) timeout = std::min(timeout, millis(10));

@@ -47,6 +47,8 @@ class background_writer {
   // Bytes buffered or being written.
   [[nodiscard]] std::size_t backlog() const;
   [[nodiscard]] bool drained() const { return backlog() == 0; }
+  // Bytes written since the last flush() that the thread has not taken yet.
+  [[nodiscard]] bool has_pending() const { return !pending_.empty(); }
   // Readable when the thread has finished a batch: poll it, then call on_ready().
   [[nodiscard]] int fd() const { return event_fd_; }
   // Resets fd() and hands the thread the next batch. Throws: as flush().
