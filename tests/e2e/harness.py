@@ -149,6 +149,15 @@ def run(argv, input_bytes=b"", timeout=30):
     return r.returncode, r.stdout, r.stderr.decode(errors="replace")
 
 
+def wait_until(predicate, timeout, what):
+    """Polls a condition (not a sleep to synchronise: it returns as soon as the condition holds)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
 def lines(data):
     return data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
 

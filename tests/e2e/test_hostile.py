@@ -11,7 +11,7 @@ import threading
 
 import zmq
 
-from harness import E2E, main
+from harness import E2E, main, wait_until
 
 
 def msgpack_array(*items):
@@ -98,9 +98,7 @@ class Hostile(E2E):
         # never sends a result (as if every result were lost on the way to the sink).
         data = b"".join(b"%d\n" % i for i in range(200))
         c = self.cluster()
-        c.worker("cat", jobs=2)
         vent = c.ventilator(data, ["-v"])
-        sink = c.sink(["-k"])
         stop = threading.Event()
         swallowed = {"tasks": 0}
 
@@ -113,7 +111,10 @@ class Hostile(E2E):
             try:
                 while not stop.is_set():
                     # [version, type=worker_status, job, name, slots, free, received, completed_job, busy]
-                    s.send(msgpack_array(1, 1, job, b"swallower", 4, 4, received, 0, 0), zmq.NOBLOCK)
+                    try:
+                        s.send(msgpack_array(1, 1, job, b"swallower", 4, 4, received, 0, 0), zmq.NOBLOCK)
+                    except zmq.Again:
+                        pass  # not connected yet
                     if s.poll(50):
                         msg = msgpack_decode(s.recv())
                         if msg[1] == 3:  # tasks
@@ -128,6 +129,11 @@ class Hostile(E2E):
         t = threading.Thread(target=swallow)
         t.start()
         try:
+            # The swallower is a worker before any real one: it is sure to be handed tasks (the
+            # ventilator dispatches only once the sink has confirmed, so nothing went out yet).
+            wait_until(lambda: "worker swallower joined" in vent.stderr(), 20, "the swallower to join")
+            c.worker("cat", jobs=2)
+            sink = c.sink(["-k"])
             out = self.finish(sink, vent, timeout=60)
         finally:
             stop.set()

@@ -10,20 +10,11 @@ import subprocess
 import threading
 import time
 
-from harness import E2E, binary, lines, main
+from harness import E2E, binary, lines, main, wait_until
 
 
 def numbered(n):
     return b"".join(b"%d\n" % i for i in range(n))
-
-
-def wait_until(predicate, timeout, what):
-    """Polls a condition (not a sleep to synchronise: it returns as soon as the condition holds)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def children_of(pid):
