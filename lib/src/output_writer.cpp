@@ -8,8 +8,10 @@
 
 #include <fmt/format.h>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 
 namespace mtask {
 
@@ -49,82 +51,104 @@ void output_writer::flush() {
   buf_.clear();
 }
 
-background_writer::background_writer(int fd) : fd_(fd) {
-  event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (event_fd_ < 0) throw error(fmt::format("cannot create an eventfd: {}", std::strerror(errno)));
-  thread_ = std::thread([this] { run(); });
+struct background_writer::shared {
+  int fd = -1;
+  int event_fd = -1;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::string writing; // the batch the thread writes; the caller touches it only when !busy
+  bool busy = false;   // the thread owns writing
+  bool stopping = false;
+  int error = 0; // errno of a failed write
+  shared() = default;
+  shared(const shared&) = delete;
+  shared& operator=(const shared&) = delete;
+  ~shared() {
+    if (event_fd >= 0) ::close(event_fd);
+  }
+};
+
+background_writer::background_writer(int fd) : s_(std::make_shared<shared>()) {
+  s_->fd = fd;
+  s_->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s_->event_fd < 0) throw error(fmt::format("cannot create an eventfd: {}", std::strerror(errno)));
+  thread_ = std::thread([state = s_] { run(*state); });
 }
 
 background_writer::~background_writer() {
+  bool busy = false;
   {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+    std::lock_guard lock(s_->mutex);
+    s_->stopping = true;
+    busy = s_->busy;
   }
-  cv_.notify_all();
-  // A thread blocked in write() on a reader that never reads cannot be joined: leave it to exit().
-  if (busy()) {
+  s_->cv.notify_all();
+  // A thread blocked in write() on a reader that never reads cannot be joined: it keeps its share
+  // of the state and ends when the write does (or with the process).
+  if (busy)
     thread_.detach();
-  } else {
+  else
     thread_.join();
-    ::close(event_fd_);
-  }
 }
 
-bool background_writer::busy() const {
-  std::lock_guard lock(mutex_);
-  return busy_;
-}
+int background_writer::fd() const { return s_->event_fd; }
 
 void background_writer::flush() {
-  std::lock_guard lock(mutex_);
-  if (error_ != 0) fail_write(error_);
-  if (busy_ || pending_.empty()) return;
-  writing_.swap(pending_); // both keep their capacity
+  std::lock_guard lock(s_->mutex);
+  if (s_->error != 0) fail_write(s_->error);
+  if (s_->busy || pending_.empty()) return;
+  s_->writing.swap(pending_); // both keep their capacity
   pending_.clear();
-  busy_ = true;
-  cv_.notify_one();
+  s_->busy = true;
+  s_->cv.notify_all();
 }
 
 void background_writer::on_ready() {
   std::uint64_t count = 0;
-  (void)::read(event_fd_, &count, sizeof count); // EAGAIN just means it was reset already
+  (void)::read(s_->event_fd, &count, sizeof count); // EAGAIN just means it was reset already
   flush();
 }
 
 std::size_t background_writer::backlog() const {
-  std::lock_guard lock(mutex_);
-  return pending_.size() + (busy_ ? writing_.size() : 0);
+  std::lock_guard lock(s_->mutex);
+  return pending_.size() + (s_->busy ? s_->writing.size() : 0);
+}
+
+bool background_writer::drained() const {
+  std::lock_guard lock(s_->mutex);
+  return pending_.empty() && !s_->busy && s_->error == 0;
 }
 
 bool background_writer::wait_drained(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     flush();
-    std::unique_lock lock(mutex_);
-    if (!busy_ && pending_.empty()) return true;
-    if (!cv_.wait_until(lock, deadline, [&] { return !busy_ || error_ != 0; })) return false;
-    if (error_ != 0) fail_write(error_);
+    std::unique_lock lock(s_->mutex);
+    if (!s_->busy && pending_.empty()) return true;
+    if (!s_->cv.wait_until(lock, deadline, [&] { return !s_->busy || s_->error != 0; })) return false;
+    if (s_->error != 0) fail_write(s_->error);
   }
 }
 
-void background_writer::run() {
+void background_writer::run(shared& s) {
   while (true) {
     {
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || busy_; });
-      if (stopping_) return;
+      std::unique_lock lock(s.mutex);
+      s.cv.wait(lock, [&] { return s.stopping || s.busy; });
+      if (!s.busy) return; // stopping, nothing handed over
     }
-    // busy_: writing_ is this thread's until it says otherwise.
-    const int err = write_all(fd_, writing_);
+    // busy: writing is this thread's until it says otherwise.
+    const int err = write_all(s.fd, s.writing);
     {
-      std::lock_guard lock(mutex_);
-      writing_.clear();
-      busy_ = false;
-      if (err != 0 && error_ == 0) error_ = err;
+      std::lock_guard lock(s.mutex);
+      s.writing.clear();
+      s.busy = false;
+      if (err != 0 && s.error == 0) s.error = err;
+      if (s.stopping) return;
     }
-    cv_.notify_all();
+    s.cv.notify_all();
     const std::uint64_t one = 1;
-    (void)::write(event_fd_, &one, sizeof one);
+    (void)::write(s.event_fd, &one, sizeof one);
   }
 }
 

@@ -329,7 +329,11 @@ int sink::run() {
   std::optional<time_point> completing_since;
   while (true) {
     if (int sig = stop_signal()) {
-      (void)out_.wait_drained(heartbeat_timeout); // what a stuck reader does not take is lost
+      try {
+        (void)out_.wait_drained(heartbeat_timeout); // what a stuck reader does not take is lost
+      } catch (const error& e) {
+        log::error("{}", e.what()); // still a stop by signal, and said so
+      }
       if (failures_fd_ >= 0) failures_.flush();
       log::warn("stopped by signal {} with {} result(s) written", sig, done_.size());
       abort_job(fmt::format("the sink was stopped by signal {}", sig));

@@ -86,8 +86,9 @@ class ventilator {
   std::uint64_t next_id_ = 0;
   bool input_done_ = false;
   std::string sink_id_;
-  bool sink_confirmed_ = false; // the sink has said it serves our job: results will not be dropped
-  bool sink_held_back_ = false; // the sink takes no results until its stdout drains (a slow reader)
+  bool sink_confirmed_ = false;   // the sink has said it serves our job: results will not be dropped
+  bool sink_held_back_ = false;   // the sink takes no results until its stdout drains (a slow reader)
+  time_point sink_released_at_{}; // when it last took results again
   time_point sink_seen_{};
   std::uint64_t sink_written_below_ = std::numeric_limits<std::uint64_t>::max();
   bool complete_ = false; // the sink wrote every result
@@ -200,6 +201,7 @@ void ventilator::on(const wire::sink_status& s, const std::string& from, time_po
     log::info("{}", s.held_back ? "the sink is holding results back until its stdout drains"
                                 : "the sink takes results again");
   }
+  if (sink_held_back_ && !s.held_back) sink_released_at_ = now;
   sink_held_back_ = s.held_back;
   if (s.job == job_) sink_confirmed_ = true;
   sink_written_below_ = s.written_below;
@@ -265,9 +267,11 @@ void ventilator::on_tick(time_point now) {
   // A live worker that has held nothing for a whole heartbeat timeout sent every result on long
   // ago: a task still charged to it lost its result on the way to the sink (a dropped connection),
   // so it runs again (the sink drops the copy should the first result turn up after all).
-  // Not while the sink holds results back for a slow stdout: they are waiting in its socket.
-  for (const auto& id : sink_held_back_ ? std::vector<std::string>{}
-                                        : workers_.idle_for(now, millis(opts_.common.heartbeat_timeout_ms))) {
+  // Not while the sink holds results back for a slow stdout, nor for a heartbeat timeout after:
+  // those results are waiting in its socket, and their workers look idle meanwhile.
+  const bool sink_holding = sink_held_back_ || now - sink_released_at_ < millis(opts_.common.heartbeat_timeout_ms);
+  for (const auto& id :
+       sink_holding ? std::vector<std::string>{} : workers_.idle_for(now, millis(opts_.common.heartbeat_timeout_ms))) {
     auto lost = ledger_.requeue_held_by(id, false);
     if (lost.requeued.empty()) continue;
     requeued_ += lost.requeued.size();

@@ -7,8 +7,10 @@
 #include <fmt/format.h>
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 
 namespace mtask::wire {
 namespace {
@@ -249,7 +251,10 @@ class fields {
 template <typename T, typename Read>
 void read_list(detail::cursor& c, const fields& parent, std::uint32_t n, std::string_view what, std::size_t min_size,
                std::vector<T>& out, Read read) {
-  out.reserve(n); // read_array bounded n by the frame's size
+  // Reserved up front only as far as a batch normally goes, and never beyond what the rest of
+  // the frame can hold (an element is an array header and min_size fields, a byte each at least):
+  // a hostile length costs memory only for elements that really are there.
+  out.reserve(std::min({std::size_t{n}, c.remaining() / (min_size + 1), std::size_t{1} << 16}));
   for (std::uint32_t i = 0; i < n; ++i) {
     fields f(c, what, min_size, parent.depth() - 1);
     read(f, out.emplace_back());
@@ -486,14 +491,40 @@ void finish(detail::cursor& c, fields& header) {
 
 } // namespace
 
+namespace {
+
+// Runs a decoder; running out of memory on a frame (millions of tiny list elements within
+// --max-message-bytes) is that frame's fault: refused like any malformed frame, not a crash.
+template <typename Decode>
+auto refusing_huge(Decode decode) {
+  try {
+    return decode();
+  } catch (const std::bad_alloc&) {
+    throw protocol_error("malformed message: too large to decode in memory");
+  }
+}
+
+// A reused batch keeps its capacity from frame to frame, unless a rare huge frame grew it.
+template <typename T>
+void clear_batch(std::vector<T>& v) {
+  if (v.capacity() > (std::size_t{1} << 16))
+    std::vector<T>().swap(v);
+  else
+    v.clear();
+}
+
+} // namespace
+
 message decode(std::string_view frame, std::size_t max_bytes) {
-  check_size(frame, max_bytes);
-  detail::cursor c(frame);
-  fields header(c, "", 3, max_depth);
-  const auto env = read_envelope(header);
-  auto m = decode_body(c, env.type, env.job, header);
-  finish(c, header);
-  return m;
+  return refusing_huge([&] {
+    check_size(frame, max_bytes);
+    detail::cursor c(frame);
+    fields header(c, "", 3, max_depth);
+    const auto env = read_envelope(header);
+    auto m = decode_body(c, env.type, env.job, header);
+    finish(c, header);
+    return m;
+  });
 }
 
 namespace {
@@ -501,22 +532,24 @@ namespace {
 // Decodes a frame that must hold a message of type `expected`, its body read by `read_body`.
 template <typename ReadBody>
 void decode_expected(std::string_view frame, std::size_t max_bytes, msg_type expected, ReadBody read_body) {
-  check_size(frame, max_bytes);
-  detail::cursor c(frame);
-  fields header(c, "", 3, max_depth);
-  const auto env = read_envelope(header);
-  if (env.type != expected) {
-    throw protocol_error(fmt::format("malformed message: type {} where type {} was expected",
-                                     static_cast<unsigned>(env.type), static_cast<unsigned>(expected)));
-  }
-  read_body(c, header, env.job);
-  finish(c, header);
+  refusing_huge([&] {
+    check_size(frame, max_bytes);
+    detail::cursor c(frame);
+    fields header(c, "", 3, max_depth);
+    const auto env = read_envelope(header);
+    if (env.type != expected) {
+      throw protocol_error(fmt::format("malformed message: type {} where type {} was expected",
+                                       static_cast<unsigned>(env.type), static_cast<unsigned>(expected)));
+    }
+    read_body(c, header, env.job);
+    finish(c, header);
+  });
 }
 
 } // namespace
 
 void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes) {
-  out.results.clear(); // keeps its capacity
+  clear_batch(out.results);
   try {
     decode_expected(frame, max_bytes, msg_type::results, [&](detail::cursor& c, fields& f, std::uint64_t job) {
       out.job = job;
@@ -530,7 +563,7 @@ void decode_results(std::string_view frame, results_view& out, std::size_t max_b
 }
 
 void decode_tasks(std::string_view frame, tasks_view& out, std::size_t max_bytes) {
-  out.tasks.clear(); // keeps its capacity
+  clear_batch(out.tasks);
   try {
     decode_expected(frame, max_bytes, msg_type::tasks, [&](detail::cursor& c, fields& f, std::uint64_t job) {
       out.job = job;

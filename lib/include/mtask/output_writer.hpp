@@ -3,8 +3,7 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -46,11 +45,12 @@ class background_writer {
   void flush();
   // Bytes buffered or being written.
   [[nodiscard]] std::size_t backlog() const;
-  [[nodiscard]] bool drained() const { return backlog() == 0; }
+  // Everything written (false after a failed write, which flush() then reports).
+  [[nodiscard]] bool drained() const;
   // Bytes written since the last flush() that the thread has not taken yet.
   [[nodiscard]] bool has_pending() const { return !pending_.empty(); }
   // Readable when the thread has finished a batch: poll it, then call on_ready().
-  [[nodiscard]] int fd() const { return event_fd_; }
+  [[nodiscard]] int fd() const;
   // Resets fd() and hands the thread the next batch. Throws: as flush().
   void on_ready();
   // Waits until everything buffered is written, at most `timeout`. Returns: drained().
@@ -58,18 +58,13 @@ class background_writer {
   bool wait_drained(std::chrono::milliseconds timeout);
 
  private:
-  void run();
-  [[nodiscard]] bool busy() const;
+  // What the thread uses, owned jointly by the writer and the thread: a thread left stuck in
+  // write() when the writer goes away (detached, not joined) still has all of it.
+  struct shared;
+  static void run(shared& s);
 
-  int fd_;
-  int event_fd_ = -1;
+  std::shared_ptr<shared> s_;
   std::string pending_; // appended by the caller's thread only
-  mutable std::mutex mutex_;
-  std::condition_variable cv_;
-  std::string writing_; // the batch the thread writes; the caller touches it only when !busy_
-  bool busy_ = false;   // the thread owns writing_
-  bool stopping_ = false;
-  int error_ = 0; // errno of a failed write
   std::thread thread_;
 };
 
