@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -45,6 +46,20 @@ struct test_pipe {
   void close_write() {
     if (write_fd >= 0) ::close(write_fd);
     write_fd = -1;
+  }
+  // Blocking reads (the read end made blocking first) until `n` bytes, or end of file.
+  std::string read_exactly(std::size_t n) const { return read_blocking(n); }
+  std::string read_until_eof() const { return read_blocking(std::string::npos); }
+  std::string read_blocking(std::size_t n) const {
+    std::string out;
+    char buf[65536];
+    while (out.size() < n) {
+      ssize_t got = ::read(read_fd, buf, std::min(sizeof buf, n - out.size()));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      out.append(buf, static_cast<std::size_t>(got));
+    }
+    return out;
   }
   // Everything in the pipe now.
   std::string drain() const {
@@ -138,15 +153,7 @@ TEST_CASE("output writer flushes by itself once 64 KiB are buffered") {
   // The pipe holds less than a flush: read concurrently, blocking, until the writer closes.
   REQUIRE(::fcntl(p.read_fd, F_SETFL, 0) == 0);
   std::string received;
-  std::thread reader([&] {
-    char buf[8192];
-    for (;;) {
-      ssize_t n = ::read(p.read_fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      received.append(buf, static_cast<std::size_t>(n));
-    }
-  });
+  std::thread reader([&] { received = p.read_until_eof(); });
   {
     output_writer w(p.write_fd);
     w.write(std::string(1000, 'a'));
@@ -200,15 +207,7 @@ TEST_CASE("background writer never blocks its caller on a full pipe, and finishe
     CHECK_FALSE(w.wait_drained(std::chrono::milliseconds(20))); // still stuck: nobody reads
 
     std::string received;
-    std::thread reader([&] {
-      char buf[8192];
-      for (;;) {
-        ssize_t n = ::read(p.read_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        received.append(buf, static_cast<std::size_t>(n));
-      }
-    });
+    std::thread reader([&] { received = p.read_until_eof(); });
     CHECK(w.wait_drained(std::chrono::seconds(10)));
     CHECK(w.drained());
     // The thread says so through fd(): readable until on_ready() resets it.
@@ -249,13 +248,5 @@ TEST_CASE("background writer going away while its thread is stuck writing leaves
     w->flush();                              // handed over whole: the thread is now stuck in write()
     CHECK(w->backlog() == batch.size() + 1); // with the newline the output rule adds
   }                                          // destroyed while stuck
-  std::string received;
-  char buf[65536];
-  while (received.size() < batch.size() + 1) {
-    ssize_t n = ::read(p.read_fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    REQUIRE(n > 0);
-    received.append(buf, static_cast<std::size_t>(n));
-  }
-  CHECK(received == batch + "\n");
+  CHECK(p.read_exactly(batch.size() + 1) == batch + "\n");
 }
