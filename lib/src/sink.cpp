@@ -365,10 +365,10 @@ int sink::run() {
     // A status that could not be sent waits for the connection (ZMQ_IMMEDIATE: the dealer is
     // writable only once connected), so it goes out the moment the ventilator is there.
     const auto dealer_events = static_cast<short>(status_retry_ ? ZMQ_POLLIN | ZMQ_POLLOUT : ZMQ_POLLIN);
-    // Held back, results are left in the socket (ZeroMQ's queues then stop the workers); the
-    // writer thread's eventfd says when stdout has taken a batch.
-    // The writer's wake-up matters only when something waits on it (a batch not yet handed over,
-    // held-back results, the end of the job); otherwise each batch it writes would wake us twice.
+    // Held back, results are left in the socket (ZeroMQ's queues then stop the workers). The
+    // writer thread's eventfd says when stdout has taken a batch; it is polled only when something
+    // waits on that (a batch not yet handed over, held-back results, the end of the job), or each
+    // batch it writes would wake the loop once more for nothing.
     const bool wait_for_writer = out_.has_pending() || held_back_ || (output_final_ && !out_.drained());
     std::vector<zmq::pollitem_t> items{{dealer_.handle(), 0, dealer_events, 0},
                                        {nullptr, out_.fd(), static_cast<short>(wait_for_writer ? ZMQ_POLLIN : 0), 0},
