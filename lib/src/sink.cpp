@@ -245,15 +245,9 @@ void sink::handle_control(const incoming& in, time_point now) {
 
 void sink::handle_results(const incoming& in) {
   // Decoded as views into the frame, into a reused batch: an output is copied once, to stdout.
-  try {
-    if (in.extra_frames) throw protocol_error("malformed message: unexpected frames");
-    wire::decode_results(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()), batch_,
-                         static_cast<std::size_t>(opts_.common.max_message_bytes));
-  } catch (const protocol_error& e) {
-    ++malformed_;
-    log::info("dropped a frame: {}", e.what());
+  const auto max = static_cast<std::size_t>(opts_.common.max_message_bytes);
+  if (!decode_or_count(in, malformed_, [&](std::string_view frame) { wire::decode_results(frame, batch_, max); }))
     return;
-  }
   if (job_ == 0 || batch_.job != job_) {
     foreign_ += batch_.results.size();
     log::info("dropped {} result(s) of another job", batch_.results.size());

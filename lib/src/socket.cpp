@@ -124,15 +124,17 @@ void poll_items(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds t
   }
 }
 
+std::string_view body_of(const incoming& in) { return {static_cast<const char*>(in.body.data()), in.body.size()}; }
+
+void count_dropped(std::uint64_t& dropped, const protocol_error& why) {
+  ++dropped;
+  log::info("dropped a frame: {}", why.what());
+}
+
 std::optional<wire::message> decode_or_count(const incoming& in, std::size_t max_bytes, std::uint64_t& dropped) {
-  try {
-    if (in.extra_frames) throw protocol_error("malformed message: unexpected frames");
-    return wire::decode(std::string_view(static_cast<const char*>(in.body.data()), in.body.size()), max_bytes);
-  } catch (const protocol_error& e) {
-    ++dropped;
-    log::info("dropped a frame: {}", e.what());
-    return std::nullopt;
-  }
+  std::optional<wire::message> m;
+  (void)decode_or_count(in, dropped, [&](std::string_view frame) { m = wire::decode(frame, max_bytes); });
+  return m;
 }
 
 } // namespace mtask

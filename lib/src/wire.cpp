@@ -379,20 +379,11 @@ void encode_to(std::string& out, const message& m) {
   std::visit([&](const auto& body) { pack_body(p, body); }, m);
 }
 
-namespace {
-
-template <typename Body>
-void encode_body(std::string& out, const Body& m) {
+void encode_to(std::string& out, const sink_status& m) {
   out.clear();
   writer p(out);
   pack_body(p, m);
 }
-
-} // namespace
-
-void encode_to(std::string& out, const tasks_msg& m) { encode_body(out, m); }
-void encode_to(std::string& out, const results_msg& m) { encode_body(out, m); }
-void encode_to(std::string& out, const sink_status& m) { encode_body(out, m); }
 
 void batch_builder::open_list() {
   count_ = 0;

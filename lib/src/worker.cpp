@@ -59,7 +59,7 @@ class worker {
  private:
   void connect_sink(const std::string& endpoint);
   void handle(const incoming& in, time_point now);
-  void on_tasks(std::string_view frame, time_point now);
+  void on_tasks(const incoming& in, time_point now);
   void start_tasks(time_point now);
   void collect();
   void complete(std::uint64_t job, const wire::result& r);
@@ -127,9 +127,8 @@ void worker::connect_sink(const std::string& endpoint) {
 }
 
 void worker::handle(const incoming& in, time_point now) {
-  const std::string_view frame(static_cast<const char*>(in.body.data()), in.body.size());
-  if (!in.extra_frames && wire::peek_type(frame) == wire::msg_type::tasks) {
-    on_tasks(frame, now);
+  if (wire::peek_type(body_of(in)) == wire::msg_type::tasks) {
+    on_tasks(in, now);
     return;
   }
   auto msg = decode_or_count(in, static_cast<std::size_t>(opts_.common.max_message_bytes), malformed_);
@@ -148,16 +147,11 @@ void worker::handle(const incoming& in, time_point now) {
   }
 }
 
-void worker::on_tasks(std::string_view frame, time_point now) {
+void worker::on_tasks(const incoming& in, time_point now) {
   // Decoded as views into the frame, into a reused batch: each payload is copied once, into the
   // task the runner gets.
-  try {
-    wire::decode_tasks(frame, batch_, static_cast<std::size_t>(opts_.common.max_message_bytes));
-  } catch (const protocol_error& e) {
-    ++malformed_;
-    log::info("dropped a frame: {}", e.what());
-    return;
-  }
+  const auto max = static_cast<std::size_t>(opts_.common.max_message_bytes);
+  if (!decode_or_count(in, malformed_, [&](std::string_view frame) { wire::decode_tasks(frame, batch_, max); })) return;
   vent_seen_ = now;
   vent_heard_ = true;
   if (!opts_.common.sink_given) {

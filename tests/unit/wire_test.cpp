@@ -1063,16 +1063,9 @@ TEST_CASE("append_id extends the last run for the next id and starts a new run o
         std::vector<wire::id_range>{{.first = 5, .count = 3}, {.first = 9, .count = 1}, {.first = 3, .count = 2}});
 }
 
-TEST_CASE("wire's batch overloads of encode_to write the same bytes as encoding the message") {
-  const wire::tasks_msg t{
-      .job = 3, .terminator = "\n", .sink_endpoint = "ipc:///s", .tasks = {{.id = 1, .payload = "x"}}};
-  const wire::results_msg r{.job = 3, .worker = "w", .results = {{.id = 1, .output = "y"}}};
+TEST_CASE("wire's sink_status overload of encode_to writes the same bytes as encoding the message") {
   const wire::sink_status s{.job = 3, .written_below = 9, .acks = {}, .done = {{.first = 0, .count = 2}}};
   std::string out = "stale bytes that must be replaced";
-  wire::encode_to(out, t);
-  CHECK(out == wire::encode(wire::message(t)));
-  wire::encode_to(out, r);
-  CHECK(out == wire::encode(wire::message(r)));
   wire::encode_to(out, s);
   CHECK(out == wire::encode(wire::message(s)));
 }

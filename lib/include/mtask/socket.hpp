@@ -2,6 +2,7 @@
 // roles open gets the same limits (HWM, linger, maximum message size, ZMTP heartbeats).
 #pragma once
 
+#include "mtask/error.hpp"
 #include "mtask/wire.hpp"
 
 #include <zmq.hpp>
@@ -59,9 +60,27 @@ struct incoming {
 // loop then looks at stop_signal().
 void poll_items(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout);
 
-// Decodes the body of `in` (which must be a single frame after any routing id).
-// Returns: the message, or nothing for a malformed frame, which is counted in `dropped` and
-//          logged at info level: bad bytes from a peer never stop a process.
+// The bytes of `in`'s body.
+[[nodiscard]] std::string_view body_of(const incoming& in);
+
+// Counts and logs (info level) a frame a decoder refused: bad bytes from a peer never stop a process.
+void count_dropped(std::uint64_t& dropped, const protocol_error& why);
+
+// Runs `decode(bytes)` (any of wire's decoders) on the body of `in`, which must be a single frame
+// after any routing id. Returns: whether it decoded; a refused frame is count_dropped().
+template <typename Decode>
+[[nodiscard]] bool decode_or_count(const incoming& in, std::uint64_t& dropped, Decode&& decode) {
+  try {
+    if (in.extra_frames) throw protocol_error("malformed message: unexpected frames");
+    decode(body_of(in));
+    return true;
+  } catch (const protocol_error& e) {
+    count_dropped(dropped, e);
+    return false;
+  }
+}
+
+// decode_or_count with wire::decode. Returns: the message, or nothing for a refused frame.
 [[nodiscard]] std::optional<wire::message> decode_or_count(const incoming& in, std::size_t max_bytes,
                                                            std::uint64_t& dropped);
 

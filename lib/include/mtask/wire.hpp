@@ -158,10 +158,8 @@ using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, 
 std::string encode(const message& m);
 // Writes the msgpack bytes of `m` into `out` (replacing its contents, reusing its capacity).
 void encode_to(std::string& out, const message& m);
-// The batch messages, encoded without first being copied into a `message` (they carry every
-// payload and output of a batch; these overloads are what the hot paths call).
-void encode_to(std::string& out, const tasks_msg& m);
-void encode_to(std::string& out, const results_msg& m);
+// The sink's status (it carries the acknowledgements of every batch), encoded without first being
+// copied into a `message`. Batches of tasks and results are built with the builders below.
 void encode_to(std::string& out, const sink_status& m);
 
 // A task whose payload is a view into the frame it was decoded from. Valid while that frame is.
