@@ -1,10 +1,13 @@
 """Test driver for mtask's end-to-end tests: starts the real binaries as separate processes on
 endpoints of their own (a fresh ipc:// directory or free tcp ports per test), captures stdout and
-stderr to files, and kills whatever is still running when a test ends. Nothing here sleeps to
-synchronise: tests wait for processes to exit, each wait bounded by a timeout."""
+stderr to files, and kills whatever is still running when a test ends. A test can put a fault
+proxy in front of an endpoint and feed the ventilator through a named pipe, a part at a time.
+Nothing here sleeps to synchronise: tests wait for processes to exit or for a condition, each
+wait bounded by a timeout."""
 
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -12,6 +15,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+
+from fault_proxy import FaultProxy
 
 BIN_DIR = os.environ.get("MTASK_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 
@@ -69,7 +74,7 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
-            raise AssertionError(f"{self.name} did not exit within {timeout}s; stderr:\n{self.stderr()}")
+            raise AssertionError(f"{self.name} did not exit within {timeout}s; stderr:\n{tail(self.stderr())}")
 
     def alive(self):
         return self.p.poll() is None
@@ -82,6 +87,11 @@ class Proc:
         self._out.flush()
         with open(self.out_path, "rb") as f:
             return f.read()
+
+    def stdout_lines(self):
+        """Lines written to stdout so far (to wait for progress while a job runs)."""
+        with open(self.out_path, "rb") as f:
+            return f.read().count(b"\n")
 
     def stderr(self):
         self._err.flush()
@@ -111,11 +121,14 @@ class Cluster:
             self.sink_ep = f"tcp://127.0.0.1:{free_tcp_port()}"
         self.heartbeat = ["--heartbeat-ms", str(heartbeat_ms), "--heartbeat-timeout-ms", str(heartbeat_timeout_ms)]
         self.procs = []
+        self.cleanups = []  # run before the processes are killed
         self.counter = 0
         testcase.addCleanup(self.close)
 
-    def common(self):
-        return ["--ventilator", self.vent_ep, "--sink", self.sink_ep] + self.heartbeat
+    def common(self, ventilator=None, sink=None):
+        """Flags every role gets; `ventilator`/`sink` replace the endpoint this process connects to
+        (a fault proxy in front of the real one, say)."""
+        return ["--ventilator", ventilator or self.vent_ep, "--sink", sink or self.sink_ep] + self.heartbeat
 
     def _start(self, name, argv, **kw):
         self.counter += 1
@@ -123,8 +136,8 @@ class Cluster:
         self.procs.append(p)
         return p
 
-    def worker(self, *command, jobs=1, args=(), builtin=None):
-        argv = [binary("mtask-worker")] + self.common() + ["-j", str(jobs)] + list(args)
+    def worker(self, *command, jobs=1, args=(), builtin=None, ventilator=None, sink=None):
+        argv = [binary("mtask-worker")] + self.common(ventilator, sink) + ["-j", str(jobs)] + list(args)
         argv += ["--builtin", builtin] if builtin else ["--"] + list(command)
         return self._start("worker", argv)
 
@@ -134,13 +147,57 @@ class Cluster:
             return self._start("ventilator", argv, stdin_path=stdin_path)
         return self._start("ventilator", argv, stdin_bytes=input_bytes)
 
-    def sink(self, args=()):
-        return self._start("sink", [binary("mtask-sink")] + self.common() + list(args))
+    def sink(self, args=(), ventilator=None):
+        return self._start("sink", [binary("mtask-sink")] + self.common(ventilator) + list(args))
+
+    def proxy(self, endpoint):
+        """A FaultProxy in front of a tcp:// endpoint, stopped when the test ends."""
+        p = FaultProxy.in_front_of(endpoint)
+        self.cleanups.append(p.stop)
+        return p
+
+    def fifo(self, name="input"):
+        """A named pipe for the ventilator's input, written by the test while the job runs."""
+        return Fifo(os.path.join(self.dir, name), self.cleanups)
 
     def close(self):
+        for fn in reversed(self.cleanups):
+            fn()
         for p in self.procs:
             p.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Fifo:
+    """A named pipe the test writes while a process reads it (pass `path` as stdin_path). The test
+    holds it open read-write, so opening either end never blocks, and the reader sees end of input
+    only at close()."""
+
+    def __init__(self, path, cleanups):
+        os.mkfifo(path)
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        cleanups.append(self.close)
+
+    def write(self, data, timeout=60):
+        """Returns once the reader has room for all of `data`; fails the test if it has not within
+        `timeout` (a reader that stopped reading)."""
+        view = memoryview(data)
+        deadline = time.monotonic() + timeout
+        while view:
+            if not select.select([], [self.fd], [], 0.1)[1]:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.path}: {len(view)} bytes still unread after {timeout}s")
+                continue
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                pass
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def run(argv, input_bytes=b"", timeout=30):
@@ -158,6 +215,13 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.02)
 
 
+def tail(text, n=30):
+    """The last n lines of a log, for failure messages (a chaos run can log thousands)."""
+    all_lines = text.splitlines()
+    cut = f"[{len(all_lines) - n} earlier lines]\n" if len(all_lines) > n else ""
+    return cut + "\n".join(all_lines[-n:])
+
+
 def lines(data):
     return data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
 
@@ -173,10 +237,13 @@ class E2E(unittest.TestCase):
 
     def finish(self, sink, vent, expect=0, timeout=60):
         """Waits for sink and ventilator; both must exit with `expect`. Returns the sink's stdout."""
-        rc = sink.wait(timeout)
-        self.assertEqual(rc, expect, f"sink exit code; stderr:\n{sink.stderr()}")
+        try:
+            rc = sink.wait(timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nventilator stderr:\n{tail(vent.stderr())}") from None
+        self.assertEqual(rc, expect, f"sink exit code; stderr:\n{tail(sink.stderr())}")
         rc = vent.wait(timeout)
-        self.assertEqual(rc, expect, f"ventilator exit code; stderr:\n{vent.stderr()}")
+        self.assertEqual(rc, expect, f"ventilator exit code; stderr:\n{tail(vent.stderr())}")
         return sink.stdout()
 
     def assertSameMultiset(self, got, want):
