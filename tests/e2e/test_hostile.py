@@ -5,6 +5,7 @@ oversized frames, extra frames, raw non-ZMTP bytes). The job's output must not c
 process must survive, and the drops must be counted."""
 
 import random
+import re
 import socket
 import struct
 import threading
@@ -13,9 +14,12 @@ import zmq
 
 from harness import E2E, main, wait_until
 
+PROTOCOL_VERSION = 2  # what the binaries speak since the protocol rewrite
+WRONG_VERSION = 11  # message type: "your version is not mine", [version, 11, job]
+
 
 def msgpack_array(*items):
-    """A tiny msgpack encoder for the few shapes we need (ints, bytes, arrays)."""
+    """A tiny msgpack encoder for the few shapes we need (ints, bools, short str, bytes, arrays)."""
     def enc(x):
         if isinstance(x, bool):
             return b"\xc3" if x else b"\xc2"
@@ -25,6 +29,8 @@ def msgpack_array(*items):
             if x < 0:
                 return b"\xd3" + struct.pack(">q", x)
             return b"\xcf" + struct.pack(">Q", x)
+        if isinstance(x, str) and len(x.encode()) < 32:
+            return bytes([0xa0 | len(x.encode())]) + x.encode()  # fixstr
         if isinstance(x, bytes):
             return b"\xc5" + struct.pack(">H", len(x)) + x
         if isinstance(x, list):
@@ -108,15 +114,17 @@ class Hostile(E2E):
             s.setsockopt(zmq.LINGER, 0)
             s.connect(c.vent_ep)
             job, received = 0, 0
+            version = 1  # then the ventilator's: it answers even a hello of another version
             try:
                 while not stop.is_set():
                     # [version, type=worker_status, job, name, slots, free, received, completed_job, busy]
                     try:
-                        s.send(msgpack_array(1, 1, job, b"swallower", 4, 4, received, 0, 0), zmq.NOBLOCK)
+                        s.send(msgpack_array(version, 1, job, b"swallower", 4, 4, received, 0, 0), zmq.NOBLOCK)
                     except zmq.Again:
                         pass  # not connected yet
                     if s.poll(50):
                         msg = msgpack_decode(s.recv())
+                        version = msg[0]
                         if msg[1] == 3:  # tasks
                             if msg[2] != job:
                                 job, received = msg[2], 0
@@ -215,6 +223,69 @@ class Hostile(E2E):
                 self.assertTrue(w.alive(), f"{w.name} died:\n{w.stderr()}")
         self.assertRegex(vent.stderr(), r"dropped \d+ malformed or foreign message")
         self.assertRegex(sink.stderr(), r"dropped \d+ malformed and \d+ foreign message")
+
+
+class ProtocolVersion(E2E):
+    """Issue: the protocol version becomes 2; a frame of another version gets a clear error at
+    hello (a `wrong_version` reply, type 11), not silence."""
+
+    def test_a_worker_of_version_1_is_told_wrong_version_and_the_ventilator_names_both(self):
+        """Issue: a version-1 worker_status must receive `[2, 11, 0]`, and the ventilator's stderr
+        must name both versions (at the default verbosity: whoever started the old worker must
+        see why it is refused)."""
+        c = self.cluster()
+        vent = c.ventilator(b"a\n")
+        ctx = zmq.Context()
+        self.addCleanup(ctx.term)
+        s = ctx.socket(zmq.DEALER)
+        self.addCleanup(s.close)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.ROUTING_ID, b"wfake-version-1")
+        s.connect(c.vent_ep)
+        # [version 1, worker_status, job 0, name, slots, free, received, completed_job, busy]
+        s.send(msgpack_array(1, 1, 0, "fake", 1, 1, 0, 0, 0))
+        self.assertTrue(s.poll(20_000), f"no reply within 20 s; ventilator stderr:\n{vent.stderr()}")
+        reply = msgpack_decode(s.recv())
+        self.assertIsInstance(reply, list, reply)
+        self.assertEqual(reply[:3], [PROTOCOL_VERSION, WRONG_VERSION, 0], f"reply {reply}")
+        wait_until(lambda: any(re.search(r"\b1\b", l) and re.search(r"\b2\b", l) and "version" in l
+                               for l in vent.stderr().splitlines()), 20,
+                   "the ventilator to log a line naming versions 1 and 2")
+
+    def test_a_worker_answered_in_another_version_exits_1_naming_both(self):
+        """Issue: a ventilator answering `[99, 4, 0, false]` makes `mtask-worker --once` exit 1
+        within a few seconds, with a one-line error naming versions 99 and 2."""
+        c = self.cluster()
+        ctx = zmq.Context()
+        self.addCleanup(ctx.term)
+        fake = ctx.socket(zmq.ROUTER)
+        self.addCleanup(fake.close)
+        fake.setsockopt(zmq.LINGER, 0)
+        fake.bind(c.vent_ep)
+        stop = threading.Event()
+        answered = {"frames": 0}
+
+        def answer():
+            while not stop.is_set():
+                if fake.poll(50):
+                    peer, *_ = fake.recv_multipart()
+                    # [version 99, vent_status, job 0, complete false]
+                    fake.send_multipart([peer, msgpack_array(99, 4, 0, False)])
+                    answered["frames"] += 1
+
+        t = threading.Thread(target=answer)
+        t.start()
+        try:
+            w = c.worker(builtin="echo", args=["--once"])
+            rc = w.wait(20)
+        finally:
+            stop.set()
+            t.join()
+        self.assertGreater(answered["frames"], 0, "the worker must have spoken first")
+        self.assertEqual(rc, 1, w.stderr())
+        named = [l for l in w.stderr().splitlines() if re.search(r"\b99\b", l)]
+        self.assertEqual(len(named), 1, f"one line naming version 99:\n{w.stderr()}")
+        self.assertRegex(named[0], r"\b2\b", "the line names this build's version too")
 
 
 if __name__ == "__main__":
