@@ -10,8 +10,6 @@
 namespace mtask {
 namespace {
 
-// How far down the queue take() looks for a task that did not last fail on the asking worker.
-constexpr std::size_t avoid_lookahead = 64;
 // The ring may be this much longer than what is live before its oldest live entry moves to the
 // stragglers: enough slack that with tasks finishing out of order almost nothing moves, little
 // enough that the ring's memory follows the window.
@@ -59,34 +57,15 @@ void ledger::add(std::uint64_t id, std::string payload) {
   compact();
 }
 
-void ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out) {
+void ledger::take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out,
+                  std::uint64_t batch) {
   out.clear();
-  take_each(worker, n, avoid_repeats, [&](const wire::task_view& t) {
-    out.push_back(wire::task{
-        .id = t.id, .attempt = t.attempt, .payload = std::string(t.payload), .retries_left = t.retries_left});
-  });
-}
-
-bool ledger::take_one(worker_ref who, bool avoid_repeats, std::size_t& pos, wire::task_view& out) {
-  while (pos < queue_.size()) {
-    const auto id = queue_[pos];
-    auto* e = find(id);
-    assert(e && "a queued id is live");
-    if (avoid_repeats && e->avoid == who && pos < avoid_lookahead) {
-      ++pos; // leave it for another worker
-      continue;
-    }
-    if (pos == 0)
-      queue_.pop_front();
-    else
-      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
-    e->where = state::held;
-    e->holder = who;
-    ++e->attempt;
-    out = wire::task_view{.id = id, .attempt = e->attempt, .payload = e->payload, .retries_left = e->retries_left};
-    return true;
-  }
-  return false;
+  take_each(
+      worker, n, avoid_repeats, batch, [](std::size_t) { return true; },
+      [&](const wire::task_view& t) {
+        out.push_back(wire::task{
+            .id = t.id, .attempt = t.attempt, .payload = std::string(t.payload), .retries_left = t.retries_left});
+      });
 }
 
 ledger::ack_outcome ledger::acknowledge(const wire::ack& a) {
@@ -143,7 +122,7 @@ void ledger::requeue_front(std::vector<std::uint64_t> ids) {
   queue_.insert(queue_.begin(), ids.begin(), ids.end());
 }
 
-ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, bool count_crash) {
+ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, std::uint64_t delivered_below) {
   lost_tasks lost;
   auto it = worker_refs_.find(worker);
   if (it == worker_refs_.end()) return lost; // never held anything
@@ -152,7 +131,7 @@ ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, bool count
     if (e.where != state::held || e.holder != who) return;
     e.avoid = e.holder; // another worker, where there is one
     e.holder = 0;
-    if (count_crash) ++e.crashes;
+    if (e.batch < delivered_below) ++e.crashes;
     if (e.crashes >= limits_.max_crashes) {
       e.where = state::quarantined;
       ++quarantined_;
@@ -175,5 +154,45 @@ ledger::lost_tasks ledger::requeue_held_by(const std::string& worker, bool count
   std::sort(lost.quarantined.begin(), lost.quarantined.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return lost;
 }
+
+std::size_t ledger::requeue_batch(const std::string& worker, std::uint64_t batch) {
+  auto it = worker_refs_.find(worker);
+  if (it == worker_refs_.end()) return 0;
+  const worker_ref who = it->second;
+  std::vector<std::uint64_t> ids;
+  for_each_live([&](std::uint64_t id, entry& e) {
+    if (e.where != state::held || e.holder != who || e.batch != batch) return;
+    e.where = state::queued;
+    e.holder = 0;
+    --e.attempt; // it never ran: the next dispatch is the same attempt
+    ids.push_back(id);
+  });
+  requeue_front(ids);
+  return ids.size();
+}
+
+std::size_t ledger::release_below(std::uint64_t id) {
+  // Called with every status of the sink, so it costs nothing when the acks it repeats have
+  // already arrived: the ring's front is always live, so base_ >= id means none there.
+  std::vector<std::uint64_t> ids;
+  for (auto& [i, e] : stragglers_) {
+    if (i < id) ids.push_back(i);
+  }
+  for (std::uint64_t i = base_; i < id && i - base_ < ring_.size(); ++i) {
+    if (ring_[i - base_].where != state::released) ids.push_back(i);
+  }
+  for (auto i : ids) (void)acknowledge(wire::ack{.id = i, .attempt = 0, .status = wire::task_status::ok});
+  return ids.size();
+}
+
+void ledger::set_aside(std::uint64_t id) {
+  auto* e = find(id);
+  if (!e || e->where != state::queued) return;
+  queue_.erase(std::find(queue_.begin(), queue_.end(), id));
+  e->where = state::quarantined;
+  ++quarantined_;
+}
+
+bool ledger::contains(std::uint64_t id) const { return find(id) != nullptr; }
 
 } // namespace mtask

@@ -3,6 +3,7 @@
 
 #include "mtask/error.hpp"
 #include "mtask/log.hpp"
+#include "protocol/endpoint.hpp"
 
 #include <fmt/format.h>
 
@@ -38,13 +39,7 @@ void apply(zmq::socket_t& s, zmq::socket_type type, const socket_policy& p) {
 
 } // namespace
 
-void check_endpoint(std::string_view flag, std::string_view endpoint) {
-  for (std::string_view scheme : {"tcp://", "ipc://", "inproc://"}) {
-    if (endpoint.starts_with(scheme) && endpoint.size() > scheme.size()) return;
-  }
-  throw usage_error(
-      fmt::format("{}: '{}' is not an endpoint (expected tcp://HOST:PORT or ipc://PATH)", flag, endpoint));
-}
+void check_endpoint(std::string_view flag, std::string_view endpoint) { check_endpoint_syntax(flag, endpoint); }
 
 zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
                           const socket_policy& policy) {

@@ -49,8 +49,13 @@ int ventilator_main(int argc, char** argv) {
                  "Quarantine a task as failed once this many workers died while running it")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000000u));
+  std::string max_held;
+  app.add_option("--max-held-bytes", max_held,
+                 "With a sink keeping order (-k): stop reading input while the sink holds this much output for a "
+                 "task still running (default 16M)");
   auto validate = [&] {
     if (!block.empty()) opts.split.block_bytes = parse_size("--block", block);
+    if (!max_held.empty()) opts.max_held_bytes = parse_size("--max-held-bytes", max_held);
     if (!range.empty()) opts.range = parse_range(range);
   };
   if (int rc = parse_flags(app, opts.common, argc, argv, validate); rc >= 0) return rc;

@@ -1,70 +1,45 @@
-// msgpack encoding and defensive decoding of the wire protocol.
+// msgpack encoding and defensive decoding of the wire protocol, both derived from the schema in
+// wire_schema.hpp: no message's fields are listed here.
 #include "mtask/wire.hpp"
 
 #include "msgpack_cursor.hpp"
+#include "msgpack_writer.hpp"
 #include "mtask/error.hpp"
+#include "wire_schema.hpp"
 
 #include <fmt/format.h>
-#include <msgpack.hpp>
 
 #include <algorithm>
-#include <cstring>
+#include <array>
 #include <limits>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 namespace mtask::wire {
 namespace {
 
-// msgpack-c's packer writes every field through its sink's write(): gathered in a local buffer,
-// a result's nine fields reach the string in one or two appends instead of one each (appending
-// per field was a fifth of the worker's time with micro-tasks).
-class buffered_sink {
- public:
-  explicit buffered_sink(std::string& out) : out_(out) {}
-  ~buffered_sink() { flush(); }
-  void write(const char* data, std::size_t size) {
-    if (size > sizeof buf_ - len_) {
-      flush();
-      if (size > sizeof buf_ / 2) {
-        out_.append(data, size);
-        return;
-      }
-    }
-    std::memcpy(buf_ + len_, data, size);
-    len_ += size;
-  }
-  void flush() {
-    out_.append(buf_, len_);
-    len_ = 0;
-  }
+using detail::field_count;
+using detail::is_list;
+using detail::schema;
+using detail::text;
+using detail::writer;
 
- private:
-  std::string& out_;
-  char buf_[256];
-  std::size_t len_ = 0;
-};
+template <typename Fn, std::size_t... I>
+void for_each_index(Fn& fn, std::index_sequence<I...>) {
+  (fn(std::integral_constant<std::size_t, I>{}), ...);
+}
 
-// The packer calls the encoders below make, by msgpack type.
-class writer {
- public:
-  explicit writer(std::string& out) : sink_(out), p_(sink_) {}
-  void array(std::uint32_t n) { p_.pack_array(n); }
-  void uint(std::uint64_t v) { p_.pack(v); }
-  void sint(std::int64_t v) { p_.pack(v); }
-  void boolean(bool v) { p_.pack(v); }
-  void str(std::string_view s) {
-    p_.pack_str(static_cast<std::uint32_t>(s.size()));
-    p_.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
-  }
-  void bin(std::string_view s) {
-    p_.pack_bin(static_cast<std::uint32_t>(s.size()));
-    p_.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
-  }
+// Calls fn(std::integral_constant<std::size_t, I>{}) for the fields [0, To) of T's schema, in wire
+// order: an index rather than the field, so that the field's member, encoding and check are
+// constant expressions in fn and each field compiles to the code a hand-written one would.
+template <typename T, std::size_t To = field_count<T>, typename Fn>
+void for_each_field(Fn&& fn) {
+  static_assert(detail::covers<T>(), "every member of T has its line in schema<T> (wire_schema.hpp)");
+  for_each_index(fn, std::make_index_sequence<To>{});
+}
 
- private:
-  buffered_sink sink_;
-  msgpack::packer<buffered_sink> p_;
-};
+// ---- encoding -------------------------------------------------------------------------------
 
 void pack_header(writer& p, std::size_t fields, msg_type t, std::uint64_t job) {
   p.array(static_cast<std::uint32_t>(3 + fields));
@@ -73,102 +48,67 @@ void pack_header(writer& p, std::size_t fields, msg_type t, std::uint64_t job) {
   p.uint(job);
 }
 
-void pack_body(writer& p, const worker_status& m) {
-  pack_header(p, 6, msg_type::worker_status, m.job);
-  p.str(m.name);
-  p.uint(m.slots);
-  p.uint(m.free);
-  p.uint(m.received);
-  p.uint(m.completed_job);
-  p.uint(m.busy);
-}
+template <typename E>
+void pack_element(writer& p, const E& e);
 
-void pack_body(writer& p, const worker_bye& m) { pack_header(p, 0, msg_type::worker_bye, m.job); }
-
-void pack_task(writer& p, std::uint64_t id, std::uint32_t attempt, std::string_view payload,
-               std::uint32_t retries_left) {
-  p.array(4);
-  p.uint(id);
-  p.uint(attempt);
-  p.bin(payload);
-  p.uint(retries_left);
-}
-
-void pack_body(writer& p, const tasks_msg& m) {
-  pack_header(p, 3, msg_type::tasks, m.job);
-  p.bin(m.terminator);
-  p.str(m.sink_endpoint);
-  p.array(static_cast<std::uint32_t>(m.tasks.size()));
-  for (const auto& t : m.tasks) pack_task(p, t.id, t.attempt, t.payload, t.retries_left);
-}
-
-void pack_body(writer& p, const vent_status& m) {
-  pack_header(p, 1, msg_type::vent_status, m.job);
-  p.boolean(m.complete);
-}
-
-void pack_body(writer& p, const job_info& m) {
-  pack_header(p, 1, msg_type::job_info, m.job);
-  p.sint(m.total);
-}
-
-void pack_body(writer& p, const sink_status& m) {
-  pack_header(p, m.held_back ? 4 : 3, msg_type::sink_status, m.job);
-  p.uint(m.written_below);
-  p.array(static_cast<std::uint32_t>(m.acks.size()));
-  for (const auto& a : m.acks) {
-    p.array(3);
-    p.uint(a.id);
-    p.uint(a.attempt);
-    p.uint(static_cast<std::uint8_t>(a.status));
+template <text As, typename M>
+void pack_value(writer& p, const M& v) {
+  if constexpr (std::is_same_v<M, bool>) {
+    p.boolean(v);
+  } else if constexpr (std::is_same_v<M, task_status>) {
+    p.uint(static_cast<std::uint8_t>(v));
+  } else if constexpr (std::is_integral_v<M> && std::is_signed_v<M>) {
+    p.sint(v);
+  } else if constexpr (std::is_integral_v<M>) {
+    p.uint(v);
+  } else if constexpr (is_list<M>) {
+    p.array(static_cast<std::uint32_t>(v.size()));
+    for (const auto& e : v) pack_element(p, e);
+  } else if constexpr (As == text::str) {
+    p.str(v);
+  } else {
+    p.bin(v);
   }
-  p.array(static_cast<std::uint32_t>(m.done.size()));
-  for (const auto& r : m.done) {
-    p.array(2);
-    p.uint(r.first);
-    p.uint(r.count);
-  }
-  if (m.held_back) p.boolean(true);
 }
 
-void pack_body(writer& p, const complete& m) {
-  pack_header(p, 2, msg_type::complete, m.job);
-  p.uint(m.total);
-  p.uint(m.failed);
+// The fields [0, To) of `v`.
+template <typename T, std::size_t To = field_count<T>>
+void pack_fields(writer& p, const T& v) {
+  for_each_field<T, To>([&](auto i) {
+    constexpr auto& f = std::get<i>(schema<T>::fields);
+    pack_value<f.as>(p, v.*f.member);
+  });
 }
 
-void pack_body(writer& p, const complete_ack& m) { pack_header(p, 0, msg_type::complete_ack, m.job); }
-
-void pack_body(writer& p, const abort_msg& m) {
-  pack_header(p, 1, msg_type::abort, m.job);
-  p.str(m.reason);
+template <typename E>
+void pack_element(writer& p, const E& e) {
+  p.array(static_cast<std::uint32_t>(field_count<E>));
+  pack_fields(p, e);
 }
 
-void pack_result(writer& p, const result& r) {
-  p.array(9);
-  p.uint(r.id);
-  p.uint(r.attempt);
-  p.uint(static_cast<std::uint8_t>(r.status));
-  p.sint(r.code);
-  p.bin(r.output);
-  p.bin(r.error);
-  p.uint(r.runtime_us);
-  p.uint(r.retries_left);
-  p.bin(r.payload);
+template <typename M>
+void pack_message(writer& p, const M& m) {
+  pack_header(p, field_count<M>, schema<M>::type, m.job);
+  pack_fields(p, m);
 }
 
-void pack_body(writer& p, const results_msg& m) {
-  pack_header(p, 2, msg_type::results, m.job);
-  p.str(m.worker);
-  p.array(static_cast<std::uint32_t>(m.results.size()));
-  for (const auto& r : m.results) pack_result(p, r);
+// A batch message up to its list, the schema's last field, which a builder then appends to.
+template <typename M>
+void pack_all_but_list(writer& p, const M& head) {
+  constexpr auto n = field_count<M>;
+  static_assert(is_list<std::remove_cvref_t<decltype(head.*std::get<n - 1>(schema<M>::fields).member)>>,
+                "a builder appends to its message's last field, which must be the list");
+  pack_header(p, n, schema<M>::type, head.job);
+  pack_fields<M, n - 1>(p, head);
 }
+
+// ---- decoding -------------------------------------------------------------------------------
 
 // Reads the fields of one msgpack array in order, turning every surprise into protocol_error.
 // Fields beyond those read are a newer peer's additions: finish() skips them.
-class fields {
+class array_reader {
  public:
-  fields(detail::cursor& c, std::string_view what, std::size_t min_size, int depth)
+  array_reader(detail::cursor& c, std::string_view what, std::size_t min_size, int depth)
       : c_(c), what_(what), depth_(depth) {
     if (depth_ <= 0) fail("nested too deeply");
     if (!c_.read_array(size_)) fail("not an array");
@@ -211,7 +151,7 @@ class fields {
 
   task_status status() {
     auto v = integer<std::uint8_t>();
-    if (v > static_cast<std::uint8_t>(task_status::crashed)) fail(fmt::format("unknown task status {}", v));
+    if (v > static_cast<std::uint8_t>(task_status::too_large)) fail(fmt::format("unknown task status {}", v));
     return static_cast<task_status>(v);
   }
 
@@ -247,142 +187,89 @@ class fields {
   std::uint32_t pos_ = 0;
 };
 
-// Reads `n` elements of a list field, each an array of at least `min_size` fields, with `read`.
-template <typename T, typename Read>
-void read_list(detail::cursor& c, const fields& parent, std::uint32_t n, std::string_view what, std::size_t min_size,
-               std::vector<T>& out, Read read) {
+template <typename T>
+void read_fields(detail::cursor& c, array_reader& r, T& out);
+
+// Reads the list field `name` of `parent`: elements each an array of at least the fields their
+// schema has, into owned structs or views.
+template <typename E>
+void read_list(detail::cursor& c, array_reader& parent, std::string_view name, std::vector<E>& out) {
+  const auto n = parent.array(name);
   // Reserved up front only as far as a batch normally goes, and never beyond what the rest of
-  // the frame can hold (an element is an array header and min_size fields, a byte each at least):
+  // the frame can hold (an element is an array header and its fields, a byte each at least):
   // a hostile length costs memory only for elements that really are there.
-  out.reserve(std::min({std::size_t{n}, c.remaining() / (min_size + 1), std::size_t{1} << 16}));
+  out.reserve(std::min({std::size_t{n}, c.remaining() / (field_count<E> + 1), std::size_t{1} << 16}));
   for (std::uint32_t i = 0; i < n; ++i) {
-    fields f(c, what, min_size, parent.depth() - 1);
-    read(f, out.emplace_back());
-    f.finish();
+    array_reader r(c, schema<E>::name, field_count<E>, parent.depth() - 1);
+    read_fields(c, r, out.emplace_back());
+    r.finish();
   }
 }
 
-// One task's fields, into a task (payload copied) or a task_view (a view into the frame).
-template <typename Task>
-void read_task(fields& t, Task& out) {
-  out.id = t.integer<std::uint64_t>();
-  out.attempt = t.integer<std::uint32_t>();
-  out.payload = t.bytes();
-  out.retries_left = t.integer<std::uint32_t>();
-}
-
-// One result's fields, into a result (strings copied) or a result_view (views into the frame).
-template <typename Result>
-void read_result(fields& r, Result& out) {
-  out.id = r.integer<std::uint64_t>();
-  out.attempt = r.integer<std::uint32_t>();
-  out.status = r.status();
-  out.code = r.integer<std::int32_t>();
-  out.output = r.bytes();
-  out.error = r.bytes();
-  out.runtime_us = r.integer<std::uint64_t>();
-  out.retries_left = r.integer<std::uint32_t>();
-  out.payload = r.bytes();
-}
-
-message decode_body(detail::cursor& c, msg_type type, std::uint64_t job, fields& f) {
-  switch (type) {
-    case msg_type::worker_status: {
-      worker_status m{.job = job};
-      m.name = f.bytes();
-      m.slots = f.integer<std::uint32_t>();
-      m.free = f.integer<std::uint32_t>();
-      m.received = f.integer<std::uint64_t>();
-      m.completed_job = f.integer<std::uint64_t>();
-      m.busy = f.integer<std::uint32_t>();
-      return m;
-    }
-    case msg_type::worker_bye: return worker_bye{.job = job};
-    case msg_type::tasks: {
-      tasks_msg m{.job = job};
-      m.terminator = f.bytes();
-      m.sink_endpoint = f.bytes();
-      read_list(c, f, f.array("tasks"), "task", 4, m.tasks, read_task<task>);
-      return m;
-    }
-    case msg_type::vent_status: {
-      vent_status m{.job = job};
-      m.complete = f.boolean();
-      return m;
-    }
-    case msg_type::job_info: {
-      job_info m{.job = job};
-      m.total = f.integer<std::int64_t>();
-      if (m.total < -1) f.fail("negative total");
-      return m;
-    }
-    case msg_type::sink_status: {
-      sink_status m{.job = job};
-      m.written_below = f.integer<std::uint64_t>();
-      read_list(c, f, f.array("acks"), "ack", 3, m.acks, [](fields& a, ack& out) {
-        out.id = a.integer<std::uint64_t>();
-        out.attempt = a.integer<std::uint32_t>();
-        out.status = a.status();
-      });
-      read_list(c, f, f.array("done"), "id range", 2, m.done, [](fields& r, id_range& out) {
-        out.first = r.integer<std::uint64_t>();
-        out.count = r.integer<std::uint64_t>();
-        if (out.count > std::numeric_limits<std::uint64_t>::max() - out.first) r.fail("range overflows");
-      });
-      if (f.size() > 3 + 3) m.held_back = f.boolean(); // optional: sent only when true
-      return m;
-    }
-    case msg_type::complete: {
-      complete m{.job = job};
-      m.total = f.integer<std::uint64_t>();
-      m.failed = f.integer<std::uint64_t>();
-      return m;
-    }
-    case msg_type::complete_ack: return complete_ack{.job = job};
-    case msg_type::abort: {
-      abort_msg m{.job = job};
-      m.reason = f.bytes();
-      return m;
-    }
-    case msg_type::results: {
-      results_msg m{.job = job};
-      m.worker = f.bytes();
-      read_list(c, f, f.array("results"), "result", 9, m.results, read_result<result>);
-      return m;
-    }
+template <typename M>
+void read_value(detail::cursor& c, array_reader& r, std::string_view name, M& out) {
+  if constexpr (std::is_same_v<M, bool>) {
+    out = r.boolean();
+  } else if constexpr (std::is_same_v<M, task_status>) {
+    out = r.status();
+  } else if constexpr (std::is_integral_v<M>) {
+    out = r.integer<M>();
+  } else if constexpr (is_list<M>) {
+    read_list(c, r, name, out);
+  } else {
+    out = r.bytes(); // a copy into a std::string, or a view into the frame
   }
-  throw protocol_error(fmt::format("unknown message type {}", static_cast<unsigned>(type)));
 }
 
-// The number of fields each message type must have after the header.
-std::size_t body_fields(msg_type t) {
-  switch (t) {
-    case msg_type::worker_status: return 6;
-    case msg_type::tasks: return 3;
-    case msg_type::vent_status: return 1;
-    case msg_type::job_info: return 1;
-    case msg_type::sink_status: return 3;
-    case msg_type::complete: return 2;
-    case msg_type::results: return 2;
-    case msg_type::abort: return 1;
-    case msg_type::worker_bye:
-    case msg_type::complete_ack: return 0;
-  }
-  return 0;
+// Reads T's fields in schema order, each checked once read.
+template <typename T>
+void read_fields(detail::cursor& c, array_reader& r, T& out) {
+  for_each_field<T>([&](auto i) {
+    constexpr auto& f = std::get<i>(schema<T>::fields);
+    read_value(c, r, f.name ? f.name : "", out.*f.member);
+    if constexpr (f.check != nullptr) {
+      if (const char* why = f.check(out)) r.fail(why);
+    }
+  });
 }
+
+template <typename M>
+message read_message(detail::cursor& c, std::uint64_t job, array_reader& r) {
+  M m;
+  m.job = job;
+  read_fields(c, r, m);
+  return m;
+}
+
+// Each message type's entry, in type order: msg_type n is the message variant's alternative n - 1.
+struct message_kind {
+  std::size_t body_fields; // the fields its type must have after the header
+  message (*read)(detail::cursor&, std::uint64_t job, array_reader&);
+};
+
+template <std::size_t... I>
+constexpr auto make_kinds(std::index_sequence<I...>) {
+  using std::variant_alternative_t;
+  static_assert(((schema<variant_alternative_t<I, message>>::type == static_cast<msg_type>(I + 1)) && ...),
+                "the message variant lists the types in msg_type order");
+  return std::array{message_kind{field_count<variant_alternative_t<I, message>>,
+                                 &read_message<variant_alternative_t<I, message>>}...};
+}
+
+constexpr auto kinds = make_kinds(std::make_index_sequence<std::variant_size_v<message>>{});
 
 } // namespace
 
 void encode_to(std::string& out, const message& m) {
   out.clear();
   writer p(out);
-  std::visit([&](const auto& body) { pack_body(p, body); }, m);
+  std::visit([&](const auto& body) { pack_message(p, body); }, m);
 }
 
 void encode_to(std::string& out, const sink_status& m) {
   out.clear();
   writer p(out);
-  pack_body(p, m);
+  pack_message(p, m);
 }
 
 void batch_builder::open_list() {
@@ -401,33 +288,33 @@ void results_builder::start(std::uint64_t job, std::string_view worker) {
   frame_.clear();
   {
     writer p(frame_);
-    pack_header(p, 2, msg_type::results, job);
-    p.str(worker);
+    pack_all_but_list(p, results_view{.job = job, .worker = worker});
   } // flushed
   open_list();
 }
 
-void results_builder::add(const result& r) {
+// The builders' add() are the throughput path (a call each per task and per result): every
+// field's encoder is inlined into them, whatever the compiler would weigh it against elsewhere.
+[[gnu::flatten]] void results_builder::add(const result& r) {
   writer p(frame_);
-  pack_result(p, r);
+  pack_element(p, r);
   ++count_;
 }
 
-void tasks_builder::start(std::uint64_t job, std::string_view terminator, std::string_view sink_endpoint) {
+void tasks_builder::start(std::uint64_t job, std::uint64_t seq, std::string_view terminator,
+                          std::string_view sink_endpoint) {
   job_ = job;
   frame_.clear();
   {
     writer p(frame_);
-    pack_header(p, 3, msg_type::tasks, job);
-    p.bin(terminator);
-    p.str(sink_endpoint);
+    pack_all_but_list(p, tasks_view{.job = job, .seq = seq, .terminator = terminator, .sink_endpoint = sink_endpoint});
   } // flushed
   open_list();
 }
 
-void tasks_builder::add(const task_view& t) {
+[[gnu::flatten]] void tasks_builder::add(const task_view& t) {
   writer p(frame_);
-  pack_task(p, t.id, t.attempt, t.payload, t.retries_left);
+  pack_element(p, t);
   ++count_;
 }
 
@@ -454,35 +341,36 @@ struct envelope {
   std::uint64_t job;
 };
 
-// Reads version, type and job, and checks the message has the fields its type needs.
-envelope read_envelope(fields& header) {
-  auto version = header.integer<std::uint32_t>();
-  if (version != protocol_version) {
-    throw protocol_error(
-        fmt::format("unsupported protocol version {} (this build speaks {})", version, protocol_version));
+// Reads version, type and job, and checks the message has the fields its type needs. The version
+// comes first, before any other check: a peer of another version is told so (foreign_version()
+// names the same frames), whatever the rest of its envelope looks like.
+envelope read_envelope(array_reader& header) {
+  if (header.size() > 0) {
+    const auto version = header.integer<std::uint64_t>();
+    if (version != protocol_version) {
+      throw protocol_error(
+          fmt::format("unsupported protocol version {} (this build speaks {})", version, protocol_version));
+    }
   }
-  auto raw_type = header.integer<std::uint8_t>();
-  auto job = header.integer<std::uint64_t>();
-  if (raw_type < 1 || raw_type > static_cast<std::uint8_t>(msg_type::abort)) {
+  if (header.size() < 3) header.fail(fmt::format("{} fields, expected at least 3", header.size()));
+  const auto raw_type = header.integer<std::uint8_t>();
+  const auto job = header.integer<std::uint64_t>();
+  if (raw_type < 1 || raw_type > kinds.size()) {
     throw protocol_error(fmt::format("malformed message: unknown type {}", raw_type));
   }
-  auto type = static_cast<msg_type>(raw_type);
-  if (header.size() < 3 + body_fields(type)) {
-    throw protocol_error(fmt::format("malformed message: type {} has {} fields, expected {}", raw_type, header.size(),
-                                     3 + body_fields(type)));
+  const auto body_fields = kinds[raw_type - 1].body_fields;
+  if (header.size() < 3 + body_fields) {
+    throw protocol_error(
+        fmt::format("malformed message: type {} has {} fields, expected {}", raw_type, header.size(), 3 + body_fields));
   }
-  return {type, job};
+  return {static_cast<msg_type>(raw_type), job};
 }
 
 // After the body: skips fields a newer peer added, and refuses bytes after the message.
-void finish(detail::cursor& c, fields& header) {
+void finish(detail::cursor& c, array_reader& header) {
   header.finish();
   if (!c.at_end()) throw protocol_error("malformed message: trailing bytes after the message");
 }
-
-} // namespace
-
-namespace {
 
 // Runs a decoder; running out of memory on a frame (millions of tiny list elements within
 // --max-message-bytes) is that frame's fault: refused like any malformed frame, not a crash.
@@ -504,29 +392,13 @@ void clear_batch(std::vector<T>& v) {
     v.clear();
 }
 
-} // namespace
-
-message decode(std::string_view frame, std::size_t max_bytes) {
-  return refusing_huge([&] {
-    check_size(frame, max_bytes);
-    detail::cursor c(frame);
-    fields header(c, "", 3, max_depth);
-    const auto env = read_envelope(header);
-    auto m = decode_body(c, env.type, env.job, header);
-    finish(c, header);
-    return m;
-  });
-}
-
-namespace {
-
 // Decodes a frame that must hold a message of type `expected`, its body read by `read_body`.
 template <typename ReadBody>
 void decode_expected(std::string_view frame, std::size_t max_bytes, msg_type expected, ReadBody read_body) {
   refusing_huge([&] {
     check_size(frame, max_bytes);
     detail::cursor c(frame);
-    fields header(c, "", 3, max_depth);
+    array_reader header(c, "", 0, max_depth);
     const auto env = read_envelope(header);
     if (env.type != expected) {
       throw protocol_error(fmt::format("malformed message: type {} where type {} was expected",
@@ -537,57 +409,73 @@ void decode_expected(std::string_view frame, std::size_t max_bytes, msg_type exp
   });
 }
 
-} // namespace
-
-void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes) {
-  clear_batch(out.results);
+// A batch decoded into views: all or nothing, as decode_results() and decode_tasks() promise.
+template <typename View, typename List>
+void decode_view(std::string_view frame, std::size_t max_bytes, View& out, List& list) {
+  clear_batch(list);
   try {
-    decode_expected(frame, max_bytes, msg_type::results, [&](detail::cursor& c, fields& f, std::uint64_t job) {
+    decode_expected(frame, max_bytes, schema<View>::type, [&](detail::cursor& c, array_reader& r, std::uint64_t job) {
       out.job = job;
-      out.worker = f.bytes();
-      read_list(c, f, f.array("results"), "result", 9, out.results, read_result<result_view>);
+      read_fields(c, r, out);
     });
   } catch (...) {
-    out.results.clear(); // none of a malformed frame's results may be used
+    list.clear(); // none of a malformed frame's elements may be used
     throw;
   }
 }
 
+} // namespace
+
+message decode(std::string_view frame, std::size_t max_bytes) {
+  return refusing_huge([&] {
+    check_size(frame, max_bytes);
+    detail::cursor c(frame);
+    array_reader header(c, "", 0, max_depth);
+    const auto env = read_envelope(header);
+    auto m = kinds[static_cast<std::size_t>(env.type) - 1].read(c, env.job, header);
+    finish(c, header);
+    return m;
+  });
+}
+
+void decode_results(std::string_view frame, results_view& out, std::size_t max_bytes) {
+  decode_view(frame, max_bytes, out, out.results);
+}
+
 void decode_tasks(std::string_view frame, tasks_view& out, std::size_t max_bytes) {
-  clear_batch(out.tasks);
-  try {
-    decode_expected(frame, max_bytes, msg_type::tasks, [&](detail::cursor& c, fields& f, std::uint64_t job) {
-      out.job = job;
-      out.terminator = f.bytes();
-      out.sink_endpoint = f.bytes();
-      read_list(c, f, f.array("tasks"), "task", 4, out.tasks, read_task<task_view>);
-    });
-  } catch (...) {
-    out.tasks.clear(); // none of a malformed frame's tasks may be used
-    throw;
-  }
+  decode_view(frame, max_bytes, out, out.tasks);
 }
 
 std::optional<msg_type> peek_type(std::string_view frame) {
   try {
     detail::cursor c(frame);
-    fields header(c, "", 3, max_depth);
+    array_reader header(c, "", 0, max_depth);
     return read_envelope(header).type;
   } catch (const protocol_error&) {
     return std::nullopt;
   }
 }
 
+std::optional<std::uint64_t> foreign_version(std::string_view frame) {
+  try {
+    detail::cursor c(frame);
+    std::uint32_t n = 0;
+    if (!c.read_array(n) || n == 0) return std::nullopt;
+    detail::cursor::integer v;
+    if (!c.read_integer(v) || v.negative || v.u == protocol_version) return std::nullopt;
+    return v.u;
+  } catch (const protocol_error&) {
+    return std::nullopt;
+  }
+}
+
 result_view view_of(const result& r) {
-  return result_view{.id = r.id,
-                     .attempt = r.attempt,
-                     .status = r.status,
-                     .code = r.code,
-                     .output = r.output,
-                     .error = r.error,
-                     .runtime_us = r.runtime_us,
-                     .retries_left = r.retries_left,
-                     .payload = r.payload};
+  // The same schema lays out both, field for field.
+  result_view v;
+  for_each_field<result>([&](auto i) {
+    v.*std::get<i>(schema<result_view>::fields).member = r.*std::get<i>(schema<result>::fields).member;
+  });
+  return v;
 }
 
 void append_id(std::vector<id_range>& runs, std::uint64_t id) {
@@ -606,6 +494,7 @@ std::string_view to_string(task_status s) {
     case task_status::not_started: return "not started";
     case task_status::timed_out: return "timed out";
     case task_status::crashed: return "crashed";
+    case task_status::too_large: return "too large";
   }
   return "unknown";
 }

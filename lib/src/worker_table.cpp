@@ -5,25 +5,45 @@
 
 namespace mtask {
 
-worker_table::seen worker_table::on_status(const std::string& id, const wire::worker_status& s, time_point now) {
+namespace {
+
+bool in_ranges(const std::vector<wire::id_range>& ranges, std::uint64_t n) {
+  for (const auto& r : ranges) {
+    if (n >= r.first && n - r.first < r.count) return true;
+  }
+  return false;
+}
+
+} // namespace
+
+worker_table::status_outcome worker_table::on_status(const std::string& id, const wire::worker_status& s,
+                                                     time_point now) {
   auto [it, inserted] = workers_.try_emplace(id);
   auto& w = it->second;
-  seen outcome = inserted ? seen::joined : (w.alive ? seen::known : seen::returned);
+  status_outcome out{.how = inserted ? seen::joined : (w.alive ? seen::known : seen::returned)};
   w.name = s.name;
   w.slots = s.slots;
   w.free = s.free;
-  // A worker that has not received anything of our job yet reports another job's count.
-  w.received = s.job == job_ ? s.received : 0;
-  if (w.received > w.sent) w.received = w.sent; // a confused or hostile peer must not inflate credit
+  // A worker that has received nothing of our job yet reports another job's numbers. A confused or
+  // hostile peer cannot claim batches we never sent (that would inflate its credit).
+  const std::uint64_t next = s.job == job_ ? std::min(s.next_seq, w.next_seq) : 1;
+  while (!w.in_flight.empty() && w.in_flight.front().seq < next) {
+    const auto b = w.in_flight.front();
+    w.in_flight.pop_front();
+    w.in_flight_tasks -= b.tasks;
+    if (in_ranges(s.lost, b.seq)) out.lost_batches.push_back(b.seq);
+  }
+  w.resolved_below = std::max(w.resolved_below, next);
   w.completed_job = s.completed_job;
-  const bool idle = s.busy == 0 && w.received == w.sent;
+  w.reachable = true; // it spoke: its connection is back
+  const bool idle = s.busy == 0 && w.in_flight.empty();
   if (!idle)
     w.idle_since.reset();
   else if (!w.idle_since)
     w.idle_since = now;
   w.last_seen = now;
   w.alive = true;
-  return outcome;
+  return out;
 }
 
 void worker_table::touch(const std::string& id, time_point now) {
@@ -31,11 +51,19 @@ void worker_table::touch(const std::string& id, time_point now) {
   if (it != workers_.end() && it->second.alive) it->second.last_seen = now;
 }
 
-void worker_table::on_sent(const std::string& id, std::size_t tasks) {
+void worker_table::on_sent(const std::string& id, std::uint64_t seq, std::size_t tasks) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
-  it->second.sent += tasks;
-  it->second.idle_since.reset(); // it holds these now, whatever its last report said
+  auto& w = it->second;
+  w.in_flight.push_back({seq, static_cast<std::uint32_t>(tasks)});
+  w.in_flight_tasks += tasks;
+  w.next_seq = seq + 1;
+  w.idle_since.reset(); // it holds these now, whatever its last report said
+}
+
+void worker_table::on_unreachable(const std::string& id) {
+  auto it = workers_.find(id);
+  if (it != workers_.end()) it->second.reachable = false;
 }
 
 bool worker_table::on_bye(const std::string& id) {

@@ -113,23 +113,21 @@ class Hostile(E2E):
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             s.connect(c.vent_ep)
-            job, received = 0, 0
-            version = 1  # then the ventilator's: it answers even a hello of another version
+            job, next_seq = 0, 1
             try:
                 while not stop.is_set():
-                    # [version, type=worker_status, job, name, slots, free, received, completed_job, busy]
+                    # [2, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost]
                     try:
-                        s.send(msgpack_array(version, 1, job, b"swallower", 4, 4, received, 0, 0), zmq.NOBLOCK)
+                        s.send(msgpack_array(2, 1, job, b"swallower", 4, 4, next_seq, 0, 0, []), zmq.NOBLOCK)
                     except zmq.Again:
                         pass  # not connected yet
                     if s.poll(50):
                         msg = msgpack_decode(s.recv())
-                        version = msg[0]
-                        if msg[1] == 3:  # tasks
+                        if msg[1] == 3:  # tasks: [2, 3, job, seq, terminator, sink, [task...]]
                             if msg[2] != job:
-                                job, received = msg[2], 0
-                            received += len(msg[5])
-                            swallowed["tasks"] += len(msg[5])
+                                job, next_seq = msg[2], 1
+                            next_seq = msg[3] + 1
+                            swallowed["tasks"] += len(msg[6])
             finally:
                 s.close()
                 ctx.term()

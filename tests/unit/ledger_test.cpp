@@ -290,3 +290,55 @@ TEST_CASE("ledger reuses the caller's batch: take() replaces its contents") {
   l.take("w1", 9, false, batch);
   CHECK(ids_of(batch) == ids{2, 3, 4});
 }
+
+TEST_CASE("ledger requeues a batch that never reached its worker without counting an attempt or a crash") {
+  auto l = with_tasks(6, {.retries = 0, .max_crashes = 1});
+  std::vector<task> out;
+  l.take("w1", 2, false, out, 1);
+  l.take("w1", 2, false, out, 2);
+  CHECK(l.requeue_batch("w1", 2) == 2);
+  CHECK(l.requeue_batch("w1", 2) == 0); // already back
+  CHECK(l.requeue_batch("nobody", 1) == 0);
+  CHECK(l.queued() == 4);
+  const auto again = l.take("w2", 2);
+  CHECK(ids_of(again) == ids{2, 3});
+  CHECK(again[0].attempt == 1); // the first attempt never ran
+  // Batch 1 is still held by w1: losing w1 now (it confirmed batch 1) quarantines those (max_crashes 1).
+  auto lost = l.requeue_held_by("w1", 2);
+  CHECK(lost.requeued.empty());
+  CHECK(lost.quarantined.size() == 2);
+}
+
+TEST_CASE("ledger counts a crash only for tasks of batches the lost worker confirmed receiving") {
+  auto l = with_tasks(4, {.retries = 0, .max_crashes = 1});
+  std::vector<task> out;
+  l.take("w1", 2, false, out, 1);
+  l.take("w1", 2, false, out, 2);
+  // It confirmed batch 1 only (batches below 2): batch 2's tasks may never have reached it.
+  auto lost = l.requeue_held_by("w1", 2);
+  CHECK(lost.quarantined.size() == 2);
+  CHECK(lost.quarantined[0].id == 0);
+  CHECK(lost.requeued == ids{2, 3});
+}
+
+TEST_CASE("ledger releases every task below a cumulative acknowledgement, whatever its state") {
+  auto l = with_tasks(6);
+  (void)l.take("w1", 3); // 0, 1, 2 held; 3, 4, 5 queued
+  CHECK(l.release_below(4) == 4);
+  CHECK(l.release_below(4) == 0);
+  CHECK(l.size() == 2);
+  CHECK(l.queued() == 2);
+  CHECK(ids_of(l.take("w1", 5)) == ids{4, 5});
+  CHECK_FALSE(l.contains(0));
+  CHECK(l.contains(5));
+}
+
+TEST_CASE("ledger keeps a task set aside out of the queue until the sink acknowledges it") {
+  auto l = with_tasks(3);
+  l.set_aside(1);
+  CHECK(l.queued() == 2);
+  CHECK(l.size() == 3);
+  CHECK(ids_of(l.take("w1", 5)) == ids{0, 2});
+  CHECK(l.acknowledge(ok(1)) == ledger::ack_outcome::released);
+  CHECK_FALSE(l.contains(1));
+}

@@ -16,8 +16,9 @@ namespace {
 constexpr std::uint64_t job = 5;
 const mtask::time_point t0{std::chrono::seconds(1000)};
 
-worker_status status(std::uint32_t free, std::uint64_t received = 0, std::uint64_t of_job = job) {
-  return worker_status{.job = of_job, .name = "host:1", .slots = 4, .free = free, .received = received};
+// A status saying `free` slots are idle and every batch numbered below `next_seq` has arrived.
+worker_status status(std::uint32_t free, std::uint64_t next_seq = 1, std::uint64_t of_job = job) {
+  return worker_status{.job = of_job, .name = "host:1", .slots = 4, .free = free, .next_seq = next_seq};
 }
 
 using names = std::vector<std::string>;
@@ -26,8 +27,8 @@ using names = std::vector<std::string>;
 
 TEST_CASE("worker table says joined, then known, for a worker's status reports") {
   worker_table t(job);
-  CHECK(t.on_status("a", status(4), t0) == worker_table::seen::joined);
-  CHECK(t.on_status("a", status(4), t0) == worker_table::seen::known);
+  CHECK(t.on_status("a", status(4), t0).how == worker_table::seen::joined);
+  CHECK(t.on_status("a", status(4), t0).how == worker_table::seen::known);
   CHECK(t.size() == 1);
   CHECK(t.live_count() == 1);
   CHECK(t.find("b") == nullptr);
@@ -35,76 +36,107 @@ TEST_CASE("worker table says joined, then known, for a worker's status reports")
 
 TEST_CASE("worker table records what a worker reported") {
   worker_table t(job);
-  const worker_status s{.job = job, .name = "box:77", .slots = 8, .free = 6, .received = 0, .completed_job = 4};
+  const worker_status s{.job = job, .name = "box:77", .slots = 8, .free = 6, .completed_job = 4};
   (void)t.on_status("a", s, t0);
   const auto* w = t.find("a");
   REQUIRE(w != nullptr);
   CHECK(w->name == "box:77");
   CHECK(w->slots == 8);
   CHECK(w->free == 6);
-  CHECK(w->received == 0);
-  CHECK(w->sent == 0);
+  CHECK(w->in_flight_tasks == 0);
+  CHECK(w->next_seq == 1);
   CHECK(w->completed_job == 4);
   CHECK(w->last_seen == t0);
   CHECK(w->alive);
 }
 
-TEST_CASE("worker credit is free slots minus tasks sent but not yet received") {
+TEST_CASE("worker credit is free slots minus tasks in batches the worker had not received when it reported") {
   worker_table t(job);
   (void)t.on_status("a", status(4), t0);
   CHECK(t.find("a")->credit() == 4);
 
-  t.on_sent("a", 3);
-  CHECK(t.find("a")->sent == 3);
+  t.on_sent("a", 1, 3);
+  CHECK(t.find("a")->in_flight_tasks == 3);
+  CHECK(t.find("a")->next_seq == 2);
   CHECK(t.find("a")->credit() == 1);
 
-  // It has received two of the three and is running them.
-  (void)t.on_status("a", status(2, 2), t0);
+  // A report from before batch 1 arrived: still in flight.
+  (void)t.on_status("a", status(4, 1), t0);
   CHECK(t.find("a")->credit() == 1);
 
-  // All three received, one slot left.
-  (void)t.on_status("a", status(1, 3), t0);
+  // Batch 1 arrived; three slots busy, one left.
+  (void)t.on_status("a", status(1, 2), t0);
+  CHECK(t.find("a")->in_flight_tasks == 0);
+  CHECK(t.find("a")->resolved_below == 2);
   CHECK(t.find("a")->credit() == 1);
 
-  t.on_sent("a", 1);
+  t.on_sent("a", 2, 1);
   CHECK(t.find("a")->credit() == 0);
 }
 
 TEST_CASE("worker credit goes negative when more is in flight than the worker has free") {
   worker_table t(job);
   (void)t.on_status("a", status(4), t0);
-  t.on_sent("a", 4);
-  (void)t.on_status("a", status(0, 1), t0);
+  t.on_sent("a", 1, 1);
+  t.on_sent("a", 2, 3);
+  (void)t.on_status("a", status(0, 2), t0);
   CHECK(t.find("a")->credit() == -3);
   CHECK(t.with_credit().empty());
 }
 
-TEST_CASE("worker table counts tasks received of another job as none of ours") {
+TEST_CASE("worker table hands back the batches a worker reports lost, once") {
+  worker_table t(job);
+  (void)t.on_status("a", status(8), t0);
+  t.on_sent("a", 1, 2);
+  t.on_sent("a", 2, 2);
+  t.on_sent("a", 3, 2);
+  auto s = status(6, 4);
+  s.lost = {{.first = 1, .count = 2}};
+  auto out = t.on_status("a", s, t0);
+  CHECK(out.lost_batches == std::vector<std::uint64_t>{1, 2});
+  CHECK(t.find("a")->in_flight_tasks == 0);
+  CHECK(t.find("a")->credit() == 6);
+  // The same report again (a duplicate, or the worker has not heard they are settled): nothing more.
+  CHECK(t.on_status("a", s, t0).lost_batches.empty());
+}
+
+TEST_CASE("worker table counts batches of another job as not yet received") {
   worker_table t(job);
   (void)t.on_status("a", status(4), t0);
-  t.on_sent("a", 3);
+  t.on_sent("a", 1, 3);
   (void)t.on_status("a", status(4, 10, job - 1), t0);
-  CHECK(t.find("a")->received == 0);
+  CHECK(t.find("a")->in_flight_tasks == 3);
   CHECK(t.find("a")->credit() == 1);
 }
 
-TEST_CASE("worker table clamps received to what was sent so a peer cannot inflate its credit") {
+TEST_CASE("worker table clamps a reported batch number to what was sent so a peer cannot inflate its credit") {
   worker_table t(job);
   (void)t.on_status("a", status(4), t0);
-  t.on_sent("a", 2);
+  t.on_sent("a", 1, 2);
   (void)t.on_status("a", status(4, 9), t0);
-  CHECK(t.find("a")->received == 2);
+  CHECK(t.find("a")->resolved_below == 2);
   CHECK(t.find("a")->credit() == 4);
 
-  // A brand new worker claiming receipts gets none.
+  // A brand new worker claiming batches gets none of them counted.
   (void)t.on_status("b", status(3, 100), t0);
-  CHECK(t.find("b")->received == 0);
+  CHECK(t.find("b")->resolved_below == 1);
   CHECK(t.find("b")->credit() == 3);
+}
+
+TEST_CASE("worker table gives an unreachable worker no credit until it speaks again") {
+  worker_table t(job);
+  (void)t.on_status("a", status(4), t0);
+  t.on_unreachable("a");
+  CHECK(t.find("a")->credit() == 0);
+  CHECK(t.with_credit().empty());
+  CHECK(t.total_credit() == 0);
+  (void)t.on_status("a", status(4), t0);
+  CHECK(t.find("a")->credit() == 4);
 }
 
 TEST_CASE("worker table ignores tasks sent to a worker it does not know") {
   worker_table t(job);
-  t.on_sent("ghost", 3);
+  t.on_sent("ghost", 1, 3);
   CHECK(t.size() == 0);
   CHECK(t.find("ghost") == nullptr);
 }
@@ -156,22 +188,22 @@ TEST_CASE("worker table neither revives a lost worker on touch nor learns an unk
   CHECK(t.size() == 1);
 }
 
-TEST_CASE("worker table says returned for a lost worker that reports again, and keeps its sent count") {
+TEST_CASE("worker table says returned for a lost worker that reports again, and keeps its batches in flight") {
   worker_table t(job);
   (void)t.on_status("a", status(4), t0);
-  t.on_sent("a", 3);
+  t.on_sent("a", 1, 1);
+  t.on_sent("a", 2, 2);
   REQUIRE(t.expire(t0 + millis(3001), millis(3000)) == names{"a"});
 
-  CHECK(t.on_status("a", status(4, 1), t0 + millis(4000)) == worker_table::seen::returned);
+  CHECK(t.on_status("a", status(4, 2), t0 + millis(4000)).how == worker_table::seen::returned);
   const auto* w = t.find("a");
   REQUIRE(w != nullptr);
   CHECK(w->alive);
-  CHECK(w->sent == 3);
-  CHECK(w->received == 1);
+  CHECK(w->in_flight_tasks == 2);
   CHECK(w->credit() == 2);
   CHECK(w->last_seen == t0 + millis(4000));
   CHECK(t.live() == names{"a"});
-  CHECK(t.on_status("a", status(4, 1), t0 + millis(4100)) == worker_table::seen::known);
+  CHECK(t.on_status("a", status(4, 2), t0 + millis(4100)).how == worker_table::seen::known);
 }
 
 TEST_CASE("worker table marks a worker lost when it says goodbye, once") {
@@ -186,7 +218,7 @@ TEST_CASE("worker table marks a worker lost when it says goodbye, once") {
   CHECK(t.with_credit() == names{"b"});
   // Gone already: the heartbeat timeout does not report it a second time.
   CHECK(t.expire(t0 + millis(10000), millis(3000)) == names{"b"});
-  CHECK(t.on_status("a", status(4), t0 + millis(10000)) == worker_table::seen::returned);
+  CHECK(t.on_status("a", status(4), t0 + millis(10000)).how == worker_table::seen::returned);
 }
 
 TEST_CASE("worker table lists workers with credit round robin, starting after the one served last") {
@@ -205,7 +237,7 @@ TEST_CASE("worker table leaves out workers without credit and lost workers from 
   worker_table t(job);
   for (const char* id : {"a", "b", "c", "d"}) (void)t.on_status(id, status(2), t0);
   (void)t.on_status("c", status(0), t0);
-  t.on_sent("a", 2);
+  t.on_sent("a", 1, 2);
   (void)t.on_bye("d");
   CHECK(t.with_credit() == names{"b"});
 
@@ -220,23 +252,23 @@ TEST_CASE("worker table leaves out workers without credit and lost workers from 
 
 TEST_CASE("worker table reports a worker idle only after it held nothing for longer than the timeout") {
   worker_table t(job);
-  auto busy = status(0, 0);
+  auto busy = status(0, 1);
   busy.busy = 3;
   (void)t.on_status("a", busy, t0);
   CHECK(t.idle_for(t0 + millis(5000), millis(1000)).empty());
-  (void)t.on_status("a", status(4, 0), t0 + millis(100)); // busy 0: idle from here
+  (void)t.on_status("a", status(4, 1), t0 + millis(100)); // busy 0: idle from here
   CHECK(t.idle_for(t0 + millis(1100), millis(1000)).empty());
   CHECK(t.idle_for(t0 + millis(1101), millis(1000)) == names{"a"});
-  // Tasks sent and not yet received: not idle, whatever it says.
-  t.on_sent("a", 2);
-  (void)t.on_status("a", status(4, 0), t0 + millis(1200));
+  // A batch sent and not yet received: not idle, whatever it says.
+  t.on_sent("a", 1, 2);
+  (void)t.on_status("a", status(4, 1), t0 + millis(1200));
   CHECK(t.idle_for(t0 + millis(9000), millis(1000)).empty());
 }
 
 TEST_CASE("worker table forgets a worker's idleness as soon as tasks are sent to it") {
   worker_table t(job);
-  (void)t.on_status("a", status(4, 0), t0);
+  (void)t.on_status("a", status(4, 1), t0);
   CHECK(t.idle_for(t0 + millis(2000), millis(1000)) == names{"a"});
-  t.on_sent("a", 1);
+  t.on_sent("a", 1, 1);
   CHECK(t.idle_for(t0 + millis(9000), millis(1000)).empty());
 }

@@ -1,6 +1,7 @@
 // Flags shared by the three binaries (same name, same meaning everywhere) and the exit-code policy.
 #pragma once
 
+#include "mtask/exit_code.hpp"
 #include "mtask/socket.hpp"
 
 #include <functional>
@@ -11,14 +12,6 @@ class App;
 }
 
 namespace mtask {
-
-// Exit codes, as STYLE.md and the README state them.
-enum exit_code : int {
-  exit_ok = 0,
-  exit_failure = 1,      // runtime failure
-  exit_usage = 2,        // bad flags or arguments
-  exit_tasks_failed = 3, // finished, but some tasks failed for good
-};
 
 struct common_options {
   std::string ventilator = "tcp://127.0.0.1:5557";

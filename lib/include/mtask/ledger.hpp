@@ -28,21 +28,24 @@ class ledger {
   // than the one before.
   void add(std::uint64_t id, std::string payload);
 
-  // Replaces `out` with up to `n` queued tasks, now recorded as held by `worker`. With
-  // `avoid_repeats`, a task that last failed on `worker` is left for another worker (looking a
-  // little way down the queue). `out` keeps its capacity from call to call.
-  void take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out);
+  // Replaces `out` with up to `n` queued tasks, now recorded as held by `worker` in its batch
+  // number `batch`. With `avoid_repeats`, a task that last failed on `worker` is left for another
+  // worker (looking a little way down the queue). `out` keeps its capacity from call to call.
+  void take(const std::string& worker, std::size_t n, bool avoid_repeats, std::vector<wire::task>& out,
+            std::uint64_t batch = 0);
   // The same, handing each task to `emit(const wire::task_view&)` instead (the ventilator encodes
-  // them straight into a message; the payload view is valid until the ledger next changes).
+  // them straight into a message; the payload view is valid until the ledger next changes), and
+  // stopping before a task for which `fits(payload_bytes)` is false (the message is full).
   // Returns: how many were taken.
-  template <typename Emit>
-  std::size_t take_each(const std::string& worker, std::size_t n, bool avoid_repeats, Emit&& emit) {
+  template <typename Fits, typename Emit>
+  std::size_t take_each(const std::string& worker, std::size_t n, bool avoid_repeats, std::uint64_t batch, Fits&& fits,
+                        Emit&& emit) {
     if (n == 0 || queue_.empty()) return 0;
     const worker_ref who = ref_of(worker);
     std::size_t pos = 0;
     std::size_t taken = 0;
     wire::task_view t;
-    while (taken < n && take_one(who, avoid_repeats, pos, t)) {
+    while (taken < n && take_one(who, avoid_repeats, batch, pos, fits, t)) {
       emit(static_cast<const wire::task_view&>(t));
       ++taken;
     }
@@ -66,9 +69,22 @@ class ledger {
     std::vector<std::uint64_t> requeued;   // back at the front of the queue, in id order
     std::vector<wire::result> quarantined; // reached max_crashes: final failures for the sink
   };
-  // `worker` is gone: each task it held counts a crash (unless `count_crash` is false: the task is
-  // not to blame), then is requeued or quarantined.
-  lost_tasks requeue_held_by(const std::string& worker, bool count_crash = true);
+  // `worker` is gone: each task it held counts a crash, then is requeued or quarantined. Only tasks
+  // of batches numbered below `delivered_below` count a crash (the worker confirmed it had them);
+  // the others may never have reached it. 0: no task is to blame (requeue them all, no crash).
+  lost_tasks requeue_held_by(const std::string& worker, std::uint64_t delivered_below = UINT64_MAX);
+  // Batch `batch` never reached `worker` (the send failed, or the worker reported it lost): its
+  // tasks still held by that worker go back to the front of the queue, counting nothing against
+  // them. Returns: how many.
+  std::size_t requeue_batch(const std::string& worker, std::uint64_t batch);
+  // The sink holds the final result of every task below `id` (its cumulative acknowledgement):
+  // they all leave the ledger. Returns: how many were still here.
+  std::size_t release_below(std::uint64_t id);
+  // The ventilator decided task `id`'s final outcome itself (it is too large to send): it is
+  // never dispatched, and waits like a quarantined task for the sink to acknowledge that outcome.
+  void set_aside(std::uint64_t id);
+  // Returns: whether task `id` is still unacknowledged.
+  [[nodiscard]] bool contains(std::uint64_t id) const;
 
   [[nodiscard]] std::size_t size() const { return live_; }
   [[nodiscard]] std::size_t queued() const { return queue_.size(); }
@@ -89,10 +105,38 @@ class ledger {
     std::uint32_t attempt = 0; // attempts dispatched so far
     std::uint32_t crashes = 0;
     std::uint32_t retries_left = 0;
+    std::uint64_t batch = 0; // the holder's batch number it went out in
   };
   entry* find(std::uint64_t id);
-  // The next queued task at or after queue position `pos` that `who` may take, now held by it.
-  bool take_one(worker_ref who, bool avoid_repeats, std::size_t& pos, wire::task_view& out);
+  [[nodiscard]] const entry* find(std::uint64_t id) const { return const_cast<ledger*>(this)->find(id); }
+  // The next queued task at or after queue position `pos` that `who` may take, now held by it;
+  // none when the next one does not fit.
+  template <typename Fits>
+  bool take_one(worker_ref who, bool avoid_repeats, std::uint64_t batch, std::size_t& pos, Fits& fits,
+                wire::task_view& out) {
+    while (pos < queue_.size()) {
+      const auto id = queue_[pos];
+      auto* e = find(id);
+      if (avoid_repeats && e->avoid == who && pos < avoid_lookahead) {
+        ++pos; // leave it for another worker
+        continue;
+      }
+      if (!fits(e->payload.size())) return false;
+      if (pos == 0)
+        queue_.pop_front();
+      else
+        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
+      e->where = state::held;
+      e->holder = who;
+      e->batch = batch;
+      ++e->attempt;
+      out = wire::task_view{.id = id, .attempt = e->attempt, .payload = e->payload, .retries_left = e->retries_left};
+      return true;
+    }
+    return false;
+  }
+  // How far down the queue take() looks for a task that did not last fail on the asking worker.
+  static constexpr std::size_t avoid_lookahead = 64;
   void release(std::uint64_t id, entry& e);
   void compact();
   worker_ref ref_of(const std::string& worker);

@@ -8,6 +8,7 @@
 #include "mtask/splitter.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -17,10 +18,11 @@ struct ventilator_options {
   common_options common;
   std::string input; // empty: stdin
   split_options split;
-  std::optional<range_spec> range; // --range: generate the tasks instead of reading input
-  std::size_t window = 32768;      // tasks read and not yet acknowledged by the sink
-  ledger_limits limits;            // --retries, --max-crashes
-  std::size_t batch = 4096;        // tasks per message at most (a worker's credit decides how many it gets)
+  std::optional<range_spec> range;          // --range: generate the tasks instead of reading input
+  std::size_t window = 32768;               // tasks read and not yet acknowledged by the sink
+  ledger_limits limits;                     // --retries, --max-crashes
+  std::size_t batch = 4096;                 // tasks per message at most (a worker's credit decides how many it gets)
+  std::uint64_t max_held_bytes = 16u << 20; // -k: reading pauses while the sink holds this much for a gap
 };
 
 // Runs one job to completion.

@@ -12,7 +12,9 @@
 
 namespace mtask::wire {
 
-inline constexpr std::uint32_t protocol_version = 1;
+// Version 2: per-worker batch sequence numbers (lost batches are detected, not guessed), the sink's
+// cumulative acknowledgement (done_below), held result bytes, and wrong_version.
+inline constexpr std::uint32_t protocol_version = 2;
 // Frames larger than this are refused by the socket (ZMQ_MAXMSGSIZE) and by the decoder's limits.
 inline constexpr std::size_t default_max_frame_bytes = 256u << 20;
 
@@ -28,6 +30,9 @@ enum class msg_type : std::uint8_t {
   results = 9,       // worker -> sink: a batch of results; also ventilator -> sink for tasks it
                      // gave up on itself (quarantined after killing --max-crashes workers)
   abort = 10,        // ventilator <-> sink: the job is over, unfinished; the other side exits too
+  // ventilator -> a peer whose frames carry another protocol version: [our version, 11, 0]. Its
+  // envelope is the same in every version from 2 on, so a newcomer of any version can read it.
+  wrong_version = 11,
 };
 
 // How a task's attempt ended. The numeric values are on the wire.
@@ -38,6 +43,7 @@ enum class task_status : std::uint8_t {
   not_started = 3, // the command could not be started (code holds errno)
   timed_out = 4,   // exceeded the task timeout and was killed
   crashed = 5,     // the worker running it died (decided by the ventilator, never sent by a worker)
+  too_large = 6,   // its payload, output or result exceeds a limit (--max-message-bytes, --max-output-bytes)
 };
 
 struct task {
@@ -48,14 +54,24 @@ struct task {
   friend bool operator==(const task&, const task&) = default;
 };
 
+// A run of numbers [first, first + count): task ids, or batch numbers.
+struct id_range {
+  std::uint64_t first = 0;
+  std::uint64_t count = 0;
+  friend bool operator==(const id_range&, const id_range&) = default;
+};
+
 struct worker_status {
-  std::uint64_t job = 0;           // the job whose tasks `received` counts (0: none yet)
-  std::string name;                // host:pid, for people reading logs
-  std::uint32_t slots = 0;         // tasks it runs at once
-  std::uint32_t free = 0;          // slots idle right now
-  std::uint64_t received = 0;      // tasks of `job` received so far: lets the ventilator subtract those in flight
+  std::uint64_t job = 0;   // the job whose batches `next_seq` counts (0: none yet)
+  std::string name;        // host:pid, for people reading logs
+  std::uint32_t slots = 0; // tasks it runs at once
+  std::uint32_t free = 0;  // slots idle right now
+  // Every batch of `job` numbered below this has arrived or is listed in `lost`: lets the
+  // ventilator count the tasks still in flight and requeue lost ones without blaming anyone.
+  std::uint64_t next_seq = 1;
   std::uint64_t completed_job = 0; // the last job it was told is complete (lets that ventilator exit)
   std::uint32_t busy = 0;          // tasks received and not yet sent on to the sink (0: idle)
+  std::vector<id_range> lost;      // batch numbers it will never receive (a dropped connection)
   friend bool operator==(const worker_status&, const worker_status&) = default;
 };
 
@@ -66,6 +82,7 @@ struct worker_bye {
 
 struct tasks_msg {
   std::uint64_t job = 0;
+  std::uint64_t seq = 0;     // this worker's batch number in this job: 1, 2, ... (gaps are losses)
   std::string terminator;    // appended when a payload is written to a command's stdin
   std::string sink_endpoint; // where results go, for workers started without --sink
   std::vector<task> tasks;
@@ -74,7 +91,9 @@ struct tasks_msg {
 
 struct vent_status {
   std::uint64_t job = 0;
-  bool complete = false; // every task of `job` is accounted for: --once workers may exit
+  bool complete = false;            // every task of `job` is accounted for: --once workers may exit
+  std::uint64_t sent_seq = 0;       // the last batch sent to this worker: one not received by now is lost (FIFO)
+  std::uint64_t resolved_below = 0; // batches below this are settled: the worker may forget they were lost
   friend bool operator==(const vent_status&, const vent_status&) = default;
 };
 
@@ -91,21 +110,18 @@ struct ack {
   friend bool operator==(const ack&, const ack&) = default;
 };
 
-// A run of task ids [first, first + count).
-struct id_range {
-  std::uint64_t first = 0;
-  std::uint64_t count = 0;
-  friend bool operator==(const id_range&, const id_range&) = default;
-};
-
 struct sink_status {
   std::uint64_t job = 0;           // 0 until the sink has heard of a job
   std::uint64_t written_below = 0; // in ordered mode, results below this id are written
-  std::vector<ack> acks;           // failures the sink did not keep (retries left): run them again
-  std::vector<id_range> done;      // tasks whose final result the sink now holds, as runs of ids
+  // Every task below this id has its final result at the sink: a cumulative acknowledgement, so an
+  // ack lost on the wire is re-derived by the next status.
+  std::uint64_t done_below = 0;
+  std::uint64_t held_bytes = 0; // bytes of results waiting in -k's reorder buffer for an earlier one
   // The sink has stopped taking results until its stdout drains (a slow reader): results not yet
-  // acknowledged are waiting, not lost. On the wire only when true (a 4th body field).
+  // acknowledged are waiting, not lost.
   bool held_back = false;
+  std::vector<ack> acks;      // failures the sink did not keep (retries left): run them again
+  std::vector<id_range> done; // tasks whose final result the sink now holds, as runs of ids
   friend bool operator==(const sink_status&, const sink_status&) = default;
 };
 
@@ -151,8 +167,14 @@ struct abort_msg {
   friend bool operator==(const abort_msg&, const abort_msg&) = default;
 };
 
+// Sent in answer to a frame of another protocol version, with this build's version in the envelope.
+struct wrong_version {
+  std::uint64_t job = 0;
+  friend bool operator==(const wrong_version&, const wrong_version&) = default;
+};
+
 using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status, complete,
-                             complete_ack, results_msg, abort_msg>;
+                             complete_ack, results_msg, abort_msg, wrong_version>;
 
 // Returns: the msgpack bytes of `m`.
 std::string encode(const message& m);
@@ -172,6 +194,7 @@ struct task_view {
 
 struct tasks_view {
   std::uint64_t job = 0;
+  std::uint64_t seq = 0;
   std::string_view terminator;
   std::string_view sink_endpoint;
   std::vector<task_view> tasks;
@@ -209,6 +232,8 @@ class batch_builder {
   [[nodiscard]] std::uint32_t count() const { return count_; }
   // Returns: the encoded message; valid until the next start() or add().
   std::string_view frame();
+  // Returns: the bytes of the message so far (what frame() would return).
+  [[nodiscard]] std::size_t size() const { return frame_.size(); }
 
  protected:
   void open_list(); // after the header: the list's length, patched by frame()
@@ -229,7 +254,7 @@ class results_builder : public batch_builder {
 // wire::task first).
 class tasks_builder : public batch_builder {
  public:
-  void start(std::uint64_t job, std::string_view terminator, std::string_view sink_endpoint);
+  void start(std::uint64_t job, std::uint64_t seq, std::string_view terminator, std::string_view sink_endpoint);
   void add(const task_view& t);
 };
 
@@ -249,6 +274,10 @@ void decode_tasks(std::string_view frame, tasks_view& out, std::size_t max_bytes
 // Returns: the type a frame's envelope names (version, type and job well-formed and of our
 // version), or nothing; the body is not checked. Lets a role pick the decoder for a frame.
 std::optional<msg_type> peek_type(std::string_view frame);
+
+// Returns: the version of a frame that is a msgpack array starting with an unsigned integer other
+// than protocol_version (a peer of another version), or nothing (ours, or not an envelope at all).
+std::optional<std::uint64_t> foreign_version(std::string_view frame);
 
 std::string_view to_string(task_status s);
 

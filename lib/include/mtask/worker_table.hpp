@@ -1,12 +1,16 @@
-// The ventilator's view of its workers: credit (free slots not yet filled) and liveness.
-// Credit is recomputed from what the worker last said, never accumulated, so it cannot drift:
-//   credit = free slots reported - tasks sent that the worker had not yet received when it reported.
+// The ventilator's view of its workers: credit (free slots not yet filled), the batches in flight
+// to each, and liveness. Credit is recomputed from what the worker last said, never accumulated,
+// so it cannot drift:
+//   credit = free slots reported - tasks in batches the worker had not yet received when it reported.
+// Batches are numbered per worker (1, 2, ...); a worker reports the next number it expects and the
+// numbers it will never get (a dropped connection lost them), so a lost batch is known, not guessed.
 #pragma once
 
 #include "mtask/clock.hpp"
 #include "mtask/wire.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,18 +21,27 @@ namespace mtask {
 struct worker_record {
   std::string name;
   std::uint32_t slots = 0;
-  std::uint32_t free = 0;          // as last reported
-  std::uint64_t received = 0;      // tasks of our job it had received when it last reported
-  std::uint64_t sent = 0;          // tasks of our job we sent it
+  std::uint32_t free = 0;           // as last reported
+  std::uint64_t next_seq = 1;       // the number the next batch sent to it gets
+  std::uint64_t resolved_below = 1; // batches below this have arrived or were reported lost
+  struct batch {
+    std::uint64_t seq;
+    std::uint32_t tasks;
+  };
+  std::deque<batch> in_flight; // batches sent, numbered resolved_below and up
+  std::uint64_t in_flight_tasks = 0;
   std::uint64_t completed_job = 0; // the last job it has heard is complete
   // Since when it has reported holding nothing (and had received all we sent): a task still not
   // acknowledged a while after that lost its result on the way to the sink.
   std::optional<time_point> idle_since;
   time_point last_seen{};
   bool alive = true;
+  // False after a send to it failed (its connection is gone): no credit until it speaks again.
+  bool reachable = true;
 
   [[nodiscard]] std::int64_t credit() const {
-    return static_cast<std::int64_t>(free) - static_cast<std::int64_t>(sent - received);
+    if (!reachable) return 0;
+    return static_cast<std::int64_t>(free) - static_cast<std::int64_t>(in_flight_tasks);
   }
 };
 
@@ -37,12 +50,20 @@ class worker_table {
   explicit worker_table(std::uint64_t job) : job_(job) {}
 
   enum class seen { known, joined, returned };
+  struct status_outcome {
+    seen how = seen::known;
+    std::vector<std::uint64_t> lost_batches; // numbers of batches it will never get: requeue their tasks
+  };
   // A status message arrived from routing id `id`.
-  // Returns: joined for a worker never seen, returned for one we had declared lost.
-  seen on_status(const std::string& id, const wire::worker_status& s, time_point now);
+  // Returns: joined for a worker never seen, returned for one we had declared lost; and the
+  //          batches its report settles as lost.
+  status_outcome on_status(const std::string& id, const wire::worker_status& s, time_point now);
   // Any other message from `id` also proves it alive.
   void touch(const std::string& id, time_point now);
-  void on_sent(const std::string& id, std::size_t tasks);
+  // Batch number `seq` of `tasks` tasks went out to `id` (it must be find(id)->next_seq).
+  void on_sent(const std::string& id, std::uint64_t seq, std::size_t tasks);
+  // A send to `id` failed: its connection is gone. No credit until its next status.
+  void on_unreachable(const std::string& id);
   // The worker said goodbye: it is lost now rather than after the heartbeat timeout.
   bool on_bye(const std::string& id);
 

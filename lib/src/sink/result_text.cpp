@@ -1,0 +1,69 @@
+// The sink's text for results: stderr lines for failures, and the JSON of --failures and --jsonl.
+#include "sink/result_text.hpp"
+
+#include "mtask/json.hpp"
+
+#include <fmt/format.h>
+
+namespace mtask::detail {
+namespace {
+
+// Appends "id", "attempts", "status" and, per status, the code that explains it
+// ("exit_status", "signal", "errno" or "crashes"): shared by --failures and --jsonl.
+void append_outcome(std::string& j, const wire::result_view& r) {
+  j += fmt::format("\"id\":{},\"attempts\":{},\"status\":", r.id, r.attempt);
+  append_json_string(j, wire::to_string(r.status));
+  switch (r.status) {
+    case wire::task_status::failed: j += fmt::format(",\"exit_status\":{}", r.code); break;
+    case wire::task_status::signalled: j += fmt::format(",\"signal\":{}", r.code); break;
+    case wire::task_status::not_started: j += fmt::format(",\"errno\":{}", r.code); break;
+    case wire::task_status::crashed: j += fmt::format(",\"crashes\":{}", r.code); break;
+    default: break;
+  }
+}
+
+} // namespace
+
+std::string describe_failure(const wire::result_view& r) {
+  std::string what;
+  switch (r.status) {
+    case wire::task_status::failed: what = fmt::format("exit status {}", r.code); break;
+    case wire::task_status::signalled: what = fmt::format("killed by signal {}", r.code); break;
+    default: what = std::string(wire::to_string(r.status)); break;
+  }
+  std::string tail(r.error);
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
+  for (auto& c : tail) {
+    if (c == '\n') c = '|'; // one line per failure
+  }
+  return tail.empty() ? fmt::format("task {} failed: {}", r.id, what)
+                      : fmt::format("task {} failed: {}: {}", r.id, what, tail);
+}
+
+std::string failure_json(const wire::result_view& r) {
+  std::string j = "{";
+  append_outcome(j, r);
+  j += ",\"payload\":";
+  append_json_string(j, r.payload);
+  j += ",\"stderr\":";
+  append_json_string(j, r.error);
+  j += "}\n";
+  return j;
+}
+
+std::string result_json(const wire::result_view& r, std::string_view worker) {
+  std::string j = "{";
+  append_outcome(j, r);
+  j += ",\"worker\":";
+  append_json_string(j, worker);
+  j += fmt::format(",\"runtime_us\":{},\"output\":", r.runtime_us);
+  append_json_string(j, r.output);
+  if (r.status != wire::task_status::ok) {
+    j += ",\"stderr\":";
+    append_json_string(j, r.error);
+  }
+  j += "}\n";
+  return j;
+}
+
+} // namespace mtask::detail

@@ -1,0 +1,456 @@
+// The sink's protocol as a state machine (see sink_core.hpp): adopting a job, deduplicating,
+// writing and acknowledging results, holding back for a slow reader, completing and aborting.
+#include "sink/sink_core.hpp"
+
+#include "mtask/error.hpp"
+#include "mtask/exit_code.hpp"
+#include "mtask/log.hpp"
+#include "mtask/output_writer.hpp"
+#include "sink/result_text.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+namespace mtask {
+namespace {
+
+// How soon a control frame that could not go out is tried again even if the I/O loop's POLLOUT
+// does not wake us first (a driver may have no poller: the simulator's has none).
+constexpr millis retry_interval(10);
+
+// Below this many unacknowledged entries, bound_acks() leaves the status alone.
+constexpr std::size_t min_compact_at = 1024;
+
+} // namespace
+
+sink_core::sink_core(sink_config cfg, sink_io& io, time_point now)
+    : cfg_(std::move(cfg)),
+      io_(io),
+      aggregator_(cfg_.make_aggregator ? cfg_.make_aggregator() : nullptr),
+      compact_at_(min_compact_at),
+      vent_seen_(now),
+      next_heartbeat_(now), // hello at the first advance()
+      deadline_(now),
+      last_try_(now) {}
+
+// ---- events ----
+
+void sink_core::on_control(std::string_view frame, time_point now) {
+  if (phase_ == phase::finished) return;
+  if (auto version = wire::foreign_version(frame)) {
+    on_foreign_version(*version);
+    return;
+  }
+  wire::message msg;
+  try {
+    msg = wire::decode(frame, cfg_.max_message_bytes);
+  } catch (const protocol_error& e) {
+    drop_frame(e.what());
+    return;
+  }
+  if (auto* j = std::get_if<wire::job_info>(&msg)) {
+    on_job_info(*j, now);
+  } else if (auto* a = std::get_if<wire::abort_msg>(&msg)) {
+    on_abort(*a, now);
+  } else if (std::holds_alternative<wire::wrong_version>(msg)) {
+    // Of our own version: a ventilator that refuses us for a reason it cannot name better.
+    log::error("the ventilator at '{}' refuses this sink's protocol version {}", cfg_.ventilator_endpoint,
+               wire::protocol_version);
+    finish(exit_failure);
+  } else if (phase_ == phase::aborting) {
+    return; // only its answering abort matters now
+  } else if (auto* c = std::get_if<wire::complete_ack>(&msg)) {
+    if (job_ == 0 || c->job != job_) {
+      ++stats_.foreign;
+      return;
+    }
+    complete_acked_ = true;
+    if (phase_ == phase::completing) finish_complete();
+  } else if (auto* q = std::get_if<wire::results_msg>(&msg)) {
+    // Tasks the ventilator quarantined itself (their workers kept dying): final failures.
+    if (job_ == 0 || q->job != job_) {
+      stats_.foreign += q->results.size();
+      return;
+    }
+    for (const auto& r : q->results) accept(wire::view_of(r), q->worker);
+    after_batch(now);
+  } else {
+    ++stats_.malformed;
+    log::info("dropped a message a ventilator does not send");
+  }
+}
+
+void sink_core::on_job_info(const wire::job_info& j, time_point now) {
+  const bool adopt = phase_ == phase::waiting_for_job && j.job != 0;
+  if (adopt) {
+    job_ = j.job;
+    phase_ = phase::collecting;
+    log::info("serving job {:016x}", job_);
+  }
+  if (j.job != job_ || job_ == 0) {
+    ++stats_.foreign;
+    return;
+  }
+  vent_seen_ = now;
+  if (j.total >= 0 && total_ < 0) {
+    total_ = j.total;
+    log::info("the job has {} tasks", total_);
+  }
+  if (adopt) send_status(now); // confirm at once: the ventilator dispatches only after this
+}
+
+void sink_core::on_abort(const wire::abort_msg& a, time_point now) {
+  if (job_ != 0 && a.job != job_) {
+    ++stats_.foreign;
+    return;
+  }
+  if (phase_ == phase::aborting) {
+    finish(abort_code_); // the answer we waited for
+    return;
+  }
+  const auto reason = fmt::format("the ventilator gave up: {}", a.reason);
+  log::error("{}", reason);
+  // Answered, best effort: the ventilator leaves once we have answered or our connection is gone.
+  send(wire::abort_msg{.job = job_, .reason = reason}, now);
+  finish(exit_failure);
+}
+
+void sink_core::on_foreign_version(std::uint64_t version) {
+  // It cannot read our abort either: nothing to say to it, nothing to wait for.
+  log::error("the ventilator at '{}' speaks protocol version {}; this sink speaks {}", cfg_.ventilator_endpoint,
+             version, wire::protocol_version);
+  finish(exit_failure);
+}
+
+void sink_core::on_results(std::string_view frame, time_point now) {
+  if (phase_ == phase::finished || phase_ == phase::aborting) return;
+  // Decoded as views into the frame, into a reused batch: an output is copied once, to the output.
+  try {
+    wire::decode_results(frame, batch_, cfg_.max_message_bytes);
+  } catch (const protocol_error& e) {
+    if (auto version = wire::foreign_version(frame)) {
+      ++stats_.malformed;
+      if (!foreign_results_logged_) {
+        foreign_results_logged_ = true;
+        log::error("dropped results in protocol version {}; this sink speaks {} (further ones are only counted)",
+                   *version, wire::protocol_version);
+      }
+      return;
+    }
+    drop_frame(e.what());
+    return;
+  }
+  if (job_ == 0 || batch_.job != job_) {
+    stats_.foreign += batch_.results.size();
+    log::info("dropped {} result(s) of another job", batch_.results.size());
+    return;
+  }
+  for (const auto& r : batch_.results) accept(r, batch_.worker);
+  after_batch(now);
+}
+
+void sink_core::accept(const wire::result_view& r, std::string_view worker) {
+  if (total_ >= 0 && r.id >= static_cast<std::uint64_t>(total_)) {
+    ++stats_.malformed;
+    log::info("dropped a result for task {}, beyond the job's {} tasks", r.id, total_);
+    return;
+  }
+  auto& done = status_.done;
+  if (done_.contains(r.id)) {
+    ++stats_.duplicates;
+    // Acknowledged again: the first ack may have been lost with a dropped connection. A flood of
+    // copies of one id costs one run, not one entry each.
+    const bool in_last_run = !done.empty() && r.id >= done.back().first && r.id - done.back().first < done.back().count;
+    if (!in_last_run) wire::append_id(done, r.id);
+    return;
+  }
+  if (!r.final()) {
+    // The ventilator runs it again; only the final outcome is written.
+    status_.acks.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
+    ++stats_.retried;
+    log::info("task {} failed on attempt {} ({} retries left)", r.id, r.attempt, r.retries_left);
+    return;
+  }
+  done_.insert(r.id);
+  wire::append_id(done, r.id);
+  ++stats_.written;
+  if (r.status != wire::task_status::ok) {
+    ++stats_.failed;
+    log::warn("{}", detail::describe_failure(r));
+    if (cfg_.failures) io_.write_failure(detail::failure_json(r));
+  }
+  emit(r, worker);
+}
+
+void sink_core::emit(const wire::result_view& r, std::string_view worker) {
+  if (aggregator_) {
+    if (r.status != wire::task_status::ok) return; // its output is not a result to reduce
+    try {
+      aggregator_->add(r.id, r.output);
+    } catch (const error& e) {
+      // Bad data from one task: named, counted as a failure, and left out of the total.
+      ++stats_.failed;
+      log::error("{}", e.what());
+    }
+    return;
+  }
+  if (!cfg_.jsonl && !cfg_.keep_order) {
+    write_by_rule(r.output); // the common case: straight from the frame to the output
+    return;
+  }
+  std::string bytes;
+  if (cfg_.jsonl) {
+    bytes = detail::result_json(r, worker);
+  } else {
+    append_result(bytes, r.output);
+  }
+  if (!cfg_.keep_order) {
+    io_.write_output(bytes);
+    return;
+  }
+  held_bytes_ += bytes.size();
+  order_.put(r.id, std::move(bytes));
+  while (auto ready = order_.pop()) {
+    held_bytes_ -= ready->size();
+    io_.write_output(*ready);
+  }
+}
+
+void sink_core::write_by_rule(std::string_view output) {
+  // The output rule (append_result) without copying the output to add its newline.
+  if (output.empty()) return;
+  io_.write_output(output);
+  if (output.back() != '\n') io_.write_output("\n");
+}
+
+void sink_core::after_batch(time_point now) {
+  update_held_back(now);
+  bound_acks();
+  // Acknowledge each batch as soon as it is taken, not after the whole backlog: the ventilator's
+  // window frees only on acks. A status that cannot go out now waits for the connection.
+  if (!status_due_ && (!status_.acks.empty() || !status_.done.empty())) send_status(now);
+}
+
+void sink_core::update_held_back(time_point now) {
+  if (phase_ != phase::collecting && phase_ != phase::completing) return;
+  // Hysteresis: hold back above the limit, take results again once the output has drained to a
+  // quarter of it (not at every batch that crosses the line).
+  const auto backlog = io_.output_backlog();
+  const bool held = held_back_ ? backlog > cfg_.output_limit / 4 : backlog >= cfg_.output_limit;
+  if (held == held_back_) return;
+  held_back_ = held;
+  if (held_back_) log::info("stdout is slow: holding results back until it drains");
+  send_status(now); // the ventilator learns at once whether unacknowledged results are only waiting
+}
+
+void sink_core::bound_acks() {
+  // The acks only pile up while no status can be sent (each one that goes out empties them): fold
+  // repeats and drop runs that done_below already acknowledges, so that a flood of duplicates
+  // cannot grow them without bound.
+  auto& done = status_.done;
+  auto& acks = status_.acks;
+  if (done.size() + acks.size() < compact_at_) return;
+  std::sort(done.begin(), done.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<wire::id_range> merged;
+  for (const auto& run : done) {
+    if (!merged.empty() && run.first <= merged.back().first + merged.back().count) {
+      auto& last = merged.back();
+      last.count = std::max(last.first + last.count, run.first + run.count) - last.first;
+    } else {
+      merged.push_back(run);
+    }
+  }
+  const auto below = done_.watermark();
+  std::erase_if(merged, [below](const auto& run) { return run.first + run.count <= below; });
+  done = std::move(merged);
+  const auto key = [](const wire::ack& a) { return std::tuple(a.id, a.attempt, a.status); };
+  std::sort(acks.begin(), acks.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  acks.erase(std::unique(acks.begin(), acks.end()), acks.end());
+  compact_at_ = std::max(min_compact_at, 2 * (done.size() + acks.size()));
+}
+
+// ---- time ----
+
+void sink_core::advance(time_point now) {
+  switch (phase_) {
+    case phase::finished: return;
+    case phase::aborting:
+      if (now >= deadline_) {
+        log::info("the ventilator did not answer our abort");
+        finish(abort_code_);
+        return;
+      }
+      break;
+    case phase::waiting_for_job:
+    case phase::collecting:
+      if (cfg_.idle_timeout.count() > 0 && now - vent_seen_ >= cfg_.idle_timeout) {
+        log::error("giving up after {} ms without a ventilator at '{}'", cfg_.idle_timeout.count(),
+                   cfg_.ventilator_endpoint);
+        begin_abort("the sink heard nothing from the ventilator", exit_failure, now);
+        return;
+      }
+      update_held_back(now);
+      if (all_written()) try_to_complete(now);
+      break;
+    case phase::completing:
+      update_held_back(now);
+      // Waits for complete_ack as long as it would wait for a ventilator while collecting: a
+      // connection cut off for longer than a heartbeat timeout must not leave the ventilator
+      // without `complete` (it would give up with exit 1 on a job whose output is whole).
+      if (cfg_.idle_timeout.count() > 0) deadline_ = std::max(deadline_, vent_seen_ + cfg_.idle_timeout);
+      if (now >= deadline_) {
+        finish_complete(); // its output is complete either way
+        return;
+      }
+      break;
+  }
+  if (phase_ != phase::finished) send_due(now);
+}
+
+void sink_core::send_due(time_point now) {
+  const bool beat = now >= next_heartbeat_;
+  if (beat) next_heartbeat_ = now + cfg_.heartbeat;
+  const bool retry = status_due_;
+  status_due_ = false;
+  switch (phase_) {
+    case phase::waiting_for_job: // hello
+    case phase::collecting:
+      if (beat || retry || !status_.acks.empty() || !status_.done.empty()) send_status(now);
+      break;
+    case phase::completing:
+      if (beat || retry || !status_.acks.empty() || !status_.done.empty()) send_status(now);
+      if (beat || retry) send(wire::complete{.job = job_, .total = done_.size(), .failed = stats_.failed}, now);
+      break;
+    case phase::aborting:
+      // Said once; again only if it could not go out (the ventilator answers each one).
+      if (retry) send(wire::abort_msg{.job = job_, .reason = abort_reason_}, now);
+      break;
+    case phase::finished: break;
+  }
+}
+
+void sink_core::stop(int signal, time_point now) {
+  if (phase_ == phase::aborting || phase_ == phase::finished) return;
+  log::warn("stopped by signal {} with {} result(s) written", signal, done_.size());
+  begin_abort(fmt::format("the sink was stopped by signal {}", signal), 128 + signal, now);
+}
+
+void sink_core::fail(std::string_view reason, time_point now) {
+  if (phase_ == phase::aborting || phase_ == phase::finished) return;
+  log::error("{}", reason);
+  begin_abort(std::string(reason), exit_failure, now);
+}
+
+time_point sink_core::next_wakeup() const {
+  time_point t = next_heartbeat_;
+  switch (phase_) {
+    case phase::finished: return time_point::max();
+    case phase::aborting: t = deadline_; break;
+    case phase::completing: t = std::min(t, deadline_); break;
+    case phase::waiting_for_job:
+    case phase::collecting:
+      if (cfg_.idle_timeout.count() > 0) t = std::min(t, vent_seen_ + cfg_.idle_timeout);
+      break;
+  }
+  if (status_due_) t = std::min(t, last_try_ + retry_interval);
+  return t;
+}
+
+// ---- transitions ----
+
+bool sink_core::all_written() const {
+  if (total_ < 0) return false;
+  const auto total = static_cast<std::uint64_t>(total_);
+  return done_.size() == total && (!cfg_.keep_order || aggregator_ || order_.next() == total);
+}
+
+void sink_core::try_to_complete(time_point now) {
+  if (!output_final_) {
+    output_final_ = true;
+    if (aggregator_) {
+      try {
+        write_by_rule(aggregator_->finish());
+      } catch (const error& e) {
+        fail(e.what(), now);
+        return;
+      }
+    }
+  }
+  // The results are out before we claim they are; until then heartbeats go on while the output
+  // drains (the I/O loop wakes us when it has taken more).
+  if (!io_.output_drained()) return;
+  phase_ = phase::completing;
+  deadline_ = now + cfg_.heartbeat_timeout;
+  next_heartbeat_ = now; // `complete` (and a last status) at once, in send_due()
+}
+
+void sink_core::begin_abort(std::string reason, int code, time_point now) {
+  // Tell the ventilator, so that it does not wait for us, and wait (boundedly) for its answering
+  // abort: ZeroMQ's linger does not reliably deliver a last message (libzmq#4660).
+  phase_ = phase::aborting;
+  abort_code_ = code;
+  abort_reason_ = std::move(reason);
+  deadline_ = now + cfg_.heartbeat_timeout;
+  status_due_ = false;
+  send(wire::abort_msg{.job = job_, .reason = abort_reason_}, now);
+  if (job_ == 0) finish(code); // the ventilator never knew us: nobody waits, nobody answers
+}
+
+void sink_core::finish_complete() {
+  if (!complete_acked_) log::warn("the ventilator did not confirm completion; every result is written");
+  if (stats_.duplicates > 0) log::info("dropped {} duplicate result(s)", stats_.duplicates);
+  if (stats_.retried > 0) log::info("{} failed attempt(s) were retried", stats_.retried);
+  if (stats_.foreign + stats_.malformed > 0)
+    log::warn("dropped {} malformed and {} foreign message(s)", stats_.malformed, stats_.foreign);
+  if (stats_.failed > 0) {
+    log::warn("{} of {} task(s) failed", stats_.failed, done_.size());
+    finish(exit_tasks_failed);
+    return;
+  }
+  finish(exit_ok);
+}
+
+void sink_core::finish(int code) {
+  phase_ = phase::finished;
+  exit_code_ = code;
+  status_due_ = false;
+}
+
+// ---- sending ----
+
+void sink_core::send_status(time_point now) {
+  status_.job = job_;
+  status_.written_below = cfg_.keep_order && !aggregator_ ? order_.next() : std::numeric_limits<std::uint64_t>::max();
+  status_.done_below = done_.watermark();
+  status_.held_bytes = held_bytes_;
+  status_.held_back = held_back_;
+  wire::encode_to(frame_, status_);
+  last_try_ = now;
+  if (io_.send_control(frame_) != send_result::sent) {
+    // Not connected, or its queue is full: an ack must not be lost (the ventilator would hold that
+    // task until it gave up on it), so they stay for the next attempt.
+    status_due_ = true;
+    log::debug("could not reach the ventilator");
+    return;
+  }
+  status_.acks.clear();
+  status_.done.clear();
+}
+
+void sink_core::send(const wire::message& m, time_point now) {
+  wire::encode_to(frame_, m);
+  last_try_ = now;
+  if (io_.send_control(frame_) != send_result::sent) status_due_ = true;
+}
+
+void sink_core::drop_frame(std::string_view why) {
+  ++stats_.malformed;
+  log::info("dropped a frame: {}", why);
+}
+
+} // namespace mtask

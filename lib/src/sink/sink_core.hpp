@@ -1,0 +1,156 @@
+// The sink's protocol as a state machine: no sockets, clock, threads or processes. It takes events
+// (a control frame from the ventilator, a results frame from a worker, time passing) and acts
+// through `sink_io`: frames to the ventilator, bytes to the output. The I/O loop (sink.cpp) and
+// the simulator (tests/sim) drive it.
+#pragma once
+
+#include "mtask/aggregator.hpp"
+#include "mtask/clock.hpp"
+#include "mtask/done_set.hpp"
+#include "mtask/reorder_buffer.hpp"
+#include "mtask/wire.hpp"
+#include "protocol/send_result.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtask {
+
+struct sink_config {
+  bool keep_order = false; // -k
+  bool jsonl = false;      // one JSON object per result
+  bool failures = false;   // --failures: write_failure() gets one JSON line per final failure
+  std::function<std::unique_ptr<aggregator>()> make_aggregator; // --reduce...; empty: none
+  millis heartbeat{250};
+  millis heartbeat_timeout{3000};
+  millis idle_timeout{60000}; // 0: never give up
+  std::size_t max_message_bytes = wire::default_max_frame_bytes;
+  // Output bytes not yet taken by the reader beyond which results are held back (hysteresis: taken
+  // again below a quarter of it).
+  std::size_t output_limit = 4u << 20;
+  std::string ventilator_endpoint; // for messages only
+};
+
+// What the core asks of its surroundings.
+class sink_io {
+ public:
+  virtual ~sink_io() = default;
+  // Sends a frame to the ventilator over the control connection, without blocking.
+  virtual send_result send_control(std::string_view frame) = 0;
+  // Appends result bytes to the output, by the output rule the core has already applied (the core
+  // passes exactly the bytes to write).
+  virtual void write_output(std::string_view bytes) = 0;
+  // One JSON line for --failures.
+  virtual void write_failure(std::string_view line) = 0;
+  // Bytes written and not yet taken by the reader.
+  [[nodiscard]] virtual std::size_t output_backlog() const = 0;
+  // Everything written has reached the reader (the I/O loop flushes before answering).
+  [[nodiscard]] virtual bool output_drained() = 0;
+};
+
+class sink_core {
+ public:
+  enum class phase {
+    waiting_for_job, // no ventilator heard yet: hello (sink_status with job 0) until one answers
+    collecting,      // serving one job: results in, acks out
+    completing,      // every result written and drained: `complete` sent until complete_ack (bounded)
+    aborting,        // giving up: abort sent, waiting for the ventilator's answering abort (bounded)
+    finished,        // exit_code() is set
+  };
+
+  sink_core(sink_config cfg, sink_io& io, time_point now);
+
+  // A frame from the ventilator (job_info, complete_ack, abort, results of quarantined tasks,
+  // wrong_version). Throws nothing: malformed and foreign frames are counted and dropped.
+  void on_control(std::string_view frame, time_point now);
+  // A results frame from a worker: each result is deduplicated, written (or reduced), acknowledged.
+  // A duplicate is acknowledged again (the first ack may have been lost).
+  void on_results(std::string_view frame, time_point now);
+  // Sends due statuses, runs heartbeats and timeouts, completes the job once everything is written.
+  // Call after every batch of events and at next_wakeup().
+  void advance(time_point now);
+  // Stop by signal (after the I/O loop has tried to drain the output): abort, exit 128 + signal.
+  void stop(int signal, time_point now);
+  // A failure of the sink's own I/O (stdout closed, --failures unwritable): logs `reason` as an
+  // error, aborts, exit 1.
+  void fail(std::string_view reason, time_point now);
+
+  [[nodiscard]] time_point next_wakeup() const;
+  // Returns: false while results are held back (the reader is slow): leave them in the socket.
+  [[nodiscard]] bool wants_results() const { return !held_back_ && phase_ != phase::finished; }
+  // Returns: true while a control frame could not be sent and waits for the connection (poll POLLOUT).
+  [[nodiscard]] bool wants_to_send() const { return status_due_; }
+  [[nodiscard]] phase current_phase() const { return phase_; }
+  [[nodiscard]] std::optional<int> exit_code() const { return exit_code_; }
+
+  struct counters {
+    std::uint64_t written = 0;    // distinct final results
+    std::uint64_t failed = 0;     // final failures
+    std::uint64_t retried = 0;    // non-final failures acknowledged for a retry
+    std::uint64_t duplicates = 0; // copies of results already final, dropped (and acknowledged again)
+    std::uint64_t foreign = 0;    // results or frames of another job
+    std::uint64_t malformed = 0;
+  };
+  [[nodiscard]] const counters& stats() const { return stats_; }
+  [[nodiscard]] std::uint64_t job() const { return job_; }
+  // Bytes held in -k's reorder buffer (the simulator checks it stays bounded).
+  [[nodiscard]] std::uint64_t held_bytes() const { return held_bytes_; }
+
+ private:
+  // One function per event or transition.
+  void on_job_info(const wire::job_info& j, time_point now);
+  void on_abort(const wire::abort_msg& a, time_point now);
+  void on_foreign_version(std::uint64_t version);
+  void accept(const wire::result_view& r, std::string_view worker);
+  void emit(const wire::result_view& r, std::string_view worker);
+  void write_by_rule(std::string_view output);
+  void after_batch(time_point now);
+  void update_held_back(time_point now);
+  void bound_acks();
+  [[nodiscard]] bool all_written() const;
+  void try_to_complete(time_point now); // collecting -> completing, once the output has drained
+  void begin_abort(std::string reason, int code, time_point now);
+  void finish_complete(); // the job's summary on stderr, then exit 0 or 3
+  void finish(int code);
+  void send_due(time_point now);
+  void send_status(time_point now);
+  void send(const wire::message& m, time_point now);
+  void drop_frame(std::string_view why);
+
+  sink_config cfg_;
+  sink_io& io_;
+  phase phase_ = phase::waiting_for_job;
+  std::optional<int> exit_code_;
+  counters stats_;
+  std::uint64_t job_ = 0;
+  bool held_back_ = false;  // the output's backlog passed output_limit: results wait in the socket
+  bool status_due_ = false; // the last control frame could not be sent: the phase's frames are retried
+  std::uint64_t held_bytes_ = 0;
+
+  std::unique_ptr<aggregator> aggregator_;
+  done_set done_;
+  reorder_buffer order_; // -k (without an aggregator)
+  std::int64_t total_ = -1;
+  // The next status. Its acks and done runs are everything not yet acknowledged: cleared by a send
+  // that went out, kept (and bounded by bound_acks()) while none can.
+  wire::sink_status status_;
+  std::size_t compact_at_ = 0;
+  bool output_final_ = false; // the aggregate, if any, is written: nothing more will be
+  bool complete_acked_ = false;
+  bool foreign_results_logged_ = false;
+  int abort_code_ = 1;       // the exit code once the aborting phase ends
+  std::string abort_reason_; // what our abort says, resent while it could not go out
+  time_point vent_seen_;     // the last job_info of our ventilator (of any, before we have a job)
+  time_point next_heartbeat_;
+  time_point deadline_;      // completing, aborting: when we stop waiting for the ventilator's answer
+  time_point last_try_;      // the last control frame we tried to send
+  std::string frame_;        // reused encoding buffer
+  wire::results_view batch_; // reused decoding buffer: views into the frame being handled
+};
+
+} // namespace mtask

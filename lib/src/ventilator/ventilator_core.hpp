@@ -1,0 +1,146 @@
+// The ventilator's protocol as a state machine: no sockets, clock, threads or processes. It takes
+// events (a frame from a peer, the input having more, time passing) and acts through
+// `ventilator_net::send`; the I/O loop (ventilator.cpp) and the simulator (tests/sim) drive it.
+#pragma once
+
+#include "mtask/clock.hpp"
+#include "mtask/input_reader.hpp"
+#include "mtask/ledger.hpp"
+#include "mtask/wire.hpp"
+#include "mtask/worker_table.hpp"
+#include "protocol/send_result.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtask {
+
+struct ventilator_config {
+  std::uint64_t job = 1;      // non-zero, random per run
+  std::size_t window = 32768; // tasks read and not yet acknowledged by the sink
+  std::size_t batch = 4096;   // tasks per message at most
+  ledger_limits limits;
+  millis heartbeat{250};
+  millis heartbeat_timeout{3000};
+  millis idle_timeout{60000}; // 0: never give up
+  std::size_t max_message_bytes = wire::default_max_frame_bytes;
+  // With -k, result bytes the sink may hold for an earlier task before input reading pauses.
+  std::uint64_t max_held_bytes = 16u << 20;
+  std::string sink_endpoint;       // advertised to workers started without --sink
+  std::string ventilator_endpoint; // for messages only
+};
+
+// What the core asks of the network.
+class ventilator_net {
+ public:
+  virtual ~ventilator_net() = default;
+  // Sends `frame` to the peer whose routing id is `to`, without blocking.
+  virtual send_result send(const std::string& to, std::string_view frame) = 0;
+};
+
+class ventilator_core {
+ public:
+  enum class phase {
+    waiting_for_sink, // no sink has confirmed our job: nothing is dispatched (its results would be dropped)
+    running,          // dispatching against credit until the sink says every task is written
+    farewell,         // complete: telling live workers, waiting for the sink to leave (bounded)
+    aborting,         // giving up: the sink is told, we wait for it to leave (bounded)
+    finished,         // exit_code() is set
+  };
+
+  ventilator_core(ventilator_config cfg, task_source& input, ventilator_net& net, time_point now);
+
+  // A frame arrived from the peer with routing id `from`. Malformed and foreign frames are counted
+  // and dropped; a frame of another protocol version is answered with wrong_version.
+  void on_message(const std::string& from, std::string_view frame, time_point now);
+  // Reads what input is ready, dispatches against credit, runs the timers (heartbeats, expiry,
+  // idle timeout, the farewell's end). Call after every batch of events and at next_wakeup().
+  void advance(time_point now);
+  // Stop by signal: tell the sink and leave (exit code 128 + signal).
+  void stop(int signal, time_point now);
+  // A local failure (the input cannot be read): tell the sink and leave with exit code 1.
+  void give_up(std::string reason, time_point now);
+
+  // Returns: when advance() must run again even if nothing arrives.
+  [[nodiscard]] time_point next_wakeup() const;
+  // Returns: whether the I/O loop should read more input now (the window has room).
+  [[nodiscard]] bool wants_input() const;
+  [[nodiscard]] phase current_phase() const { return phase_; }
+  // Returns: the process exit code once finished.
+  [[nodiscard]] std::optional<int> exit_code() const { return exit_code_; }
+
+  struct counters {
+    std::uint64_t malformed = 0;    // frames dropped: malformed, foreign, or from the wrong peer
+    std::uint64_t requeued = 0;     // tasks requeued after their worker was lost
+    std::uint64_t lost_batches = 0; // batches that never reached their worker (requeued, no crash)
+    std::uint64_t retried = 0;      // failed attempts run again
+    std::uint64_t too_large = 0;    // tasks failed for exceeding --max-message-bytes
+  };
+  [[nodiscard]] const counters& stats() const { return stats_; }
+  [[nodiscard]] const ledger& tasks() const { return ledger_; }
+  [[nodiscard]] const worker_table& workers() const { return workers_; }
+  [[nodiscard]] std::uint64_t job() const { return cfg_.job; }
+
+ private:
+  void read_input(time_point now);
+  void dispatch(time_point now);
+  void on_tick(time_point now);
+  void check_idle(time_point now);
+  void on(const wire::worker_status& s, const std::string& from, time_point now);
+  void on(const wire::worker_bye& b, const std::string& from, time_point now);
+  void on(const wire::sink_status& s, const std::string& from, time_point now);
+  void on(const wire::abort_msg& a, const std::string& from, time_point now);
+  void on(const wire::complete& c, const std::string& from, time_point now);
+  void lose_worker(const std::string& id, std::string_view why);
+  // Sends the sink outcomes the ventilator decided itself (quarantined, too large), and keeps them
+  // to send again until the sink acknowledges them.
+  void send_failures(std::vector<wire::result> results);
+  void resend_decided();
+  std::size_t batch_header_bytes();
+  send_result send_to(const std::string& id, const wire::message& m);
+  void send_to_sink(const wire::message& m);
+  void send_vent_status(const std::string& id);
+  void begin_abort(std::string reason, int code, time_point now);
+  void finish(int code);
+  [[nodiscard]] bool sink_gone();
+  [[nodiscard]] std::int64_t total() const;
+
+  ventilator_config cfg_;
+  task_source& input_;
+  ventilator_net& net_;
+  std::string terminator_;
+  ledger ledger_;
+  worker_table workers_;
+  phase phase_ = phase::waiting_for_sink;
+  std::optional<int> exit_code_;
+  counters stats_;
+
+  std::uint64_t next_id_ = 0;
+  bool input_done_ = false;
+  std::string sink_id_;
+  bool sink_held_back_ = false;
+  time_point sink_released_at_{};
+  time_point sink_seen_{};
+  std::uint64_t sink_written_below_ = 0;
+  std::uint64_t sink_held_bytes_ = 0;
+  bool ordered_sink_ = false; // the sink writes in task order (-k): written_below means something
+  std::uint64_t failed_ = 0;
+  time_point phase_since_{}; // when farewell or aborting began
+  time_point stalled_since_{};
+  time_point next_tick_{};
+  time_point last_resend_{};
+  time_point last_advance_{};
+  int abort_code_ = 1;
+  std::map<std::uint64_t, wire::result> decided_; // outcomes decided here, until the sink acks them
+  std::set<std::string> wrong_version_peers_;     // logged once each
+  std::size_t batch_header_bytes_ = 0;
+  std::string frame_;
+  wire::tasks_builder batch_;
+};
+
+} // namespace mtask

@@ -1,0 +1,287 @@
+// Unit tests for the ventilator's protocol core (lib/src/ventilator/ventilator_core.cpp), driven
+// directly: frames in, frames out through a fake network, time injected. No sockets, no processes.
+#include "ventilator/ventilator_core.hpp"
+
+#include "mtask/log.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace mtask;
+
+namespace {
+
+constexpr std::uint64_t job = 77;
+const time_point t0{std::chrono::seconds(1000)};
+
+class lines final : public task_source {
+ public:
+  explicit lines(std::vector<std::string> p) : p_(std::move(p)) {}
+  int fd() override { return -1; }
+  void read_chunk() override {}
+  std::optional<std::string> next() override {
+    if (i_ >= p_.size()) return std::nullopt;
+    return p_[i_++];
+  }
+  bool exhausted() const override { return i_ >= p_.size(); }
+  std::string terminator() const override { return "\n"; }
+
+ private:
+  std::vector<std::string> p_;
+  std::size_t i_ = 0;
+};
+
+struct fake_net final : ventilator_net {
+  std::vector<std::pair<std::string, std::string>> sent; // (to, frame)
+  std::map<std::string, send_result> outcome;            // per peer; sent when absent
+  send_result send(const std::string& to, std::string_view frame) override {
+    auto it = outcome.find(to);
+    const auto r = it == outcome.end() ? send_result::sent : it->second;
+    if (r == send_result::sent) sent.emplace_back(to, std::string(frame));
+    return r;
+  }
+  // Returns: the task batches sent to `to`, decoded, and forgets everything sent.
+  std::vector<wire::tasks_msg> batches_to(const std::string& to) {
+    std::vector<wire::tasks_msg> out;
+    for (const auto& [who, f] : sent) {
+      if (who != to) continue;
+      auto m = wire::decode(f);
+      if (auto* t = std::get_if<wire::tasks_msg>(&m)) out.push_back(*t);
+    }
+    return out;
+  }
+  template <typename T>
+  std::vector<T> messages_to(const std::string& to) {
+    std::vector<T> out;
+    for (const auto& [who, f] : sent) {
+      if (who != to || wire::foreign_version(f)) continue;
+      auto m = wire::decode(f);
+      if (auto* t = std::get_if<T>(&m)) out.push_back(*t);
+    }
+    return out;
+  }
+};
+
+std::vector<std::string> numbered(int n, std::size_t pad = 0) {
+  std::vector<std::string> v;
+  for (int i = 0; i < n; ++i) v.push_back(std::to_string(i) + std::string(pad, 'x'));
+  return v;
+}
+
+struct fixture {
+  explicit fixture(std::vector<std::string> input, ventilator_config cfg = {})
+      : source(std::move(input)), core(with_job(cfg), source, net, t0) {
+    log::set_sink([](std::string_view) {});
+  }
+  static ventilator_config with_job(ventilator_config c) {
+    c.job = job;
+    return c;
+  }
+  void from(const std::string& peer, const wire::message& m, time_point now = t0) {
+    core.on_message(peer, wire::encode(m), now);
+    core.advance(now);
+  }
+  void sink_ready(time_point now = t0) {
+    from("sink", wire::sink_status{.job = 0}, now);
+    from("sink", wire::sink_status{.job = job, .written_below = UINT64_MAX}, now);
+  }
+  void worker(const std::string& id, std::uint32_t free, std::uint64_t next_seq = 1,
+              std::vector<wire::id_range> lost = {}, time_point now = t0) {
+    from(id,
+         wire::worker_status{.job = job, .name = id, .slots = free, .free = free, .next_seq = next_seq, .lost = lost},
+         now);
+  }
+  lines source;
+  fake_net net;
+  ventilator_core core;
+};
+
+std::vector<std::uint64_t> ids_of(const std::vector<wire::tasks_msg>& batches) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& b : batches) {
+    for (const auto& t : b.tasks) ids.push_back(t.id);
+  }
+  return ids;
+}
+
+} // namespace
+
+TEST_CASE("ventilator core dispatches nothing until the sink has confirmed the job") {
+  fixture f(numbered(4));
+  f.worker("w1", 4);
+  CHECK(f.net.batches_to("w1").empty());
+  CHECK(f.core.current_phase() == ventilator_core::phase::waiting_for_sink);
+  f.sink_ready();
+  CHECK(f.core.current_phase() == ventilator_core::phase::running);
+  const auto b = f.net.batches_to("w1");
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].seq == 1);
+  CHECK(ids_of(b) == std::vector<std::uint64_t>{0, 1, 2, 3});
+}
+
+TEST_CASE(
+    "ventilator core gives an unreachable worker nothing more and counts no crash for the batch it could not send") {
+  ventilator_config cfg;
+  cfg.limits.max_crashes = 1; // a single crash counted would quarantine
+  fixture f(numbered(5), cfg);
+  f.sink_ready();
+  f.net.outcome["w1"] = send_result::unreachable; // killed: its connection is gone
+  f.worker("w1", 2);
+  for (int i = 0; i < 5; ++i) f.core.advance(t0 + millis(i)); // the loop turns again and again
+  CHECK(f.net.batches_to("w1").empty());                      // the send never succeeded
+  CHECK(f.core.tasks().held() == 0);                          // and nothing is charged to it
+  CHECK(f.core.tasks().queued() == f.core.tasks().size());
+  f.worker("w2", 8);
+  CHECK(ids_of(f.net.batches_to("w2")) == std::vector<std::uint64_t>{0, 1, 2, 3, 4});
+  // w1 times out later: it held nothing, so nothing is quarantined.
+  f.core.advance(t0 + millis(5000));
+  CHECK(f.net.messages_to<wire::results_msg>("sink").empty());
+}
+
+TEST_CASE("ventilator core requeues a batch its worker reports lost, with no crash, to another worker") {
+  ventilator_config cfg;
+  cfg.limits.max_crashes = 1;
+  cfg.batch = 2;
+  fixture f(numbered(4), cfg);
+  f.sink_ready();
+  f.worker("w1", 2);
+  f.worker("w1", 2, 2); // got batch 1, two slots free again: batch 2
+  REQUIRE(f.net.batches_to("w1").size() == 2);
+  f.net.sent.clear();
+  // Batch 2 died with a dropped connection: the worker says so.
+  f.worker("w1", 0, 3, {{.first = 2, .count = 1}});
+  CHECK(f.core.stats().lost_batches == 1);
+  CHECK(f.core.tasks().queued() == 2);
+  const auto settled = f.net.messages_to<wire::vent_status>("w1");
+  REQUIRE_FALSE(settled.empty());
+  CHECK(settled.back().resolved_below == 3);
+  CHECK(settled.back().sent_seq == 2);
+  f.worker("w2", 2);
+  CHECK(ids_of(f.net.batches_to("w2")) == std::vector<std::uint64_t>{2, 3});
+  CHECK(f.net.messages_to<wire::results_msg>("sink").empty()); // nothing quarantined
+}
+
+TEST_CASE("ventilator core cuts batches so that no message exceeds the frame limit") {
+  ventilator_config cfg;
+  cfg.max_message_bytes = 4096;
+  fixture f(numbered(10, 1000), cfg);
+  f.sink_ready();
+  f.worker("w1", 100);
+  auto b = f.net.batches_to("w1");
+  REQUIRE_FALSE(b.empty());
+  for (const auto& [to, frame] : f.net.sent) CHECK(frame.size() <= 4096);
+  CHECK(b[0].tasks.size() < 10); // cut, though the worker's credit would take them all
+  CHECK(b[0].seq == 1);
+  // The worker sees batch 1 and reports; the rest follow, numbered on.
+  f.worker("w1", 100, 2);
+  b = f.net.batches_to("w1");
+  CHECK(b.back().seq >= 2);
+}
+
+TEST_CASE("ventilator core fails a task too large to send, alone, and repeats the failure until the sink acks it") {
+  ventilator_config cfg;
+  cfg.max_message_bytes = 4096;
+  cfg.heartbeat = millis(100);
+  cfg.heartbeat_timeout = millis(1000);
+  fixture f({"small", std::string(5000, 'x'), "tiny"}, cfg);
+  f.sink_ready();
+  f.worker("w1", 4);
+  auto failures = f.net.messages_to<wire::results_msg>("sink");
+  REQUIRE(failures.size() == 1);
+  REQUIRE(failures[0].results.size() == 1);
+  const auto& r = failures[0].results[0];
+  CHECK(r.id == 1);
+  CHECK(r.status == wire::task_status::too_large);
+  CHECK(r.error == "task of 5000 bytes exceeds --max-message-bytes (4096)");
+  CHECK(r.payload.size() <= 256);
+  CHECK(ids_of(f.net.batches_to("w1")) == std::vector<std::uint64_t>{0, 2});
+  // Not acknowledged: sent again after a heartbeat timeout.
+  f.net.sent.clear();
+  for (int ms = 100; ms <= 1200; ms += 100) f.core.advance(t0 + millis(ms));
+  CHECK(f.net.messages_to<wire::results_msg>("sink").size() == 1);
+  // Acknowledged: never again.
+  f.from("sink", wire::sink_status{.job = job, .written_below = UINT64_MAX, .done = {{.first = 1, .count = 1}}},
+         t0 + millis(1200));
+  f.net.sent.clear();
+  for (int ms = 1300; ms <= 3000; ms += 100) f.core.advance(t0 + millis(ms));
+  CHECK(f.net.messages_to<wire::results_msg>("sink").empty());
+}
+
+TEST_CASE("ventilator core releases tasks below the sink's cumulative acknowledgement when the ack itself was lost") {
+  fixture f(numbered(6));
+  f.sink_ready();
+  f.worker("w1", 6);
+  CHECK(f.core.tasks().size() == 6);
+  // The status acking 0..3 was lost; the next one carries done_below = 4.
+  f.from("sink", wire::sink_status{.job = job, .written_below = UINT64_MAX, .done_below = 4});
+  CHECK(f.core.tasks().size() == 2);
+  // A confused peer cannot release tasks never read.
+  f.from("sink", wire::sink_status{.job = job, .written_below = UINT64_MAX, .done_below = 1000});
+  CHECK(f.core.tasks().size() == 0);
+}
+
+TEST_CASE("ventilator core answers a frame of another protocol version with wrong_version") {
+  fixture f(numbered(1));
+  // [1, 1, 0, ...]: a version 1 worker's hello.
+  const std::string v1{"\x93\x01\x01\x00", 4};
+  f.core.on_message("old", v1, t0);
+  REQUIRE(f.net.sent.size() == 1);
+  CHECK(f.net.sent[0].first == "old");
+  auto m = wire::decode(f.net.sent[0].second);
+  CHECK(std::holds_alternative<wire::wrong_version>(m));
+  CHECK(f.core.stats().malformed == 1);
+}
+
+TEST_CASE("ventilator core keeps its sink across a reconnect with the same routing id and ignores another") {
+  fixture f(numbered(2));
+  f.sink_ready();
+  f.worker("w1", 2);
+  REQUIRE(f.core.tasks().size() == 2);
+  f.from("intruder", wire::sink_status{.job = job, .written_below = UINT64_MAX, .done_below = 2});
+  CHECK(f.core.tasks().size() == 2);
+  CHECK(f.core.stats().malformed == 1);
+  f.from("sink", wire::sink_status{.job = job, .written_below = UINT64_MAX, .done_below = 2});
+  CHECK(f.core.tasks().size() == 0);
+}
+
+TEST_CASE("ventilator core stops reading input while the sink holds too many bytes for an earlier task") {
+  ventilator_config cfg;
+  cfg.max_held_bytes = 1000;
+  fixture f(numbered(100), cfg);
+  f.sink_ready();
+  f.worker("w1", 10);
+  const auto read = f.core.tasks().size();
+  f.from("sink", wire::sink_status{.job = job, .written_below = 0, .held_bytes = 5000});
+  f.worker("w1", 10, 2);
+  CHECK(f.core.tasks().size() == read); // nothing more read
+  f.from("sink", wire::sink_status{.job = job, .written_below = 0, .held_bytes = 0});
+  f.worker("w1", 10, 2);
+  CHECK(f.core.tasks().size() > read);
+}
+
+TEST_CASE("ventilator core never holds more than the window") {
+  ventilator_config cfg;
+  cfg.window = 8;
+  fixture f(numbered(100), cfg);
+  f.sink_ready();
+  f.worker("w1", 50);
+  CHECK(f.core.tasks().size() == 8);
+  CHECK_FALSE(f.core.wants_input());
+}
+
+TEST_CASE("ventilator core finishes after the sink completes and every worker heard, with the sink's failure count") {
+  fixture f(numbered(1));
+  f.sink_ready();
+  f.worker("w1", 1);
+  f.from("sink", wire::complete{.job = job, .total = 1, .failed = 1});
+  CHECK(f.core.current_phase() == ventilator_core::phase::farewell);
+  CHECK_FALSE(f.core.exit_code());
+  f.from("w1", wire::worker_status{.job = job, .name = "w1", .completed_job = job});
+  f.net.outcome["sink"] = send_result::unreachable; // the sink has left
+  f.core.advance(t0 + millis(1));
+  REQUIRE(f.core.exit_code());
+  CHECK(*f.core.exit_code() == 3);
+}
