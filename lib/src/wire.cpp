@@ -211,7 +211,7 @@ class fields {
 
   task_status status() {
     auto v = integer<std::uint8_t>();
-    if (v > static_cast<std::uint8_t>(task_status::crashed)) fail(fmt::format("unknown task status {}", v));
+    if (v > static_cast<std::uint8_t>(task_status::too_large)) fail(fmt::format("unknown task status {}", v));
     return static_cast<task_status>(v);
   }
 
@@ -606,6 +606,7 @@ std::string_view to_string(task_status s) {
     case task_status::not_started: return "not started";
     case task_status::timed_out: return "timed out";
     case task_status::crashed: return "crashed";
+    case task_status::too_large: return "too large";
   }
   return "unknown";
 }

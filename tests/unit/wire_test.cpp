@@ -377,7 +377,7 @@ TEST_CASE("wire's tasks_builder makes the frame encode() would, one task at a ti
 }
 
 TEST_CASE("wire round-trips every task status") {
-  for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::crashed); ++s) {
+  for (std::uint8_t s = 0; s <= static_cast<std::uint8_t>(wire::task_status::too_large); ++s) {
     CAPTURE(s);
     const auto status = static_cast<wire::task_status>(s);
     wire::message m =
@@ -940,8 +940,8 @@ TEST_CASE("wire refuses fields of the wrong type") {
                          protocol_error);
   }
   SUBCASE("an ack with an unknown task status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 06 90")),
-                         "malformed ack message: unknown task status 6", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 07 90")),
+                         "malformed ack message: unknown task status 7", protocol_error);
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 ccff 90")),
                          "malformed ack message: unknown task status 255", protocol_error);
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("96010604 02 91 93 00 01 cd0100 90")),
@@ -1054,6 +1054,7 @@ TEST_CASE("wire names each task status in lower case") {
   CHECK(wire::to_string(wire::task_status::not_started) == "not started");
   CHECK(wire::to_string(wire::task_status::timed_out) == "timed out");
   CHECK(wire::to_string(wire::task_status::crashed) == "crashed");
+  CHECK(wire::to_string(wire::task_status::too_large) == "too large");
 }
 
 TEST_CASE("append_id extends the last run for the next id and starts a new run otherwise") {

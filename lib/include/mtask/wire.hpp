@@ -38,6 +38,7 @@ enum class task_status : std::uint8_t {
   not_started = 3, // the command could not be started (code holds errno)
   timed_out = 4,   // exceeded the task timeout and was killed
   crashed = 5,     // the worker running it died (decided by the ventilator, never sent by a worker)
+  too_large = 6,   // its payload, output or result exceeds a limit (--max-message-bytes, --max-output-bytes)
 };
 
 struct task {
