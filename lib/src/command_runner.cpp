@@ -1,4 +1,5 @@
-// The command runner: a child process per task, with timeouts escalating SIGTERM to SIGKILL.
+// The command runner: a child process per task, with timeouts escalating SIGTERM to SIGKILL and
+// output beyond --max-output-bytes failing the task at once.
 #include "mtask/child_process.hpp"
 #include "mtask/log.hpp"
 #include "mtask/task_runner.hpp"
@@ -44,7 +45,7 @@ class command_runner final : public task_runner {
       input.reserve(t.task.payload.size() + t.terminator.size());
       input.append(t.task.payload).append(t.terminator);
     }
-    auto proc = std::make_unique<child_process>(*argv, std::move(input));
+    auto proc = std::make_unique<child_process>(*argv, std::move(input), opts_.max_output_bytes);
     running_.push_back(run{std::move(t), std::move(proc), now});
   }
 
@@ -53,7 +54,11 @@ class command_runner final : public task_runner {
   }
 
   void on_ready(const std::vector<pollfd>& fds, time_point now) override {
-    for (auto& r : running_) r.proc->on_ready(fds);
+    for (auto& r : running_) {
+      r.proc->on_ready(fds, now);
+      // Its output is already lost: waiting for the command to end would only waste the slot.
+      if (r.proc->output_too_large() && !r.killed) kill_group(r);
+    }
     for (auto it = running_.begin(); it != running_.end();) {
       if (it->proc->finished()) {
         finish(*it, now);
@@ -67,8 +72,9 @@ class command_runner final : public task_runner {
 
   time_point next_deadline(time_point fallback) const override {
     time_point next = fallback;
-    if (opts_.task_timeout_ms <= 0) return next;
     for (const auto& r : running_) {
+      if (auto d = r.proc->deadline()) next = std::min(next, *d);
+      if (opts_.task_timeout_ms <= 0 || r.proc->exited()) continue;
       if (!r.term_sent)
         next = std::min(next, r.started + millis(opts_.task_timeout_ms));
       else if (!r.killed)
@@ -87,19 +93,27 @@ class command_runner final : public task_runner {
     std::unique_ptr<child_process> proc;
     time_point started;
     std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
-    bool killed = false;                 // SIGKILL sent after the grace period
+    bool killed = false;                 // SIGKILL sent (after the grace period, or output too large)
   };
+
+  // SIGKILL to the command's process group: the end of a timeout's grace, or output past the limit.
+  static void kill_group(run& r) {
+    r.proc->kill(SIGKILL);
+    r.killed = true;
+  }
 
   void enforce_timeouts(time_point now) {
     if (opts_.task_timeout_ms <= 0) return;
     for (auto& r : running_) {
+      // Once the command has exited only the grace for its pipes is left, and it ends on its own:
+      // a timeout falling in it must not turn the command's own exit into "timed out".
+      if (r.proc->exited()) continue;
       if (!r.term_sent && now - r.started >= millis(opts_.task_timeout_ms)) {
         r.proc->kill(SIGTERM);
         r.term_sent = now;
         log::info("task {} timed out after {} ms: SIGTERM", r.t.task.id, opts_.task_timeout_ms);
       } else if (r.term_sent && !r.killed && now - *r.term_sent >= millis(opts_.kill_grace_ms)) {
-        r.proc->kill(SIGKILL);
-        r.killed = true;
+        kill_group(r);
       }
     }
   }
@@ -122,7 +136,11 @@ class command_runner final : public task_runner {
       }
       res.output = std::move(p.output());
       res.error = p.error_tail();
-      if (r.term_sent) {
+      if (p.output_too_large()) {
+        res.status = wire::task_status::too_large;
+        res.code = 0;
+        res.error = fmt::format("output exceeded --max-output-bytes ({} bytes)", opts_.max_output_bytes);
+      } else if (r.term_sent) {
         res.status = wire::task_status::timed_out;
         res.error =
             fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, res.error.empty() ? "" : ": ", res.error);

@@ -10,7 +10,8 @@
 
 namespace mtask {
 
-persistent_process::persistent_process(const std::vector<std::string>& argv) : child_(spawn_piped(argv)) {
+persistent_process::persistent_process(const std::vector<std::string>& argv, std::size_t max_line_bytes)
+    : child_(spawn_piped(argv)), max_line_bytes_(max_line_bytes) {
   start_errno_ = child_.start_errno;
 }
 
@@ -46,20 +47,33 @@ void persistent_process::on_ready(const std::vector<pollfd>& fds) {
     if (p.fd == child_.in && child_.in >= 0) {
       write_pending();
     } else if (p.fd == child_.out && child_.out >= 0) {
-      drain_fd(child_.out, read_buf_);
-      std::size_t start = 0;
-      for (std::size_t nl; (nl = read_buf_.find('\n', start)) != std::string::npos; start = nl + 1) {
-        if (in_flight_.empty()) continue; // output nobody asked for: ignore it
-        answers_.emplace_back(in_flight_.front(), read_buf_.substr(start, nl - start));
-        in_flight_.pop_front();
-        oldest_since_ = std::chrono::steady_clock::now();
-      }
-      read_buf_.erase(0, start);
+      read_answers();
     } else if (p.fd == child_.err && child_.err >= 0) {
       drain_fd(child_.err, err_, error_tail_bytes);
     } else if (p.fd == child_.pidfd && !reaped_) {
       reap();
     }
+  }
+}
+
+void persistent_process::read_answers() {
+  // One pass, at most one byte past the limit (poll reports the rest): no line in read_buf_ is
+  // longer than the limit, and a partial line that reaches past it is too long.
+  drain_fd_up_to(child_.out, read_buf_, max_line_bytes_);
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = read_buf_.find('\n', start)) != std::string::npos; start = nl + 1) {
+    if (in_flight_.empty()) continue; // output nobody asked for: ignore it
+    answers_.emplace_back(in_flight_.front(), read_buf_.substr(start, nl - start));
+    in_flight_.pop_front();
+    oldest_since_ = std::chrono::steady_clock::now();
+  }
+  read_buf_.erase(0, start);
+  if (read_buf_.size() > max_line_bytes_) {
+    too_large_ = true;
+    std::string().swap(read_buf_);
+    close_fd(child_.out);
+    close_fd(child_.in);
+    std::string().swap(to_write_);
   }
 }
 
@@ -89,6 +103,10 @@ void persistent_process::reap() {
     status_ = status;
     reaped_ = true;
     close_fd(child_.pidfd);
+    // Answers it wrote before exiting are in the pipe now, even where poll saw the exit first:
+    // their tasks succeeded, and must not be taken for the one it died answering.
+    if (child_.out >= 0) read_answers();
+    if (child_.err >= 0) drain_fd(child_.err, err_, error_tail_bytes);
   }
 }
 

@@ -19,7 +19,7 @@ class persistent_runner final : public task_runner {
  public:
   persistent_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {
     slots_.resize(opts_.slots);
-    for (auto& s : slots_) s.proc = std::make_unique<persistent_process>(command_);
+    for (auto& s : slots_) s.proc = std::make_unique<persistent_process>(command_, opts_.max_output_bytes);
   }
 
   bool has_room() const override {
@@ -65,6 +65,9 @@ class persistent_runner final : public task_runner {
         report(it->second.t, std::move(r));
         tasks_.erase(it);
       }
+      // The line was lost with the stdout closed behind it: no later answer can be matched to its
+      // task, so the process goes the way of one that died.
+      if (s.proc->line_too_large() && !s.killed) kill_process(s);
       if (s.proc->dead()) restart(s, now);
     }
     enforce_timeouts(now);
@@ -77,7 +80,7 @@ class persistent_runner final : public task_runner {
       if (s.proc->in_flight().empty()) continue;
       if (!s.term_sent)
         next = std::min(next, s.proc->oldest_since() + millis(opts_.task_timeout_ms));
-      else
+      else if (!s.killed)
         next = std::min(next, *s.term_sent + millis(opts_.kill_grace_ms));
     }
     return next;
@@ -96,6 +99,7 @@ class persistent_runner final : public task_runner {
   struct slot {
     std::unique_ptr<persistent_process> proc;
     std::optional<time_point> term_sent; // the oldest line timed out: SIGTERM sent at this time
+    bool killed = false;                 // SIGKILL sent (after the grace period, or a line too long)
   };
 
   // The process died: the line it was answering fails, the lines queued behind it are returned
@@ -117,8 +121,9 @@ class persistent_runner final : public task_runner {
     }
     if (!keys.empty() || s.proc->start_errno() != 0)
       log::warn("persistent command '{}' died; restarting it", command_.front());
-    s.proc = std::make_unique<persistent_process>(command_);
+    s.proc = std::make_unique<persistent_process>(command_, opts_.max_output_bytes);
     s.term_sent.reset();
+    s.killed = false;
   }
 
   void describe_death(const persistent_process& p, bool timed_out, wire::result& r) const {
@@ -139,7 +144,11 @@ class persistent_runner final : public task_runner {
     std::string tail = p.error_tail();
     r.error =
         fmt::format("the persistent command exited while answering this task{}{}", tail.empty() ? "" : ": ", tail);
-    if (timed_out) {
+    if (p.line_too_large()) {
+      r.status = wire::task_status::too_large;
+      r.code = 0;
+      r.error = fmt::format("output exceeded --max-output-bytes ({} bytes)", opts_.max_output_bytes);
+    } else if (timed_out) {
       r.status = wire::task_status::timed_out;
       r.error = fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, tail.empty() ? "" : ": ", tail);
     }
@@ -152,10 +161,16 @@ class persistent_runner final : public task_runner {
       if (!s.term_sent && now - s.proc->oldest_since() >= millis(opts_.task_timeout_ms)) {
         s.proc->kill(SIGTERM);
         s.term_sent = now;
-      } else if (s.term_sent && now - *s.term_sent >= millis(opts_.kill_grace_ms)) {
-        s.proc->kill(SIGKILL);
+      } else if (s.term_sent && !s.killed && now - *s.term_sent >= millis(opts_.kill_grace_ms)) {
+        kill_process(s);
       }
     }
+  }
+
+  // SIGKILL to the process group: the end of a timeout's grace, or an answer line past the limit.
+  static void kill_process(slot& s) {
+    s.proc->kill(SIGKILL);
+    s.killed = true;
   }
 
   std::vector<std::string> command_;

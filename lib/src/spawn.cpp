@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -25,6 +26,13 @@ bool is_executable_file(const std::string& path) {
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Bytes read from one descriptor per call at most. A command that writes as fast as we read never
+// lets a pipe run dry, and reading 64 MB in one go took seconds on a loaded machine, long enough
+// for the ventilator to give the worker up for dead: the event loop must get back to its sockets.
+// poll reports the rest. (Far more than a pipe holds, so what a command wrote before exiting is
+// read in one call.)
+constexpr std::size_t read_budget = std::size_t{1} << 20;
 
 } // namespace
 
@@ -117,9 +125,10 @@ piped_child spawn_piped(const std::vector<std::string>& argv) {
 
 void drain_fd(int& fd, std::string& sink, std::size_t keep_tail) {
   char buf[65536];
-  while (fd >= 0) {
+  for (std::size_t got = 0; fd >= 0 && got < read_budget;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
+      got += static_cast<std::size_t>(n);
       sink.append(buf, static_cast<std::size_t>(n));
       if (keep_tail > 0 && sink.size() > 2 * keep_tail) sink.erase(0, sink.size() - keep_tail);
     } else if (n < 0 && errno == EINTR) {
@@ -130,6 +139,26 @@ void drain_fd(int& fd, std::string& sink, std::size_t keep_tail) {
       close_fd(fd); // EOF or error: nothing more will come
     }
   }
+}
+
+bool drain_fd_up_to(int& fd, std::string& sink, std::size_t limit) {
+  char buf[65536];
+  for (std::size_t got = 0; fd >= 0 && sink.size() <= limit && got < read_budget;) {
+    // Written so that a limit of SIZE_MAX cannot overflow: at most one byte past it.
+    const std::size_t want = std::min(sizeof buf - 1, limit - sink.size()) + 1;
+    ssize_t n = ::read(fd, buf, want);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+      sink.append(buf, static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      break;
+    } else {
+      close_fd(fd); // EOF or error: nothing more will come
+    }
+  }
+  return sink.size() > limit;
 }
 
 } // namespace mtask

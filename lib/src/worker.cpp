@@ -36,7 +36,10 @@ std::string random_routing_id() {
 
 std::unique_ptr<task_runner> make_runner(const worker_options& o) {
   if (o.handler) return make_handler_runner(o.handler, o.slots, o.handler_inline);
-  runner_options r{.slots = o.slots, .task_timeout_ms = o.task_timeout_ms, .kill_grace_ms = o.kill_grace_ms};
+  runner_options r{.slots = o.slots,
+                   .task_timeout_ms = o.task_timeout_ms,
+                   .kill_grace_ms = o.kill_grace_ms,
+                   .max_output_bytes = o.max_output_bytes};
   if (o.persistent) return make_persistent_runner(o.command, r);
   return make_command_runner(o.command, r);
 }

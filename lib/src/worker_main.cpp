@@ -2,6 +2,7 @@
 // against the handler API.
 #include "mtask/error.hpp"
 #include "mtask/log.hpp"
+#include "mtask/size.hpp"
 #include "mtask/spawn.hpp"
 #include "mtask/worker.hpp"
 
@@ -42,12 +43,18 @@ int worker_main(int argc, char** argv, task_handler handler) {
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   add_worker_flags(app, opts);
   std::string builtin;
+  std::string max_output = fmt::format("{}M", default_max_output_bytes >> 20);
   if (!custom) {
     app.add_option(
            "--task-timeout-ms", opts.task_timeout_ms,
            "Fail a task still running after this long: SIGTERM its process group, then SIGKILL 1 s later; 0: none")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 30));
+    app.add_option("--max-output-bytes", max_output,
+                   "Fail a task whose output (with --persistent: whose answer line) passes SIZE bytes (4096, 64k, 1M): "
+                   "SIGKILL its process group at once and discard what it wrote")
+        ->type_name("SIZE")
+        ->capture_default_str();
     app.add_flag(
         "--persistent", opts.persistent,
         "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of its "
@@ -59,6 +66,7 @@ int worker_main(int argc, char** argv, task_handler handler) {
   }
   auto validate = [&] {
     if (custom) return;
+    opts.max_output_bytes = parse_size("--max-output-bytes", max_output);
     if (!builtin.empty() && !opts.command.empty()) throw usage_error("give either --builtin or a command, not both");
     if (opts.persistent && opts.command.empty()) throw usage_error("--persistent needs a command after --");
     if (!builtin.empty()) {

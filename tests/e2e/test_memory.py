@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Memory stays flat however long the input: the ventilator reads lazily and holds at most
---window tasks, and a sink writing in input order (-k) holds a bounded number of bytes of results
-behind a slow task (peak RSS is what each binary logs at exit with -v). Registered for the normal
-build only: under AddressSanitizer freed memory sits in its quarantine, so peak RSS there says
-nothing about the program."""
+--window tasks, a sink writing in input order (-k) holds a bounded number of bytes of results
+behind a slow task, and a worker holds at most --max-output-bytes of a task's output (peak RSS is
+what each binary logs at exit with -v). Registered for the normal build only: under
+AddressSanitizer freed memory sits in its quarantine, so peak RSS there says nothing about the
+program."""
 
 import os
 import re
+import signal
 import time
 
 from harness import E2E, lines, main
@@ -90,6 +92,26 @@ class Memory(E2E):
         peak = peak_kb(sink)
         self.assertLess(peak, 100 * 1024, f"the sink's peak RSS was {peak} KB with {n} x 400 KB results "
                                           f"behind task 0")
+
+    def test_a_task_whose_output_passes_the_limit_fails_alone_and_the_worker_stays_small(self):
+        c = self.cluster()
+        # Task "big" writes 200 MB; the others a line each.
+        cmd = ["sh", "-c", 'read x; if [ "$x" = big ]; then head -c 200000000 /dev/zero; else echo "out $x"; fi']
+        # Not --once: a worker that a loaded machine keeps silent past --heartbeat-timeout-ms rejoins
+        # instead of giving up. It is stopped once the job is done, and logs its peak RSS as it exits.
+        worker = c.worker(*cmd, jobs=2, args=["--max-output-bytes", "1M", "-v"])
+        vent = c.ventilator(b"a\nbig\nb\nc\n")
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent, expect=3), b"out a\nout b\nout c\n")
+        self.assertIn("task 1 failed: too large: output exceeded --max-output-bytes (1048576 bytes)", sink.stderr())
+        self.assertIn("1 of 4 task(s) failed", sink.stderr())
+        worker.signal(signal.SIGTERM)
+        self.assertEqual(worker.wait(), 128 + signal.SIGTERM, worker.stderr())
+        m = re.search(r"exit 143; peak memory (\d+) KB", worker.stderr())
+        self.assertIsNotNone(m, worker.stderr())
+        peak = int(m.group(1))
+        self.assertGreater(peak, 1000)  # a real reading
+        self.assertLess(peak, 64 * 1024, f"worker peak RSS {peak} KB for a 200 MB output past a 1 MB limit")
 
 
 if __name__ == "__main__":

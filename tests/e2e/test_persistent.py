@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Persistent mode: one long-lived command per slot answering a line per task; a command that
-dies fails only the task it was answering and is restarted; multi-line tasks are refused."""
+dies, or answers a line past --max-output-bytes, fails only the task it was answering and is
+restarted; multi-line tasks are refused."""
 
 from harness import E2E, lines, main
 
@@ -30,6 +31,17 @@ class Persistent(E2E):
         self.assertEqual(self.finish(sink, vent, expect=3), b"ok a\nok b\nok c\nok d\n")
         self.assertIn("task 2 failed: exit status 5: the persistent command exited while answering this task",
                       sink.stderr())
+
+    def test_an_answer_past_the_output_limit_fails_that_task_only_and_the_command_is_restarted(self):
+        c = self.cluster()
+        script = ('while IFS= read -r x; do if [ "$x" = big ]; then head -c 100000 /dev/zero | tr "\\0" x; echo; '
+                  'else echo "ok $x"; fi; done')
+        c.worker("sh", "-c", script, jobs=1, args=["--persistent", "--max-output-bytes", "64k"])
+        vent = c.ventilator(b"a\nbig\nc\nd\n")
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent, expect=3), b"ok a\nok c\nok d\n")
+        self.assertIn("task 1 failed: too large: output exceeded --max-output-bytes (65536 bytes)", sink.stderr())
+        self.assertIn("1 of 4 task(s) failed", sink.stderr())
 
     def test_retries_rerun_a_task_whose_persistent_command_died(self):
         c = self.cluster()

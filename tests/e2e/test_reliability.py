@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Nothing lost, nothing twice: workers killed at random, stopped and resumed, poisoned by a task;
-retries of flaky commands, task timeouts, the failures file, and flat ventilator memory."""
+retries of flaky commands, task timeouts, grandchildren that outlive their command, the failures
+file, and flat ventilator memory."""
 
 import json
 import os
@@ -23,6 +24,23 @@ def children_of(pid):
             return f.read().split()
     except OSError:
         return []
+
+
+def kill_sleeps_listed_in(path):
+    """SIGKILLs the escaped `sleep`s whose pids a test command appended to `path` (checking the name:
+    a pid is only a number)."""
+    try:
+        with open(path) as f:
+            pids = f.read().split()
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class Reliability(E2E):
@@ -215,6 +233,20 @@ class Reliability(E2E):
         self.assertEqual(self.finish(sink, vent, expect=3), b"a\nb\n")
         self.assertLess(time.monotonic() - start, 25, "the 30 s sleep must have been killed")
         self.assertIn("task 1 failed: timed out: timed out after 300 ms", sink.stderr())
+
+    def test_a_grandchild_that_leaves_the_process_group_does_not_hold_the_slot(self):
+        c = self.cluster()
+        pids = os.path.join(c.dir, "sleeps")
+        self.addCleanup(kill_sleeps_listed_in, pids)  # runs before the cluster's cleanup removes the file
+        # Each task leaves a 30 s sleep in a session of its own (no signal to the command's process
+        # group reaches it) holding stdout and stderr open; the command itself exits at once.
+        cmd = ["sh", "-c", f'read x; setsid sleep 30 & echo $! >> {pids}; echo "r$x"']
+        c.worker(*cmd, jobs=1, args=["--task-timeout-ms", "1000"])
+        vent = c.ventilator(numbered(5))
+        sink = c.sink(["-k"])
+        # Held until the sleeps end, 5 tasks on one slot would take 150 s, past finish()'s 60 s.
+        self.assertEqual(self.finish(sink, vent), b"".join(b"r%d\n" % i for i in range(5)))
+        self.assertNotIn("failed", sink.stderr())
 
     def test_failures_file_has_one_json_line_per_task_that_failed_for_good(self):
         c = self.cluster()

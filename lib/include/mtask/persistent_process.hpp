@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +20,10 @@ namespace mtask {
 
 class persistent_process {
  public:
-  explicit persistent_process(const std::vector<std::string>& argv);
+  // Starts argv[0] (searched in PATH); an answer line longer than `max_line_bytes` (without its
+  // newline) is not read (see line_too_large()).
+  explicit persistent_process(const std::vector<std::string>& argv,
+                              std::size_t max_line_bytes = std::numeric_limits<std::size_t>::max());
   ~persistent_process();
   persistent_process(const persistent_process&) = delete;
   persistent_process& operator=(const persistent_process&) = delete;
@@ -38,6 +42,10 @@ class persistent_process {
   [[nodiscard]] int start_errno() const { return start_errno_; }
   // Valid once dead() and the process was reaped (else -1): the raw wait status.
   [[nodiscard]] int wait_status() const { return reaped_ ? status_ : -1; }
+  // True once an answer line (the one for in_flight().front()) passed max_line_bytes: what was
+  // read of it is discarded and stdin and stdout are closed, so no later line can be matched to
+  // its task. The command still runs: killing it is the caller's decision.
+  [[nodiscard]] bool line_too_large() const { return too_large_; }
   [[nodiscard]] std::string error_tail() const;
   // Keys of the lines sent and not answered, oldest first.
   [[nodiscard]] const std::deque<std::uint64_t>& in_flight() const { return in_flight_; }
@@ -48,6 +56,7 @@ class persistent_process {
 
  private:
   void write_pending();
+  void read_answers();
   void reap();
 
   piped_child child_;
@@ -57,9 +66,11 @@ class persistent_process {
   std::deque<std::uint64_t> in_flight_;
   std::vector<std::pair<std::uint64_t, std::string>> answers_;
   std::chrono::steady_clock::time_point oldest_since_{}; // when the oldest unanswered line was sent
+  std::size_t max_line_bytes_;
   int start_errno_ = 0;
   int status_ = 0;
   bool reaped_ = false;
+  bool too_large_ = false;
 };
 
 } // namespace mtask

@@ -26,8 +26,14 @@ piped_child spawn_piped(const std::vector<std::string>& argv);
 
 void close_fd(int& fd);
 
-// Reads what `fd` has now into `sink`; with `keep_tail` > 0 keeps only about that many last bytes.
-// At end of file or on error, closes `fd` (sets it to -1).
+// Reads what `fd` has now (up to about 1 MiB a call, so a flood cannot keep the event loop from
+// its sockets; poll reports the rest) into `sink`; with `keep_tail` > 0 keeps only about that many
+// last bytes. At end of file or on error, closes `fd` (sets it to -1).
 void drain_fd(int& fd, std::string& sink, std::size_t keep_tail = 0);
+
+// As drain_fd, but no further than one byte past `limit` (a command flooding its stdout must cost
+// its reader the limit, not the flood).
+// Returns: true when `sink` holds more than `limit` bytes (and `fd` may still have more).
+bool drain_fd_up_to(int& fd, std::string& sink, std::size_t limit);
 
 } // namespace mtask

@@ -86,10 +86,17 @@ class task_runner {
   std::vector<finished_task> finished_; // report() appends; take_finished() hands them over
 };
 
+// A task's output at most, unless told otherwise (--max-output-bytes): far more than a result
+// line, far less than a worker's memory.
+inline constexpr std::size_t default_max_output_bytes = std::size_t{64} << 20;
+
 struct runner_options {
   unsigned slots = 1;
   int task_timeout_ms = 0; // 0: none
   int kill_grace_ms = 1000;
+  // Beyond this much stdout (with --persistent: a longer answer line) the task fails as too_large
+  // and its command is killed; what it wrote is discarded, never kept.
+  std::size_t max_output_bytes = default_max_output_bytes;
 };
 
 // A process per task: {} in an argument is replaced by the payload, otherwise the payload and

@@ -23,6 +23,7 @@ struct worker_options {
   int prefetch = -1;           // tasks held beyond the slots; -1: sized from observed task times
   int task_timeout_ms = 0;     // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
   int kill_grace_ms = 1000;
+  std::size_t max_output_bytes = default_max_output_bytes; // a task's stdout (--persistent: line) at most
 };
 
 // Serves jobs until stopped (or, with `once`, until a job completes).

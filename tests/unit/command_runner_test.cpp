@@ -1,0 +1,103 @@
+// Unit tests for the command runner (lib/src/command_runner.cpp): a process per task, failed as
+// too large past --max-output-bytes, and finished by its command's exit though a grandchild that
+// left its process group holds the pipes. Real commands, driven by poll(2) as the worker drives them.
+#include "mtask/task_runner.hpp"
+
+#include "process_driver.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+using steady = mtask::clock;
+using mtask::millis;
+using mtask::runner_options;
+using mtask::test::run_until_finished;
+using mtask::test::task;
+using mtask::wire::task_status;
+
+TEST_CASE("command runner fails a task whose output passes --max-output-bytes as too large") {
+  auto r = mtask::make_command_runner({"head", "-c", "10000000", "/dev/zero"},
+                                      runner_options{.slots = 1, .max_output_bytes = 1 << 20});
+  r->start(task(7, "p"), steady::now());
+  const auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  const auto& res = done[0].result;
+  CHECK(res.id == 7);
+  CHECK(res.status == task_status::too_large);
+  CHECK(res.code == 0);
+  CHECK(res.output.empty());
+  CHECK(res.error == "output exceeded --max-output-bytes (1048576 bytes)");
+  CHECK(res.payload == "p");
+}
+
+TEST_CASE("command runner keeps an output of exactly --max-output-bytes") {
+  auto r = mtask::make_command_runner({"head", "-c", "1048576", "/dev/zero"},
+                                      runner_options{.slots = 1, .max_output_bytes = 1 << 20});
+  r->start(task(0, "p"), steady::now());
+  const auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status == task_status::ok);
+  CHECK(done[0].result.output.size() == 1 << 20);
+}
+
+TEST_CASE("command runner kills a command whose output passed the limit instead of waiting for its end") {
+  // Writes past the limit, then (its head dead of SIGPIPE) sleeps: only the kill ends it in time.
+  auto r = mtask::make_command_runner({"sh", "-c", "head -c 2000000 /dev/zero; exec sleep 30"},
+                                      runner_options{.slots = 1, .max_output_bytes = 1 << 20});
+  r->start(task(0, "p"), steady::now());
+  const auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status == task_status::too_large);
+  CHECK(r->running() == 0);
+}
+
+TEST_CASE("command runner finishes a task when its command exits though a grandchild holds the pipes") {
+  // The sleep leaves the process group (setsid) and keeps stdout and stderr open for 30 s; the
+  // task timeout would fire long before that.
+  auto r = mtask::make_command_runner({"sh", "-c", R"(read x; setsid sleep 30 & echo $! >&2; echo "r$x")"},
+                                      runner_options{.slots = 3, .task_timeout_ms = 1000});
+  const auto now = steady::now();
+  for (std::uint64_t id = 0; id < 3; ++id) r->start(task(id, std::to_string(id)), now);
+  auto done = run_until_finished(*r, 3);
+  for (const auto& f : done) mtask::test::kill_escaped_sleep(f.result.error);
+  REQUIRE(done.size() == 3);
+  std::sort(done.begin(), done.end(), [](const auto& a, const auto& b) { return a.result.id < b.result.id; });
+  for (std::uint64_t id = 0; id < 3; ++id) {
+    CAPTURE(id);
+    const auto& res = done[id].result;
+    CHECK(res.status == task_status::ok);
+    CHECK(res.code == 0);
+    CHECK(res.output == "r" + std::to_string(id) + "\n");
+  }
+}
+
+TEST_CASE("command runner does not time out a task whose command exited before the timeout") {
+  auto r = mtask::make_command_runner({"sh", "-c", "setsid sleep 30 & echo $! >&2; echo done"},
+                                      runner_options{.slots = 1, .task_timeout_ms = 1000});
+  const auto t0 = steady::now();
+  const auto timeout_at = t0 + millis(1000);
+  r->start(task(0, "p"), t0);
+  // The clock stands still a millisecond before the timeout until the command has exited, which
+  // moves the runner's next deadline from the timeout to the end of the grace for its pipes.
+  const auto far = t0 + std::chrono::hours(1);
+  const auto give_up = steady::now() + mtask::test::patience;
+  while (r->next_deadline(far) == timeout_at && steady::now() < give_up) {
+    std::vector<pollfd> fds;
+    r->poll_items(fds);
+    fds = mtask::test::poll_once(std::move(fds), give_up);
+    r->on_ready(fds, timeout_at - millis(1));
+  }
+  // The timeout passes during the grace (the sleep holds the pipes), then the grace ends.
+  r->on_ready({}, timeout_at);
+  CHECK(r->running() == 1);
+  r->on_ready({}, far);
+  std::vector<mtask::finished_task> done;
+  r->take_finished(done);
+  if (!done.empty()) mtask::test::kill_escaped_sleep(done[0].result.error);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status == task_status::ok);
+  CHECK(done[0].result.output == "done\n");
+}
