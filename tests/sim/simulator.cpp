@@ -320,7 +320,7 @@ void world::start_worker() {
                                                        .slots = slots_,
                                                        .heartbeat = heartbeat,
                                                        .heartbeat_timeout = heartbeat_timeout,
-                                                       .max_message_bytes = max_message,
+                                                       .max_message_bytes = vcfg_.max_message_bytes,
                                                        .sink_given = w.sink_connected,
                                                        .ventilator_endpoint = "ipc:///sim/ventilator"},
                                          *w.runner, *w.io, now_);
@@ -377,7 +377,7 @@ void world::deliver(flight f) {
         if (wire::peek_type(f.bytes) == wire::msg_type::tasks) {
           wire::tasks_view tv;
           try {
-            wire::decode_tasks(f.bytes, tv, max_message);
+            wire::decode_tasks(f.bytes, tv, vcfg_.max_message_bytes);
             for (const auto& t : tv.tasks) w.delivered.insert(t.id);
           } catch (const protocol_error&) {}
         }
@@ -567,8 +567,8 @@ outcome world::run() {
                       .heartbeat = heartbeat,
                       .heartbeat_timeout = heartbeat_timeout,
                       .idle_timeout = millis(60000),
-                      .max_message_bytes = max_message,
-                      .output_limit = 8 * max_message,
+                      .max_message_bytes = vcfg_.max_message_bytes,
+                      .output_limit = o_.scale ? std::size_t{4} << 20 : 8 * max_message,
                       .ventilator_endpoint = "ipc:///sim/ventilator"};
   links_.emplace_back();
   sink_link_ = 0;
