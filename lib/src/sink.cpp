@@ -102,17 +102,7 @@ class sink_loop final : public sink_io {
     // core treats them alike (keeps its acks, asks for POLLOUT), so nothing is lost by it.
     return try_send(dealer_, frame) ? send_result::sent : send_result::full;
   }
-  void write_output(std::string_view bytes) override {
-    // background_writer::write applies the output rule, which leaves the core's bytes as they are
-    // (each piece ends in a newline) except where the core writes an output that lacks one and
-    // then "\n" alone (no copy to join them): the rule has added that newline already.
-    if (newline_added_) {
-      newline_added_ = false;
-      if (bytes == "\n") return;
-    }
-    out_.write(bytes);
-    newline_added_ = !bytes.empty() && bytes.back() != '\n';
-  }
+  void write_output(std::string_view bytes) override { out_.append(bytes); } // the core applied the output rule
   void write_failure(std::string_view line) override { failures_.write(line); }
   [[nodiscard]] std::size_t output_backlog() const override { return out_.backlog(); }
   [[nodiscard]] bool output_drained() override {
@@ -192,7 +182,6 @@ class sink_loop final : public sink_io {
   background_writer out_;
   output_writer failures_;             // used only with --failures
   std::optional<std::string> failure_; // the first output error
-  bool newline_added_ = false;         // see write_output()
   bool drain_awaited_ = false;         // the core waits for the output to drain
 };
 

@@ -40,6 +40,8 @@ class background_writer {
 
   // Appends `result` by the output rule (as output_writer::write).
   void write(std::string_view result) { append_result(pending_, result); }
+  // Appends `bytes` as they are (the caller has applied the output rule).
+  void append(std::string_view bytes) { pending_.append(bytes); }
   // Hands what is buffered to the thread, unless it is still writing an earlier batch.
   // Throws: error "cannot write to stdout: reason" once an earlier write has failed.
   void flush();
