@@ -389,6 +389,37 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
   }
 }
 
+TEST_CASE("wire writes every integer on either side of each msgpack width boundary as msgpack-c does") {
+  // The encoder writes msgpack itself (lib/src/msgpack_writer.hpp): each value must take the
+  // encoding msgpack-c's packer picks, as uint (a job) and as int (a job_info's total, which the
+  // encoder writes whatever its value; the decoder is the one that refuses totals below -1).
+  std::vector<std::uint64_t> magnitudes = {~std::uint64_t{0}};
+  for (std::uint64_t edge :
+       {std::uint64_t{0}, std::uint64_t{32}, std::uint64_t{128}, std::uint64_t{256}, std::uint64_t{1} << 15,
+        std::uint64_t{1} << 16, std::uint64_t{1} << 31, std::uint64_t{1} << 32, std::uint64_t{1} << 63}) {
+    for (std::uint64_t m : {edge - 1, edge, edge + 1}) magnitudes.push_back(m);
+  }
+  for (const auto m : magnitudes) {
+    CAPTURE(m);
+    CHECK(to_hex(wire::encode(wire::complete_ack{.job = m})) == to_hex(packed([&](packer& p) {
+            p.pack_array(3);
+            p.pack(2);
+            p.pack(8);
+            p.pack(m);
+          })));
+    for (const auto total : {static_cast<std::int64_t>(m), static_cast<std::int64_t>(0 - m)}) {
+      CAPTURE(total);
+      CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = total})) == to_hex(packed([&](packer& p) {
+              p.pack_array(4);
+              p.pack(2);
+              p.pack(5);
+              p.pack(1);
+              p.pack(total);
+            })));
+    }
+  }
+}
+
 TEST_CASE("wire's tasks_builder makes the frame encode() would, one task at a time, and can be reused") {
   wire::tasks_builder b;
   for (const auto& m : sample_messages()) {
@@ -1027,6 +1058,8 @@ TEST_CASE("wire refuses an unknown message type") {
 }
 
 TEST_CASE("wire refuses a message with fewer fields than its type needs") {
+  // Each count is its schema's length (lib/src/wire_schema.hpp): a field added there, one line,
+  // raises it with no other change.
   // worker_status needs 3 + 7 fields; this has 9 (no `lost`, as version 1 laid it out).
   const auto frame = packed([](packer& p) {
     p.pack_array(9);
