@@ -4,6 +4,7 @@
 #include "worker/worker_core.hpp"
 
 #include "mtask/error.hpp"
+#include "mtask/exit_code.hpp"
 #include "mtask/log.hpp"
 #include "protocol/endpoint.hpp"
 
@@ -18,10 +19,6 @@
 
 namespace mtask {
 namespace {
-
-// cli.hpp's exit codes (that header pulls in ZeroMQ).
-constexpr int exit_success = 0;
-constexpr int exit_runtime_failure = 1;
 
 // Tasks to hold beyond the slots are sized so they are about this much work: thousands of
 // micro-tasks, none of 10 ms ones (which would otherwise wait behind a long task here instead of
@@ -114,7 +111,7 @@ void worker_core::drop(std::string_view why) {
 void worker_core::on_foreign_version(std::uint64_t version) {
   log::error("the ventilator at '{}' speaks protocol version {}; this worker speaks {}", cfg_.ventilator_endpoint,
              version, wire::protocol_version);
-  finish(exit_runtime_failure);
+  finish(exit_failure);
 }
 
 void worker_core::heard_ventilator(time_point now) {
@@ -233,7 +230,7 @@ void worker_core::advance(time_point now) {
   if (phase_ == phase::finished) return;
   if (cfg_.once && completed_job_ != 0) {
     send_status(); // the ventilator waits for every worker to say it heard
-    finish(exit_success);
+    finish(exit_ok);
     return;
   }
   if (timed_out(now)) return;
@@ -250,11 +247,11 @@ void worker_core::advance(time_point now) {
 bool worker_core::timed_out(time_point now) {
   if (cfg_.once && vent_heard_ && now - vent_seen_ > cfg_.heartbeat_timeout) {
     log::error("the ventilator at '{}' went away before its job completed", cfg_.ventilator_endpoint);
-    finish(exit_runtime_failure);
+    finish(exit_failure);
   } else if (cfg_.idle_timeout > millis(0) && now - vent_seen_ > cfg_.idle_timeout) {
     log::error("giving up after {} ms without a ventilator at '{}'", cfg_.idle_timeout.count(),
                cfg_.ventilator_endpoint);
-    finish(exit_runtime_failure);
+    finish(exit_failure);
   }
   return phase_ == phase::finished;
 }
