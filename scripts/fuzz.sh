@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 out=build-fuzz
 mkdir -p "$out/new"
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/include \
-  tests/fuzz/wire_fuzz.cpp lib/src/wire.cpp -lfmt -o "$out/wire_fuzz"
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/include -Ilib/src \
+  tests/fuzz/wire_fuzz.cpp lib/src/protocol/wire.cpp -lfmt -o "$out/wire_fuzz"
 status=0
 "$out/wire_fuzz" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 -print_final_stats=1 \
   "$out/new" tests/fuzz/corpus > "$out/fuzz.log" 2>&1 || status=$?

@@ -125,7 +125,7 @@ class Reliability(E2E):
 
     def test_a_task_held_while_thousands_pass_it_is_neither_lost_nor_duplicated(self):
         # Task 0 sleeps 1.5 s while 30 000 near-instant tasks pass it through a window of 64: the
-        # ventilator's ledger moves the held task out of its ring (lib/src/ledger.cpp, stragglers)
+        # ventilator's ledger moves the held task out of its ring (lib/src/ventilator/ledger.cpp, stragglers)
         # and must still release it exactly once when its result comes.
         payloads = [b"1.5"] + [b"0.%09d" % i for i in range(1, 30001)]
         c = self.cluster()

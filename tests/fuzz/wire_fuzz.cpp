@@ -4,7 +4,7 @@
 // the frame), peek_type and foreign_version must agree with decode on every input: the same
 // verdict, the same fields, the same error.
 #include "mtask/error.hpp"
-#include "mtask/wire.hpp"
+#include "protocol/wire.hpp"
 
 #include <cstdint>
 #include <cstdlib>

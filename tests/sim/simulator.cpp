@@ -4,13 +4,13 @@
 // the frame limit), and the invariants checked on every run. One seeded RNG decides everything.
 #include "simulator.hpp"
 
+#include "common/log.hpp"
+#include "input/input_reader.hpp"
 #include "mtask/error.hpp"
-#include "mtask/input_reader.hpp"
-#include "mtask/log.hpp"
-#include "mtask/task_runner.hpp"
-#include "mtask/wire.hpp"
+#include "protocol/wire.hpp"
 #include "sink/sink_core.hpp"
 #include "ventilator/ventilator_core.hpp"
+#include "worker/task_runner.hpp"
 #include "worker/worker_core.hpp"
 
 #include <fmt/format.h>

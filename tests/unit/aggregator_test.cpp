@@ -1,4 +1,4 @@
-// Unit tests for the --reduce aggregators (lib/src/aggregator.cpp): exact integer totals, the
+// Unit tests for the --reduce aggregators (lib/src/sink/aggregator.cpp): exact integer totals, the
 // switch to floating point, per-line and per-key results, and errors that name the task.
 // Big-integer expectations were checked with Python's int arithmetic.
 #include "mtask/aggregator.hpp"

@@ -1,6 +1,6 @@
-// Unit tests for block_splitter (lib/src/block_splitter.cpp): --block payloads of about N bytes,
+// Unit tests for block_splitter (lib/src/input/block_splitter.cpp): --block payloads of about N bytes,
 // cut at record boundaries, the same whatever the chunking of the bytes fed.
-#include "mtask/block_splitter.hpp"
+#include "input/block_splitter.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>

@@ -1,7 +1,7 @@
-// Unit tests for child_process (lib/src/child_process.cpp) and the bounded pipe read it uses
-// (drain_fd_up_to, lib/src/spawn.cpp): an output limit, the grace after the command's exit, and
+// Unit tests for child_process (lib/src/exec/child_process.cpp) and the bounded pipe read it uses
+// (drain_fd_up_to, lib/src/exec/spawn.cpp): an output limit, the grace after the command's exit, and
 // the bounded stderr tail. Real commands, driven by poll(2) as the worker drives them.
-#include "mtask/child_process.hpp"
+#include "exec/child_process.hpp"
 
 #include "process_driver.hpp"
 

@@ -1,7 +1,7 @@
-// Unit tests for the command runner (lib/src/command_runner.cpp): a process per task, failed as
+// Unit tests for the command runner (lib/src/worker/command_runner.cpp): a process per task, failed as
 // too large past --max-output-bytes, and finished by its command's exit though a grandchild that
 // left its process group holds the pipes. Real commands, driven by poll(2) as the worker drives them.
-#include "mtask/task_runner.hpp"
+#include "worker/task_runner.hpp"
 
 #include "process_driver.hpp"
 

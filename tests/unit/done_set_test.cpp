@@ -1,5 +1,5 @@
-// Unit tests for done_set (lib/src/done_set.cpp): the sink's record of which task ids it holds.
-#include "mtask/done_set.hpp"
+// Unit tests for done_set (lib/src/sink/done_set.cpp): the sink's record of which task ids it holds.
+#include "sink/done_set.hpp"
 
 #include <doctest/doctest.h>
 

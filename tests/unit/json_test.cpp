@@ -1,7 +1,7 @@
-// Unit tests for append_json_string (lib/src/json.cpp). Expected strings come from Python:
+// Unit tests for append_json_string (lib/src/common/json.cpp). Expected strings come from Python:
 //   ref(b) = json.dumps(b.decode("utf-8", "surrogateescape"), ensure_ascii=False), then each
 //   U+DC80..U+DCFF in it (an undecodable byte xx) replaced by the six characters \u00xx.
-#include "mtask/json.hpp"
+#include "common/json.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
-// Unit tests for the ventilator's in-flight ledger (lib/src/ledger.cpp): queue order, holders,
+// Unit tests for the ventilator's in-flight ledger (lib/src/ventilator/ledger.cpp): queue order, holders,
 // attempts, acknowledgements and requeueing a lost worker's tasks.
-#include "mtask/ledger.hpp"
+#include "ventilator/ledger.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
-// Unit tests for the output rule, output_writer and background_writer (lib/src/output_writer.cpp),
+// Unit tests for the output rule, output_writer and background_writer (lib/src/sink/output_writer.cpp),
 // writing to a pipe.
-#include "mtask/output_writer.hpp"
+#include "sink/output_writer.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>

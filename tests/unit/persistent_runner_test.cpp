@@ -1,8 +1,8 @@
-// Unit tests for the persistent runner (lib/src/persistent_runner.cpp): an answer line longer than
+// Unit tests for the persistent runner (lib/src/worker/persistent_runner.cpp): an answer line longer than
 // --max-output-bytes fails its task as too large, and its process is killed and restarted with the
 // other lines in flight returned unrun. Real commands, driven by poll(2) as the worker drives them.
-#include "mtask/log.hpp"
-#include "mtask/task_runner.hpp"
+#include "common/log.hpp"
+#include "worker/task_runner.hpp"
 
 #include "process_driver.hpp"
 

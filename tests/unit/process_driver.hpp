@@ -4,9 +4,9 @@
 // instead of hanging it, and a slow machine only makes it slower.
 #pragma once
 
-#include "mtask/child_process.hpp"
-#include "mtask/clock.hpp"
-#include "mtask/task_runner.hpp"
+#include "common/clock.hpp"
+#include "exec/child_process.hpp"
+#include "worker/task_runner.hpp"
 
 #include <poll.h>
 #include <signal.h>

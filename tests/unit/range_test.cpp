@@ -1,6 +1,6 @@
-// Unit tests for --range (lib/src/range.cpp): parsing A:B[:STEP], and values exactly as
+// Unit tests for --range (lib/src/input/range.cpp): parsing A:B[:STEP], and values exactly as
 // GNU seq 9.1 prints them (expected outputs below were produced by `seq A STEP B`).
-#include "mtask/range.hpp"
+#include "input/range.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>

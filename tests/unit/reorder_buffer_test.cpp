@@ -1,5 +1,5 @@
-// Unit tests for reorder_buffer (lib/src/reorder_buffer.cpp): results written in task order (-k).
-#include "mtask/reorder_buffer.hpp"
+// Unit tests for reorder_buffer (lib/src/sink/reorder_buffer.cpp): results written in task order (-k).
+#include "sink/reorder_buffer.hpp"
 
 #include <doctest/doctest.h>
 

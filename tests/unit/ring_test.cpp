@@ -1,5 +1,5 @@
 // Unit tests for mtask::ring (lib/include/mtask/ring.hpp), checked against std::deque.
-#include "mtask/ring.hpp"
+#include "common/ring.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,8 +2,8 @@
 // and an injected clock: no sockets, threads or processes.
 #include "sink/sink_core.hpp"
 
-#include "mtask/log.hpp"
-#include "mtask/wire.hpp"
+#include "common/log.hpp"
+#include "protocol/wire.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
-// Unit tests for parse_size (lib/src/size.cpp): byte sizes with 1024-based suffixes, as for --block.
-#include "mtask/size.hpp"
+// Unit tests for parse_size (lib/src/common/size.cpp): byte sizes with 1024-based suffixes, as for --block.
+#include "common/size.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>

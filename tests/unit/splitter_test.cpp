@@ -1,6 +1,6 @@
-// Unit tests for record_splitter (lib/src/splitter.cpp): how an input byte stream becomes task
+// Unit tests for record_splitter (lib/src/input/splitter.cpp): how an input byte stream becomes task
 // payloads, whatever the chunking of the bytes fed.
-#include "mtask/splitter.hpp"
+#include "input/splitter.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>

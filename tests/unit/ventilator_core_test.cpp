@@ -2,7 +2,7 @@
 // directly: frames in, frames out through a fake network, time injected. No sockets, no processes.
 #include "ventilator/ventilator_core.hpp"
 
-#include "mtask/log.hpp"
+#include "common/log.hpp"
 
 #include <doctest/doctest.h>
 

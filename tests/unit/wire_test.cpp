@@ -1,7 +1,7 @@
-// Unit tests for the wire protocol (lib/src/wire.cpp): round trips, golden bytes of protocol
+// Unit tests for the wire protocol (lib/src/protocol/wire.cpp): round trips, golden bytes of protocol
 // version 2, and the decoder's refusal of truncated, garbage, misshapen, oversized and
 // other-version frames.
-#include "mtask/wire.hpp"
+#include "protocol/wire.hpp"
 #include "mtask/error.hpp"
 
 #include <doctest/doctest.h>
@@ -390,7 +390,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
 }
 
 TEST_CASE("wire writes every integer on either side of each msgpack width boundary as msgpack-c does") {
-  // The encoder writes msgpack itself (lib/src/msgpack_writer.hpp): each value must take the
+  // The encoder writes msgpack itself (lib/src/protocol/msgpack_writer.hpp): each value must take the
   // encoding msgpack-c's packer picks, as uint (a job) and as int (a job_info's total, which the
   // encoder writes whatever its value; the decoder is the one that refuses totals below -1).
   std::vector<std::uint64_t> magnitudes = {~std::uint64_t{0}};
@@ -1058,7 +1058,7 @@ TEST_CASE("wire refuses an unknown message type") {
 }
 
 TEST_CASE("wire refuses a message with fewer fields than its type needs") {
-  // Each count is its schema's length (lib/src/wire_schema.hpp): a field added there, one line,
+  // Each count is its schema's length (lib/src/protocol/wire_schema.hpp): a field added there, one line,
   // raises it with no other change.
   // worker_status needs 3 + 7 fields; this has 9 (no `lost`, as version 1 laid it out).
   const auto frame = packed([](packer& p) {

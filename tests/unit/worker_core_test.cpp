@@ -2,7 +2,7 @@
 // or clock: a fake network records the frames, a fake runner finishes tasks when the test says so.
 #include "worker/worker_core.hpp"
 
-#include "mtask/log.hpp"
+#include "common/log.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
-// Unit tests for the ventilator's worker table (lib/src/worker_table.cpp): credit from what
+// Unit tests for the ventilator's worker table (lib/src/ventilator/worker_table.cpp): credit from what
 // workers report, liveness against an injected clock, and the round-robin order of dispatch.
-#include "mtask/worker_table.hpp"
+#include "ventilator/worker_table.hpp"
 
 #include <doctest/doctest.h>
 

@@ -4,11 +4,10 @@
 #pragma once
 
 #include "mtask/aggregator.hpp"
-#include "mtask/cli.hpp"
+#include "mtask/options.hpp"
 
 #include <functional>
 #include <memory>
-
 #include <string>
 
 namespace mtask {

@@ -1,36 +1,11 @@
-// The ventilator role: read input, split it into tasks, dispatch them against worker credit,
-// track them in the ledger until the sink acknowledges each, and finish when the sink confirms.
+// The ventilator program as a library call: the mtask-ventilator binary is a main() around it.
+// Its options and internals stay inside the library; workers and sinks are where users plug in code.
 #pragma once
-
-#include "mtask/cli.hpp"
-#include "mtask/ledger.hpp"
-#include "mtask/range.hpp"
-#include "mtask/splitter.hpp"
-
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <string>
 
 namespace mtask {
 
-struct ventilator_options {
-  common_options common;
-  std::string input; // empty: stdin
-  split_options split;
-  std::optional<range_spec> range;          // --range: generate the tasks instead of reading input
-  std::size_t window = 32768;               // tasks read and not yet acknowledged by the sink
-  ledger_limits limits;                     // --retries, --max-crashes
-  std::size_t batch = 4096;                 // tasks per message at most (a worker's credit decides how many it gets)
-  std::uint64_t max_held_bytes = 16u << 20; // -k: reading pauses while the sink holds this much for a gap
-};
-
-// Runs one job to completion.
-// Returns: the process exit code (0, 1, 3, or 128+signal).
-int run_ventilator(const ventilator_options& opts);
-
 // The mtask-ventilator program: parses its flags from argv and runs one job.
-// Returns: the process exit code.
+// Returns: the process exit code (0, 1, 2 after a usage error, 3, or 128+signal).
 int ventilator_main(int argc, char** argv);
 
 } // namespace mtask

@@ -2,15 +2,22 @@
 // in-process handler), push results to the sink. Also the C++ API for custom workers.
 #pragma once
 
-#include "mtask/cli.hpp"
-#include "mtask/task_runner.hpp"
+#include "mtask/options.hpp"
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace mtask {
+
+// A C++ task handler: the task's payload in, its result out. A thrown exception fails the task.
+using task_handler = std::function<std::string(std::string_view payload)>;
+
+// A task's output at most, unless told otherwise (--max-output-bytes): far more than a result
+// line, far less than a worker's memory.
+inline constexpr std::size_t default_max_output_bytes = std::size_t{64} << 20;
 
 struct worker_options {
   common_options common;

@@ -1,7 +1,7 @@
 // The sink's text for results: stderr lines for failures, and the JSON of --failures and --jsonl.
 #include "sink/result_text.hpp"
 
-#include "mtask/json.hpp"
+#include "common/json.hpp"
 
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 // JSON line and the --jsonl object. Pure: the sink core writes what these return.
 #pragma once
 
-#include "mtask/wire.hpp"
+#include "protocol/wire.hpp"
 
 #include <string>
 #include <string_view>

@@ -2,10 +2,10 @@
 // writing and acknowledging results, holding back for a slow reader, completing and aborting.
 #include "sink/sink_core.hpp"
 
+#include "common/log.hpp"
 #include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
-#include "mtask/log.hpp"
-#include "mtask/output_writer.hpp"
+#include "sink/output_writer.hpp"
 #include "sink/result_text.hpp"
 
 #include <fmt/format.h>

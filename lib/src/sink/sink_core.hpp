@@ -4,12 +4,12 @@
 // the simulator (tests/sim) drive it.
 #pragma once
 
+#include "common/clock.hpp"
 #include "mtask/aggregator.hpp"
-#include "mtask/clock.hpp"
-#include "mtask/done_set.hpp"
-#include "mtask/reorder_buffer.hpp"
-#include "mtask/wire.hpp"
 #include "protocol/send_result.hpp"
+#include "protocol/wire.hpp"
+#include "sink/done_set.hpp"
+#include "sink/reorder_buffer.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -2,9 +2,9 @@
 // acknowledgements back to the ledger, and the job's end. See docs/ARCHITECTURE.md.
 #include "ventilator/ventilator_core.hpp"
 
+#include "common/log.hpp"
 #include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
-#include "mtask/log.hpp"
 
 #include <algorithm>
 #include <limits>

@@ -3,12 +3,12 @@
 // `ventilator_net::send`; the I/O loop (ventilator.cpp) and the simulator (tests/sim) drive it.
 #pragma once
 
-#include "mtask/clock.hpp"
-#include "mtask/input_reader.hpp"
-#include "mtask/ledger.hpp"
-#include "mtask/wire.hpp"
-#include "mtask/worker_table.hpp"
+#include "common/clock.hpp"
+#include "input/input_reader.hpp"
 #include "protocol/send_result.hpp"
+#include "protocol/wire.hpp"
+#include "ventilator/ledger.hpp"
+#include "ventilator/worker_table.hpp"
 
 #include <cstdint>
 #include <map>

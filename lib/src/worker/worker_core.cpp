@@ -3,9 +3,9 @@
 // feed it frames and time.
 #include "worker/worker_core.hpp"
 
+#include "common/log.hpp"
 #include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
-#include "mtask/log.hpp"
 #include "protocol/endpoint.hpp"
 
 #include <fmt/format.h>

@@ -4,10 +4,10 @@
 // polls the runner's descriptors; the simulator (tests/sim) gives it a runner of its own.
 #pragma once
 
-#include "mtask/clock.hpp"
-#include "mtask/task_runner.hpp"
-#include "mtask/wire.hpp"
+#include "common/clock.hpp"
 #include "protocol/send_result.hpp"
+#include "protocol/wire.hpp"
+#include "worker/task_runner.hpp"
 
 #include <cstdint>
 #include <deque>

@@ -1,0 +1,37 @@
+// Flags shared by the three binaries (same name, same meaning everywhere) and the exit-code policy.
+#pragma once
+
+#include "mtask/exit_code.hpp"
+#include "mtask/options.hpp"
+
+#include <functional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace mtask {
+
+// Adds --ventilator, --sink, -v, -q, --heartbeat-ms, --heartbeat-timeout-ms, --idle-timeout-ms and
+// --max-message-bytes. `idle_help` says what "idle" means for this binary.
+void add_common_flags(CLI::App& app, common_options& opts, const std::string& idle_help);
+
+// Parses argv; sets up logging from -v/-q. `validate` runs after parsing and may throw usage_error.
+// Returns: -1 to go on, or the exit code to return now (0 after --help, 2 after a usage error,
+//          having printed one line "PROGRAM: error: MESSAGE (try --help)").
+int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate);
+
+// Installs SIGINT/SIGTERM handlers that only record the signal; loops poll stop_signal().
+void install_stop_handlers();
+
+// Installs the stop handlers and runs `role`, turning any escaping exception into one error line
+// on stderr and exit code 1.
+int run_role(const std::function<int()>& role);
+
+// The name a program was started as (argv[0] without its directory), for messages and --help.
+std::string program_name(const char* argv0, const char* fallback);
+// Returns: the signal that asked us to stop, or 0.
+int stop_signal();
+
+} // namespace mtask

@@ -1,0 +1,34 @@
+// The ventilator role: read input, split it into tasks, dispatch them against worker credit,
+// track them in the ledger until the sink acknowledges each, and finish when the sink confirms.
+#pragma once
+
+#include "mtask/options.hpp"
+#include "mtask/ventilator.hpp"
+
+#include "input/range.hpp"
+#include "input/splitter.hpp"
+#include "ventilator/ledger.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mtask {
+
+struct ventilator_options {
+  common_options common;
+  std::string input; // empty: stdin
+  split_options split;
+  std::optional<range_spec> range;          // --range: generate the tasks instead of reading input
+  std::size_t window = 32768;               // tasks read and not yet acknowledged by the sink
+  ledger_limits limits;                     // --retries, --max-crashes
+  std::size_t batch = 4096;                 // tasks per message at most (a worker's credit decides how many it gets)
+  std::uint64_t max_held_bytes = 16u << 20; // -k: reading pauses while the sink holds this much for a gap
+};
+
+// Runs one job to completion.
+// Returns: the process exit code (0, 1, 3, or 128+signal).
+int run_ventilator(const ventilator_options& opts);
+
+} // namespace mtask

@@ -1,0 +1,164 @@
+// The command runner: a child process per task, with timeouts escalating SIGTERM to SIGKILL and
+// output beyond --max-output-bytes failing the task at once.
+#include "common/log.hpp"
+#include "exec/child_process.hpp"
+#include "worker/task_runner.hpp"
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+namespace mtask {
+namespace {
+
+// Returns: argv with every "{}" replaced by the payload, or nothing when no argument has "{}".
+std::optional<std::vector<std::string>> substitute(const std::vector<std::string>& command, std::string_view payload) {
+  bool any = false;
+  std::vector<std::string> argv = command;
+  for (auto& arg : argv) {
+    std::size_t pos = 0;
+    while ((pos = arg.find("{}", pos)) != std::string::npos) {
+      arg.replace(pos, 2, payload);
+      pos += payload.size();
+      any = true;
+    }
+  }
+  if (!any) return std::nullopt;
+  return argv;
+}
+
+class command_runner final : public task_runner {
+ public:
+  command_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {}
+
+  bool has_room() const override { return running_.size() < opts_.slots; }
+  std::size_t running() const override { return running_.size(); }
+
+  void start(job_task t, time_point now) override {
+    auto argv = substitute(command_, t.task.payload);
+    std::string input;
+    if (!argv) {
+      argv = command_;
+      input.reserve(t.task.payload.size() + t.terminator.size());
+      input.append(t.task.payload).append(t.terminator);
+    }
+    auto proc = std::make_unique<child_process>(*argv, std::move(input), opts_.max_output_bytes);
+    running_.push_back(run{std::move(t), std::move(proc), now});
+  }
+
+  void poll_items(std::vector<pollfd>& fds) const override {
+    for (const auto& r : running_) r.proc->poll_items(fds);
+  }
+
+  void on_ready(const std::vector<pollfd>& fds, time_point now) override {
+    for (auto& r : running_) {
+      r.proc->on_ready(fds, now);
+      // Its output is already lost: waiting for the command to end would only waste the slot.
+      if (r.proc->output_too_large() && !r.killed) kill_group(r);
+    }
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (it->proc->finished()) {
+        finish(*it, now);
+        it = running_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    enforce_timeouts(now);
+  }
+
+  time_point next_deadline(time_point fallback) const override {
+    time_point next = fallback;
+    for (const auto& r : running_) {
+      if (auto d = r.proc->deadline()) next = std::min(next, *d);
+      if (opts_.task_timeout_ms <= 0 || r.proc->exited()) continue;
+      if (!r.term_sent)
+        next = std::min(next, r.started + millis(opts_.task_timeout_ms));
+      else if (!r.killed)
+        next = std::min(next, *r.term_sent + millis(opts_.kill_grace_ms));
+    }
+    return next;
+  }
+
+  void stop(int sig) override {
+    for (auto& r : running_) r.proc->kill(sig);
+  }
+
+ private:
+  struct run {
+    job_task t;
+    std::unique_ptr<child_process> proc;
+    time_point started;
+    std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
+    bool killed = false;                 // SIGKILL sent (after the grace period, or output too large)
+  };
+
+  // SIGKILL to the command's process group: the end of a timeout's grace, or output past the limit.
+  static void kill_group(run& r) {
+    r.proc->kill(SIGKILL);
+    r.killed = true;
+  }
+
+  void enforce_timeouts(time_point now) {
+    if (opts_.task_timeout_ms <= 0) return;
+    for (auto& r : running_) {
+      // Once the command has exited only the grace for its pipes is left, and it ends on its own:
+      // a timeout falling in it must not turn the command's own exit into "timed out".
+      if (r.proc->exited()) continue;
+      if (!r.term_sent && now - r.started >= millis(opts_.task_timeout_ms)) {
+        r.proc->kill(SIGTERM);
+        r.term_sent = now;
+        log::info("task {} timed out after {} ms: SIGTERM", r.t.task.id, opts_.task_timeout_ms);
+      } else if (r.term_sent && !r.killed && now - *r.term_sent >= millis(opts_.kill_grace_ms)) {
+        kill_group(r);
+      }
+    }
+  }
+
+  void finish(run& r, time_point now) {
+    wire::result res = result_for(r.t);
+    auto& p = *r.proc;
+    if (p.start_errno() != 0) {
+      res.status = wire::task_status::not_started;
+      res.code = p.start_errno();
+      res.error = fmt::format("cannot run '{}': {}", command_.front(), std::strerror(p.start_errno()));
+    } else {
+      int st = p.wait_status();
+      if (WIFEXITED(st)) {
+        res.code = WEXITSTATUS(st);
+        res.status = res.code == 0 ? wire::task_status::ok : wire::task_status::failed;
+      } else if (WIFSIGNALED(st)) {
+        res.code = WTERMSIG(st);
+        res.status = wire::task_status::signalled;
+      }
+      res.output = std::move(p.output());
+      res.error = p.error_tail();
+      if (p.output_too_large()) {
+        res.status = wire::task_status::too_large;
+        res.code = 0;
+        res.error = fmt::format("output exceeded --max-output-bytes ({} bytes)", opts_.max_output_bytes);
+      } else if (r.term_sent) {
+        res.status = wire::task_status::timed_out;
+        res.error =
+            fmt::format("timed out after {} ms{}{}", opts_.task_timeout_ms, res.error.empty() ? "" : ": ", res.error);
+      }
+    }
+    res.runtime_us = micros_between(r.started, now);
+    report(r.t, std::move(res));
+  }
+
+  std::vector<std::string> command_;
+  runner_options opts_;
+  std::vector<run> running_;
+};
+
+} // namespace
+
+std::unique_ptr<task_runner> make_command_runner(std::vector<std::string> command, runner_options opts) {
+  return std::make_unique<command_runner>(std::move(command), opts);
+}
+
+} // namespace mtask
