@@ -17,6 +17,13 @@ struct common_options {
   int heartbeat_timeout_ms = 3000;
   int idle_timeout_ms = 60000; // 0: wait forever
   std::int64_t max_message_bytes = 256 << 20;
+
+  // CURVE (key files from mtask-keygen). Without `key` everything is plaintext.
+  std::string key;            // --key: this process's own secret certificate
+  std::string ventilator_key; // --ventilator-key: the ventilator's public certificate (pinned)
+  std::string sink_key;       // --sink-key: the sink's; the ventilator lets only it act as the sink
+  std::string allow;          // --allow DIR (ventilator, sink): public certificates of accepted clients
+  bool insecure = false;      // --insecure: plaintext even on a TCP bind beyond loopback
 };
 
 } // namespace mtask

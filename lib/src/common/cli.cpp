@@ -46,6 +46,22 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
       ->check(CLI::Range(std::int64_t{1024}, std::int64_t{1} << 40));
 }
 
+void add_security_flags(CLI::App& app, common_options& opts, bool binds) {
+  app.add_option("--key", opts.key,
+                 "This process's own secret certificate (from mtask-keygen): CURVE on every connection");
+  app.add_option("--ventilator-key", opts.ventilator_key,
+                 "The ventilator's public certificate: the only server accepted as the ventilator");
+  app.add_option("--sink-key", opts.sink_key,
+                 binds ? "The sink's public certificate: the only client the ventilator lets act as the sink, "
+                         "and the server workers accept as the sink"
+                       : "The sink's public certificate: the only server accepted as the sink");
+  if (!binds) return;
+  app.add_option("--allow", opts.allow,
+                 "Folder of public certificates (*.key) of the clients accepted; anyone else is refused at the "
+                 "handshake");
+  app.add_flag("--insecure", opts.insecure, "Allow plaintext on a TCP bind beyond loopback");
+}
+
 int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate) {
   const std::string program = app.get_name();
   log::set_program(program);
@@ -118,6 +134,9 @@ int run_role(const std::function<int()>& role) {
   int code = exit_failure;
   try {
     code = role();
+  } catch (const usage_error& e) {
+    log::error("{} (try --help)", e.what());
+    code = exit_usage;
   } catch (const std::exception& e) {
     log::error("{}", e.what());
   }

@@ -17,6 +17,10 @@ namespace mtask {
 // --max-message-bytes. `idle_help` says what "idle" means for this binary.
 void add_common_flags(CLI::App& app, common_options& opts, const std::string& idle_help);
 
+// Adds --key, --ventilator-key and --sink-key; with `binds` (ventilator, sink) also --allow and
+// --insecure.
+void add_security_flags(CLI::App& app, common_options& opts, bool binds);
+
 // Parses argv; sets up logging from -v/-q. `validate` runs after parsing and may throw usage_error.
 // Returns: -1 to go on, or the exit code to return now (0 after --help, 2 after a usage error,
 //          having printed one line "PROGRAM: error: MESSAGE (try --help)").
@@ -26,7 +30,7 @@ int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, cons
 void install_stop_handlers();
 
 // Installs the stop handlers and runs `role`, turning any escaping exception into one error line
-// on stderr and exit code 1.
+// on stderr and exit code 1 (2 for a usage_error, such as flags that do not go together).
 int run_role(const std::function<int()>& role);
 
 // The name a program was started as (argv[0] without its directory), for messages and --help.

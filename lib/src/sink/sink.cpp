@@ -6,8 +6,10 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "mtask/error.hpp"
+#include "security/security.hpp"
 #include "sink/output_writer.hpp"
 #include "sink/sink_core.hpp"
+#include "transport/curve.hpp"
 #include "transport/socket.hpp"
 
 #include <fcntl.h>
@@ -50,6 +52,12 @@ sink_config config_of(const sink_options& o) {
                      .ventilator_endpoint = o.common.ventilator};
 }
 
+socket_policy with_curve(const common_options& o, std::optional<curve_keys> keys) {
+  auto p = policy_of(o);
+  p.curve = std::move(keys);
+  return p;
+}
+
 // A frame's bytes for the core. A message of several frames (our protocol has none) is handed on
 // as an empty frame, which the core counts as malformed like any it cannot decode.
 std::string_view frame_of(const incoming& in) { return in.extra_frames ? std::string_view() : body_of(in); }
@@ -59,10 +67,14 @@ class sink_loop final : public sink_io {
   explicit sink_loop(const sink_options& opts)
       : opts_(opts),
         cfg_(config_of(opts)),
+        sec_(load_security(opts.common, role::sink)),
         failures_fd_(open_failures(opts.failures_path)),
-        pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, policy_of(opts.common))),
-        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, policy_of(opts.common),
-                               random_routing_id())),
+        // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
+        zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
+        pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, with_curve(opts.common, sec_.server()))),
+        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
+                               with_curve(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
+        watch_(ctx_, dealer_, "the ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
         out_(STDOUT_FILENO),
         failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO) {}
   ~sink_loop() override {
@@ -91,7 +103,9 @@ class sink_loop final : public sink_io {
       output([&] { out_.flush(); }); // before waiting: whatever is ready goes to the writer thread now
       wait(core, now);
       take(core, clock::now());
+      watch_.check();
     }
+    if (zap_ && zap_->refused() > 0) log::warn("refused {} handshake(s) of clients not on --allow", zap_->refused());
     if (!stopping) drain(); // after giving up, what was written so far still reaches the reader
     return *core.exit_code();
   }
@@ -145,7 +159,7 @@ class sink_loop final : public sink_io {
     for (int i = 0; i < 1000 && core.wants_results(); ++i) {
       auto in = try_receive(pull_, false);
       if (!in) break;
-      core.on_results(frame_of(*in), now);
+      core.on_results(frame_of(*in), now, sec_.name_of(in->user_id));
       if (out_.backlog() >= cfg_.output_limit) output([&] { out_.flush(); }); // keep the writer busy
     }
   }
@@ -175,10 +189,13 @@ class sink_loop final : public sink_io {
 
   const sink_options& opts_;
   const sink_config cfg_;
-  int failures_fd_;
   zmq::context_t ctx_;
+  const security_setup sec_;
+  int failures_fd_;
+  std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
+  handshake_watch watch_; // says why the ventilator will not have us (a key it does not allow...)
   // stdout, written from a thread of its own: a slow reader holds results back, not the loop.
   background_writer out_;
   output_writer failures_;             // used only with --failures

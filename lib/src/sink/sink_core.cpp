@@ -127,7 +127,7 @@ void sink_core::on_foreign_version(std::uint64_t version) {
   finish(exit_failure);
 }
 
-void sink_core::on_results(std::string_view frame, time_point now) {
+void sink_core::on_results(std::string_view frame, time_point now, std::string_view sender) {
   if (phase_ == phase::finished || phase_ == phase::aborting) return;
   // Decoded as views into the frame, into a reused batch: an output is copied once, to the output.
   try {
@@ -150,7 +150,12 @@ void sink_core::on_results(std::string_view frame, time_point now) {
     log::info("dropped {} result(s) of another job", batch_.results.size());
     return;
   }
-  for (const auto& r : batch_.results) accept(r, batch_.worker);
+  std::string_view worker = batch_.worker;
+  if (!sender.empty()) {
+    sender_name_.assign(sender).append("@").append(batch_.worker);
+    worker = sender_name_;
+  }
+  for (const auto& r : batch_.results) accept(r, worker);
   after_batch(now);
 }
 

@@ -69,8 +69,10 @@ class sink_core {
   // wrong_version). Throws nothing: malformed and foreign frames are counted and dropped.
   void on_control(std::string_view frame, time_point now);
   // A results frame from a worker: each result is deduplicated, written (or reduced), acknowledged.
-  // A duplicate is acknowledged again (the first ack may have been lost).
-  void on_results(std::string_view frame, time_point now);
+  // A duplicate is acknowledged again (the first ack may have been lost). `sender` is the name
+  // the worker's CURVE key has on the --allow list ("" in plaintext): results then name their
+  // worker "NAME@host:pid", which the worker cannot forge.
+  void on_results(std::string_view frame, time_point now, std::string_view sender = {});
   // Sends due statuses, runs heartbeats and timeouts, completes the job once everything is written.
   // Call after every batch of events and at next_wakeup().
   void advance(time_point now);
@@ -151,6 +153,7 @@ class sink_core {
   time_point last_try_;      // the last control frame we tried to send
   std::string frame_;        // reused encoding buffer
   wire::results_view batch_; // reused decoding buffer: views into the frame being handled
+  std::string sender_name_;  // "NAME@host:pid" for the batch being accepted, under CURVE
 };
 
 } // namespace mtask

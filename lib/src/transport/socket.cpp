@@ -38,6 +38,12 @@ void apply(zmq::socket_t& s, zmq::socket_type type, const socket_policy& p) {
     s.set(zmq::sockopt::router_mandatory, 1);
     s.set(zmq::sockopt::router_handover, 1);
   }
+  if (p.curve) {
+    // The domain makes libzmq ask our ZAP handler about every client. (ZMQ_ZAP_ENFORCE_DOMAIN,
+    // which would refuse everyone were the handler missing, is a draft option Debian's libzmq
+    // lacks: the roles start the handler before they bind, and a test checks refusals.)
+    s.set(zmq::sockopt::zap_domain, "mtask");
+  }
   if (type == zmq::socket_type::dealer || type == zmq::socket_type::push) {
     // Queue only to completed connections: a message to a peer that is not there yet fails
     // (EAGAIN) rather than waiting in a pipe and arriving stale at the next ventilator or sink.
@@ -51,6 +57,10 @@ zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std:
                           const socket_policy& policy) {
   zmq::socket_t s(ctx, type);
   apply(s, type, policy);
+  if (policy.curve) {
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, policy.curve->secret_key);
+  }
   try {
     s.bind(endpoint);
   } catch (const zmq::error_t& e) {
@@ -64,6 +74,11 @@ zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const s
   zmq::socket_t s(ctx, type);
   apply(s, type, policy);
   if (!routing_id.empty()) s.set(zmq::sockopt::routing_id, zmq::buffer(routing_id));
+  if (policy.curve) {
+    s.set(zmq::sockopt::curve_serverkey, policy.curve->server_key);
+    s.set(zmq::sockopt::curve_publickey, policy.curve->public_key);
+    s.set(zmq::sockopt::curve_secretkey, policy.curve->secret_key);
+  }
   try {
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {
@@ -106,6 +121,9 @@ std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id) {
   } else {
     in.body = std::move(first);
   }
+  // Set only on connections a ZAP handler vetted (CURVE): whoever sent this holds that key. (Read
+  // from the body: a ROUTER makes the routing id frame itself, with no metadata.)
+  if (const char* key = zmq_msg_gets(in.body.handle(), "User-Id")) in.user_id = key;
   // Drain any further frames of the same message; our protocol never sends them.
   for (bool more = in.body.more(); more;) {
     zmq::message_t extra;

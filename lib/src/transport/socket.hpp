@@ -5,6 +5,7 @@
 #include "mtask/error.hpp"
 #include "mtask/options.hpp"
 #include "protocol/wire.hpp"
+#include "security/curve_keys.hpp"
 
 #include <zmq.hpp>
 
@@ -23,6 +24,9 @@ struct socket_policy {
   int heartbeat_timeout_ms = 3000;            // ZMQ_HEARTBEAT_TIMEOUT
   int linger_ms = 500;                        // what is still queued at close gets this long, no more
   int hwm = 10000;                            // messages, both directions
+  // CURVE (--key): a bound socket is a server with `secret_key` whose clients a ZAP handler
+  // vets (zap_authenticator); a connecting socket is a client that pins `server_key`.
+  std::optional<curve_keys> curve;
 };
 
 // Returns: the policy the shared flags ask for (message size limit, heartbeats).
@@ -49,6 +53,7 @@ zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const s
 // One received message: the routing id (ROUTER sockets only) and the frames after it.
 struct incoming {
   std::string routing_id;
+  std::string user_id; // under CURVE: the sender's public key (Z85), as the ZAP handler vouched
   zmq::message_t body;
   bool extra_frames = false; // more frames than our protocol uses: counted as malformed
 };

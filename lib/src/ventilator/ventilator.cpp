@@ -6,10 +6,13 @@
 #include "common/log.hpp"
 #include "input/input_reader.hpp"
 #include "mtask/error.hpp"
+#include "security/security.hpp"
+#include "transport/curve.hpp"
 #include "transport/socket.hpp"
 #include "ventilator/ventilator_core.hpp"
 
 #include <random>
+#include <unordered_map>
 
 namespace mtask {
 namespace {
@@ -63,12 +66,39 @@ class router_net final : public ventilator_net {
   zmq::socket_t& router_;
 };
 
+socket_policy server_policy(const common_options& o, const security_setup& sec) {
+  auto p = policy_of(o);
+  p.curve = sec.server();
+  return p;
+}
+
+// Under CURVE, binds each routing id to the key that first used it: ROUTER_HANDOVER lets a
+// reconnecting peer take over its old slot, and this makes sure only the same key can.
+class identity_binding {
+ public:
+  // Returns: whether `routing_id` may speak with `key`.
+  bool admit(const std::string& routing_id, const std::string& key) {
+    auto [it, fresh] = keys_.try_emplace(routing_id, key);
+    if (fresh || it->second == key) return true;
+    if (!logged_) log::warn("dropped frames of a client that took another key's routing id");
+    logged_ = true;
+    return false;
+  }
+
+ private:
+  std::unordered_map<std::string, std::string> keys_;
+  bool logged_ = false;
+};
+
 class ventilator {
  public:
   explicit ventilator(const ventilator_options& opts)
       : opts_(opts),
+        sec_(load_security(opts.common, role::ventilator)),
         input_(make_source(opts)),
-        router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, policy_of(opts.common))),
+        // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
+        zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
+        router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, server_policy(opts.common, sec_))),
         net_(router_),
         core_(config_of(opts), *input_, net_, clock::now()) {}
 
@@ -76,8 +106,11 @@ class ventilator {
 
  private:
   const ventilator_options& opts_;
-  std::unique_ptr<task_source> input_;
   zmq::context_t ctx_;
+  const security_setup sec_;
+  std::unique_ptr<task_source> input_;
+  std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may connect
+  identity_binding identities_;
   zmq::socket_t router_;
   router_net net_;
   ventilator_core core_;
@@ -114,7 +147,17 @@ int ventilator::run() {
         count_dropped(dropped, protocol_error("malformed message: unexpected frames"));
         continue;
       }
-      core_.on_message(in->routing_id, body_of(*in), now);
+      if (!sec_.curve()) {
+        core_.on_message(in->routing_id, body_of(*in), now);
+        continue;
+      }
+      if (!identities_.admit(in->routing_id, in->user_id)) {
+        ++dropped;
+        continue;
+      }
+      core_.on_message(
+          in->routing_id, body_of(*in), now,
+          peer_credentials{.name = sec_.name_of(in->user_id), .may_be_sink = in->user_id == sec_.sink_key});
     }
   }
   const auto& s = core_.stats();
@@ -122,6 +165,7 @@ int ventilator::run() {
   if (s.requeued > 0) log::info("{} task(s) were requeued after losing their worker", s.requeued);
   if (s.lost_batches > 0) log::info("{} batch(es) lost on the way to a worker were requeued", s.lost_batches);
   if (s.retried > 0) log::info("{} failed attempt(s) were retried", s.retried);
+  if (zap_ && zap_->refused() > 0) log::warn("refused {} handshake(s) of clients not on --allow", zap_->refused());
   return *core_.exit_code();
 }
 

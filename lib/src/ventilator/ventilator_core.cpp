@@ -302,7 +302,8 @@ void ventilator_core::on(const wire::complete& c, const std::string& from, time_
   for (const auto& id : workers_.live()) send_vent_status(id);
 }
 
-void ventilator_core::on_message(const std::string& from, std::string_view frame, time_point now) {
+void ventilator_core::on_message(const std::string& from, std::string_view frame, time_point now,
+                                 peer_credentials who) {
   if (phase_ == phase::finished) return;
   if (auto version = wire::foreign_version(frame)) {
     ++stats_.malformed;
@@ -323,11 +324,21 @@ void ventilator_core::on_message(const std::string& from, std::string_view frame
     return;
   }
   std::visit(
-      [&](const auto& m) {
+      [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, wire::worker_status> || std::is_same_v<T, wire::worker_bye> ||
-                      std::is_same_v<T, wire::sink_status> || std::is_same_v<T, wire::abort_msg> ||
+        if constexpr (std::is_same_v<T, wire::sink_status> || std::is_same_v<T, wire::abort_msg> ||
                       std::is_same_v<T, wire::complete>) {
+          if (!who.may_be_sink) {
+            ++stats_.malformed;
+            if (!impostor_logged_) log::warn("dropped a sink's message from a client whose key is not --sink-key");
+            impostor_logged_ = true;
+            return;
+          }
+          on(m, from, now);
+        } else if constexpr (std::is_same_v<T, wire::worker_status>) {
+          if (!who.name.empty()) m.name = fmt::format("{}@{}", who.name, m.name); // vouched for, not claimed
+          on(m, from, now);
+        } else if constexpr (std::is_same_v<T, wire::worker_bye>) {
           on(m, from, now);
         } else {
           ++stats_.malformed;

@@ -43,6 +43,14 @@ class ventilator_net {
   virtual send_result send(const std::string& to, std::string_view frame) = 0;
 };
 
+// What the transport vouches for about the sender of a frame. Under CURVE: the name its key has
+// on the --allow list, and whether it is the key given as --sink-key (nothing else may act as the
+// sink). In plaintext anyone may be anything.
+struct peer_credentials {
+  std::string_view name; // "" in plaintext
+  bool may_be_sink = true;
+};
+
 class ventilator_core {
  public:
   enum class phase {
@@ -57,7 +65,7 @@ class ventilator_core {
 
   // A frame arrived from the peer with routing id `from`. Malformed and foreign frames are counted
   // and dropped; a frame of another protocol version is answered with wrong_version.
-  void on_message(const std::string& from, std::string_view frame, time_point now);
+  void on_message(const std::string& from, std::string_view frame, time_point now, peer_credentials who = {});
   // Reads what input is ready, dispatches against credit, runs the timers (heartbeats, expiry,
   // idle timeout, the farewell's end). Call after every batch of events and at next_wakeup().
   void advance(time_point now);
@@ -123,6 +131,7 @@ class ventilator_core {
   std::uint64_t next_id_ = 0;
   bool input_done_ = false;
   std::string sink_id_;
+  bool impostor_logged_ = false; // a non-sink key sent a sink's message (logged once)
   bool sink_held_back_ = false;
   time_point sink_released_at_{};
   time_point sink_seen_{};

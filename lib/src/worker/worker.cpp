@@ -7,6 +7,8 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "mtask/error.hpp"
+#include "security/security.hpp"
+#include "transport/curve.hpp"
 #include "transport/socket.hpp"
 #include "worker/task_runner.hpp"
 #include "worker/worker_core.hpp"
@@ -63,13 +65,21 @@ send_result send_on(zmq::socket_t& s, std::string_view frame) {
   return try_send(s, frame) ? send_result::sent : send_result::full;
 }
 
+socket_policy client_policy(const common_options& o, const security_setup& sec, const std::string& server_key) {
+  auto p = policy_of(o);
+  p.curve = sec.client_of(server_key);
+  return p;
+}
+
 class worker_loop final : public worker_io {
  public:
   explicit worker_loop(const worker_options& opts)
       : opts_(opts),
-        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator, policy_of(opts.common),
-                               random_routing_id())),
+        sec_(load_security(opts.common, role::worker)),
+        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
+                               client_policy(opts.common, sec_, sec_.ventilator_key), random_routing_id())),
         runner_(make_runner(opts)) {
+    vent_watch_ = std::make_unique<handshake_watch>(ctx_, dealer_, "the ventilator", "--ventilator-key", our_key());
     if (opts_.common.sink_given) connect_sink(opts_.common.sink);
   }
 
@@ -80,18 +90,27 @@ class worker_loop final : public worker_io {
     return push_ ? send_on(*push_, frame) : send_result::unreachable;
   }
   void connect_sink(const std::string& endpoint) override {
-    push_.emplace(connect_socket(ctx_, zmq::socket_type::push, endpoint, policy_of(opts_.common)));
+    // Under CURVE the sink is pinned by --sink-key: an endpoint a ventilator names cannot lead
+    // results anywhere else.
+    push_.emplace(
+        connect_socket(ctx_, zmq::socket_type::push, endpoint, client_policy(opts_.common, sec_, sec_.sink_key)));
+    sink_watch_ = std::make_unique<handshake_watch>(ctx_, *push_, "the sink", "--sink-key", our_key());
     log::info("pushing results to '{}'", endpoint);
   }
 
  private:
   void wait(const worker_core& core, time_point now);
   void receive(worker_core& core, time_point now);
+  [[nodiscard]] std::string our_key() const { return sec_.curve() ? sec_.own->public_key : std::string(); }
 
   const worker_options& opts_;
   zmq::context_t ctx_;
+  const security_setup sec_;
   zmq::socket_t dealer_;
   std::optional<zmq::socket_t> push_;
+  // Why a server will not have us (a key it does not allow, a key that is not its own...).
+  std::unique_ptr<handshake_watch> vent_watch_;
+  std::unique_ptr<handshake_watch> sink_watch_;
   std::unique_ptr<task_runner> runner_;
   std::vector<pollfd> fds_;            // the runner's descriptors
   std::vector<zmq::pollitem_t> items_; // the sockets, then fds_ in zmq_poll's terms
@@ -114,6 +133,8 @@ int worker_loop::run() {
     now = clock::now();
     runner_->on_ready(fds_, now);
     receive(core, now);
+    vent_watch_->check();
+    if (sink_watch_) sink_watch_->check();
   }
 }
 
