@@ -2,17 +2,50 @@
 connection it accepts on 127.0.0.1 to a target, both ways, and can reset every current connection
 (both sides see a RST, and whatever was in flight through it is lost), stop forwarding for a while
 (a partition), and count the bytes it forwarded so a test can strike "after N bytes" rather than
-after a time. It keeps accepting after a reset, as ZeroMQ reconnects. Stdlib only: one thread runs
-a selector loop; the methods below hand their work to it and wait until it is done."""
+after a time. It keeps accepting after a reset, as ZeroMQ reconnects. With a `Jitter` it also holds
+each chunk it reads for a random delay, now and then stalling for much longer (a slow, lossy link;
+order is kept, as TCP's). Stdlib only: one thread runs a selector loop; the methods below hand
+their work to it and wait until it is done. Run as a program, it is one such proxy in a process of
+its own (to put it inside a network namespace): see `main`."""
 
+import argparse
 import errno
+import random
 import selectors
+import signal
 import socket
 import struct
+import sys
 import threading
+import time
 
 _CHUNK = 65536
 _MAX_BUFFERED = 1 << 20  # per direction: beyond this the proxy stops reading (TCP back-pressure)
+
+
+class Jitter:
+    """How long a proxy holds each chunk it reads: `delay_ms` ± `spread_ms` (uniform), and with
+    probability `stall_chance` a stall of `stall_ms` (a (low, high) range) on top, as a link that
+    loses a packet holds everything behind it until the retransmission. Seeded: a run replays."""
+
+    def __init__(self, delay_ms=50, spread_ms=20, stall_chance=0.0, stall_ms=(500, 1000), seed=None):
+        self.delay_ms = delay_ms
+        self.spread_ms = spread_ms
+        self.stall_chance = stall_chance
+        self.stall_ms = stall_ms
+        self.seed = seed if seed is not None else random.randrange(1 << 32)
+        self.rng = random.Random(self.seed)
+        self.chunks = 0
+        self.stalls = 0
+
+    def hold(self):
+        """Seconds to hold the next chunk (called by the proxy's loop thread only)."""
+        self.chunks += 1
+        ms = self.rng.uniform(self.delay_ms - self.spread_ms, self.delay_ms + self.spread_ms)
+        if self.rng.random() < self.stall_chance:
+            self.stalls += 1
+            ms += self.rng.uniform(*self.stall_ms)
+        return max(ms, 0) / 1000
 
 
 class _Pipe:
@@ -21,21 +54,31 @@ class _Pipe:
     def __init__(self, client, upstream):
         self.socks = (client, upstream)
         self.pending = {client: bytearray(), upstream: bytearray()}  # bytes waiting to be written to that socket
+        # With a Jitter: (release time, bytes) to move to `pending` then, in order, per socket.
+        self.held = {client: [], upstream: []}
         self.eof = set()  # sockets that said they will send nothing more
         self.interest = {}  # socket -> selector events it is registered for (absent or 0: none)
 
     def peer(self, s):
         return self.socks[1] if s is self.socks[0] else self.socks[0]
 
+    def queued(self, s):
+        """Bytes read for socket `s` and not written to it yet (held or pending)."""
+        return len(self.pending[s]) + sum(len(b) for _, b in self.held[s])
+
+    def idle(self):
+        return not any(self.pending[x] or self.held[x] for x in self.socks)
+
 
 class FaultProxy:
     """Starts listening at once; `endpoint` is the tcp:// address to give the connecting side."""
 
-    def __init__(self, target_host, target_port, host="127.0.0.1"):
+    def __init__(self, target_host, target_port, host="127.0.0.1", port=0, jitter=None):
         self.target = (target_host, int(target_port))
+        self.jitter = jitter
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, 0))
+        self._listener.bind((host, port))
         self._listener.listen(64)
         self._listener.setblocking(False)
         self.host, self.port = self._listener.getsockname()
@@ -136,8 +179,9 @@ class FaultProxy:
 
     def _loop(self):
         while not self._stopped:
+            timeout = self._release_held()
             self._update_interest()
-            for key, mask in self._sel.select():
+            for key, mask in self._sel.select(timeout):
                 if key.data == "wake":
                     self._run_commands()
                 elif key.data == "accept":
@@ -178,11 +222,36 @@ class FaultProxy:
         with self._lock:
             self._accepted += 1
 
+    def _release_held(self):
+        """Moves held chunks whose time has come to `pending` and writes them; returns the seconds
+        until the next one is due (None: nothing held), for the selector's timeout."""
+        if self.jitter is None:
+            return None
+        now = time.monotonic()
+        next_due = None
+        for p in {id(p): p for p in self._pipes.values()}.values():
+            for s in p.socks:
+                held = p.held[s]
+                while held and held[0][0] <= now:
+                    p.pending[s] += held.pop(0)[1]
+                if held:
+                    next_due = held[0][0] if next_due is None else min(next_due, held[0][0])
+            try:
+                for s in p.socks:
+                    if p.pending[s] and not self._paused:
+                        self._flush(p, s)
+            except OSError:
+                self._close(p, abort=True)
+                continue
+            if p.eof and p.idle():
+                self._close(p, abort=False)
+        return None if next_due is None else max(next_due - now, 0)
+
     def _update_interest(self):
         for s, p in self._pipes.items():
             want = 0
             if not self._paused:
-                if s not in p.eof and len(p.pending[p.peer(s)]) < _MAX_BUFFERED:
+                if s not in p.eof and p.queued(p.peer(s)) < _MAX_BUFFERED:
                     want |= selectors.EVENT_READ
                 if p.pending[s]:
                     want |= selectors.EVENT_WRITE
@@ -203,7 +272,12 @@ class FaultProxy:
         try:
             if mask & selectors.EVENT_READ:
                 data = s.recv(_CHUNK)
-                if data:
+                if data and self.jitter:
+                    # Never before what was read earlier in the same direction: a FIFO link.
+                    held = p.held[p.peer(s)]
+                    due = time.monotonic() + self.jitter.hold()
+                    held.append((max(due, held[-1][0]) if held else due, data))
+                elif data:
                     p.pending[p.peer(s)] += data
                 else:
                     p.eof.add(s)
@@ -214,7 +288,7 @@ class FaultProxy:
             self._close(p, abort=True)  # one side reset or failed: so does the other
             return
         # One side closed and everything it sent is delivered: close the pair.
-        if p.eof and not any(p.pending[x] for x in p.socks):
+        if p.eof and p.idle():
             self._close(p, abort=False)
 
     def _flush(self, p, s):
@@ -246,3 +320,40 @@ def _abort(s):
         if e.errno not in (errno.EBADF, errno.ENOTCONN, errno.EINVAL):
             raise
     s.close()
+
+
+def main(argv=None):
+    """One proxy in a process of its own: prints `listening on tcp://HOST:PORT` on stdout once it
+    accepts, forwards until SIGTERM or SIGINT, then prints what its jitter did on stderr."""
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--listen", required=True, help="HOST:PORT to accept on (PORT 0: any free one)")
+    ap.add_argument("--target", required=True, help="HOST:PORT to forward to")
+    ap.add_argument("--delay-ms", type=float, default=0)
+    ap.add_argument("--spread-ms", type=float, default=0)
+    ap.add_argument("--stall-chance", type=float, default=0, help="per chunk read")
+    ap.add_argument("--stall-ms", default="500:1000", help="LOW:HIGH")
+    ap.add_argument("--seed", type=int)
+    a = ap.parse_args(argv)
+    host, port = a.listen.rsplit(":", 1)
+    thost, tport = a.target.rsplit(":", 1)
+    low, high = (float(x) for x in a.stall_ms.split(":"))
+    jitter = None
+    if a.delay_ms or a.spread_ms or a.stall_chance:
+        jitter = Jitter(a.delay_ms, a.spread_ms, a.stall_chance, (low, high), a.seed)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    proxy = FaultProxy(thost, int(tport), host=host, port=int(port), jitter=jitter)
+    print(f"listening on {proxy.endpoint}", flush=True)
+    if jitter:
+        print(f"fault_proxy {a.listen} -> {a.target}: seed {jitter.seed}", file=sys.stderr, flush=True)
+    while not stop.wait(1):
+        pass
+    proxy.stop()
+    done = f"{jitter.chunks} chunks held, {jitter.stalls} stalls" if jitter else "no jitter"
+    print(f"fault_proxy {a.listen} -> {a.target}: {done}, {proxy.bytes_forwarded()} bytes forwarded, "
+          f"{proxy.accepted()} connections accepted", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

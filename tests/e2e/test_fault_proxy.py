@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The fault proxy the network tests rely on: it forwards both ways, counts what it forwarded,
-resets connections so that both peers see a RST, accepts again after a reset, and holds bytes
-back while paused. Checked against a plain echo server, no mtask binary involved."""
+resets connections so that both peers see a RST, accepts again after a reset, holds bytes back
+while paused, and with a Jitter delays every chunk in order. Checked against a plain echo server,
+no mtask binary involved."""
 
 import socket
 import threading
+import time
 import unittest
 
-from fault_proxy import FaultProxy
+from fault_proxy import FaultProxy, Jitter
 from harness import wait_until
 
 
@@ -105,6 +107,24 @@ class FaultProxyTest(unittest.TestCase):
         s.settimeout(10)
         self.proxy.resume()
         self.assertEqual(recv_exactly(s, 3), b"two")
+
+    def test_jitter_holds_every_chunk_at_least_its_least_delay_and_keeps_order(self):
+        jitter = Jitter(delay_ms=50, spread_ms=20, stall_chance=0.5, stall_ms=(10, 20), seed=1)
+        proxy = FaultProxy("127.0.0.1", self.echo.port, jitter=jitter)
+        self.addCleanup(proxy.stop)
+        s = socket.create_connection((proxy.host, proxy.port), timeout=10)
+        self.addCleanup(s.close)
+        started = time.monotonic()
+        s.sendall(b"ping")
+        self.assertEqual(recv_exactly(s, 4), b"ping")
+        # Held twice (there and back), at least 50 - 20 ms each: a lower bound, true at any speed.
+        self.assertGreaterEqual(time.monotonic() - started, 0.06)
+        data = bytes(range(256)) * 4096  # many chunks, each held for its own random time
+        sender = threading.Thread(target=s.sendall, args=(data,))
+        sender.start()
+        self.assertEqual(recv_exactly(s, len(data)), data)
+        sender.join()
+        self.assertGreater(jitter.chunks, 2)
 
     def test_nothing_at_the_target_resets_the_connecting_side(self):
         with socket.socket() as unused:
