@@ -163,6 +163,8 @@ int ventilator::run() {
   const auto& s = core_.stats();
   if (s.malformed + dropped > 0) log::warn("dropped {} malformed or foreign message(s)", s.malformed + dropped);
   if (s.requeued > 0) log::info("{} task(s) were requeued after losing their worker", s.requeued);
+  if (s.rerun_unacked > 0)
+    log::info("{} task(s) whose results the sink never acknowledged were run again", s.rerun_unacked);
   if (s.lost_batches > 0) log::info("{} batch(es) lost on the way to a worker were requeued", s.lost_batches);
   if (s.retried > 0) log::info("{} failed attempt(s) were retried", s.retried);
   if (zap_ && zap_->refused() > 0) log::warn("refused {} handshake(s) of clients not on --allow", zap_->refused());
