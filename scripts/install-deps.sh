@@ -1,5 +1,6 @@
 #!/bin/sh
 # Installs everything mtask needs to build, test and benchmark, from Debian 12's packages.
+# iproute2 (ip netns, tc) and tcpdump serve the multi-host and CURVE tests.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -8,4 +9,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libfmt-dev doctest-dev libcli11-dev \
-  python3 python3-zmq clang libclang-rt-14-dev clang-format >/dev/null
+  python3 python3-zmq clang libclang-rt-14-dev clang-format \
+  iproute2 tcpdump >/dev/null

@@ -34,7 +34,8 @@ def msgpack_array(*items):
         if isinstance(x, bytes):
             return b"\xc5" + struct.pack(">H", len(x)) + x
         if isinstance(x, list):
-            return bytes([0x90 | len(x)]) + b"".join(enc(i) for i in x)
+            head = bytes([0x90 | len(x)]) if len(x) < 16 else b"\xdc" + struct.pack(">H", len(x))
+            return head + b"".join(enc(i) for i in x)
         raise TypeError(x)
     return enc(list(items))
 

@@ -13,6 +13,7 @@ struct certificate {
   std::string name;       // metadata "name": who holds the key, shown in logs
   std::string public_key; // Z85, 40 characters
   std::string secret_key; // Z85, 40 characters; empty in a public certificate
+  friend bool operator==(const certificate&, const certificate&) = default;
 };
 
 // Returns: whether `key` is 40 characters of the Z85 alphabet (a 32-byte CURVE key).

@@ -74,6 +74,7 @@ class sink_loop final : public sink_io {
         pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, with_curve(opts.common, sec_.server()))),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
                                with_curve(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
+        pull_watch_(ctx_, pull_, "", "", ""),
         watch_(ctx_, dealer_, "the ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
         out_(STDOUT_FILENO),
         failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO) {}
@@ -104,8 +105,10 @@ class sink_loop final : public sink_io {
       wait(core, now);
       take(core, clock::now());
       watch_.check();
+      pull_watch_.check();
     }
-    if (zap_ && zap_->refused() > 0) log::warn("refused {} handshake(s) of clients not on --allow", zap_->refused());
+    if (pull_watch_.failures() > 0)
+      log::warn("refused {} handshake(s): clients without CURVE or not on --allow", pull_watch_.failures());
     if (!stopping) drain(); // after giving up, what was written so far still reaches the reader
     return *core.exit_code();
   }
@@ -195,7 +198,8 @@ class sink_loop final : public sink_io {
   std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
-  handshake_watch watch_; // says why the ventilator will not have us (a key it does not allow...)
+  handshake_watch pull_watch_; // counts the workers refused at the handshake
+  handshake_watch watch_;      // says why the ventilator will not have us (a key it does not allow...)
   // stdout, written from a thread of its own: a slow reader holds results back, not the loop.
   background_writer out_;
   output_writer failures_;             // used only with --failures

@@ -66,13 +66,11 @@ void zap_authenticator::serve() {
         text = "OK";
         user_id = key.data();
       } else {
-        ++refused_;
         if (logged_.insert(key.data()).second)
           log::info("refused a client at {} with key '{}': not on the --allow list", req[3].to_string_view(),
                     key.data());
       }
     } else {
-      ++refused_;
       text = "CURVE required";
     }
     if (req.size() < 2) continue; // not a ZAP request at all: nothing to answer
@@ -118,6 +116,12 @@ void handshake_watch::check() {
     std::memcpy(&event, head.data(), 2);
     std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
     ++failures_;
+    if (peer_.empty()) { // a server's socket: the ZAP handler names refused keys; count, and name the rest once
+      if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !mismatch_logged_)
+        log::info("a client failed the handshake (no CURVE, or not our key): refused");
+      mismatch_logged_ = mismatch_logged_ || event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+      continue;
+    }
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
       if (refused_logged_) continue;
       refused_logged_ = true;

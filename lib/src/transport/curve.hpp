@@ -7,7 +7,6 @@
 #include <zmq.hpp>
 
 #include <atomic>
-#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -32,16 +31,12 @@ class zap_authenticator {
   zap_authenticator(const zap_authenticator&) = delete;
   zap_authenticator& operator=(const zap_authenticator&) = delete;
 
-  // Handshakes refused so far.
-  [[nodiscard]] std::uint64_t refused() const { return refused_.load(); }
-
  private:
   void serve();
 
   zmq::socket_t rep_;
   std::map<std::string, std::string> allowed_;
   std::set<std::string> logged_; // keys already named in the log
-  std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -50,6 +45,7 @@ class zap_authenticator {
 // is empty in plaintext, whose handshake fails against a CURVE server):
 //   cannot join the ventilator at 'EP': refused: our key 'K...' is not on its --allow list
 //   cannot join the ventilator at 'EP': handshake failed: is --ventilator-key its key?
+// With `peer` empty it watches a server's socket: it only counts the handshakes it refused.
 // check() reads the events without blocking; call it once per loop turn.
 class handshake_watch {
  public:

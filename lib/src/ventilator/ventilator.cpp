@@ -99,6 +99,7 @@ class ventilator {
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
         zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
         router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, server_policy(opts.common, sec_))),
+        watch_(ctx_, router_, "", "", ""),
         net_(router_),
         core_(config_of(opts), *input_, net_, clock::now()) {}
 
@@ -112,6 +113,7 @@ class ventilator {
   std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may connect
   identity_binding identities_;
   zmq::socket_t router_;
+  handshake_watch watch_; // counts the clients refused at the handshake
   router_net net_;
   ventilator_core core_;
 };
@@ -140,6 +142,7 @@ int ventilator::run() {
         core_.give_up(e.what(), now); // the sink is told; what was read still completes nothing
       }
     }
+    watch_.check();
     for (int i = 0; i < 10000; ++i) {
       auto in = try_receive(router_, true);
       if (!in) break;
@@ -167,7 +170,7 @@ int ventilator::run() {
     log::info("{} task(s) whose results the sink never acknowledged were run again", s.rerun_unacked);
   if (s.lost_batches > 0) log::info("{} batch(es) lost on the way to a worker were requeued", s.lost_batches);
   if (s.retried > 0) log::info("{} failed attempt(s) were retried", s.retried);
-  if (zap_ && zap_->refused() > 0) log::warn("refused {} handshake(s) of clients not on --allow", zap_->refused());
+  if (watch_.failures() > 0) log::warn("refused {} handshake(s): clients without CURVE or not on --allow", watch_.failures());
   return *core_.exit_code();
 }
 
