@@ -46,16 +46,18 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
       ->check(CLI::Range(std::int64_t{1024}, std::int64_t{1} << 40));
 }
 
-void add_security_flags(CLI::App& app, common_options& opts, bool binds) {
+void add_security_flags(CLI::App& app, common_options& opts, role r) {
   app.add_option("--key", opts.key,
                  "This process's own secret certificate (from mtask-keygen): CURVE on every connection");
-  app.add_option("--ventilator-key", opts.ventilator_key,
-                 "The ventilator's public certificate: the only server accepted as the ventilator");
-  app.add_option("--sink-key", opts.sink_key,
-                 binds ? "The sink's public certificate: the only client the ventilator lets act as the sink, "
-                         "and the server workers accept as the sink"
-                       : "The sink's public certificate: the only server accepted as the sink");
-  if (!binds) return;
+  if (r != role::ventilator)
+    app.add_option("--ventilator-key", opts.ventilator_key,
+                   "The ventilator's public certificate: the only server accepted as the ventilator");
+  if (r == role::worker)
+    app.add_option("--sink-key", opts.sink_key, "The sink's public certificate: the only server accepted as the sink");
+  if (r == role::ventilator)
+    app.add_option("--sink-key", opts.sink_key,
+                   "The sink's public certificate: the only client that may act as the sink");
+  if (r == role::worker) return;
   app.add_option("--allow", opts.allow,
                  "Folder of public certificates (*.key) of the clients accepted; anyone else is refused at the "
                  "handshake");

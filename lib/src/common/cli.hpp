@@ -3,6 +3,7 @@
 
 #include "mtask/exit_code.hpp"
 #include "mtask/options.hpp"
+#include "security/security.hpp"
 
 #include <functional>
 #include <string>
@@ -17,9 +18,9 @@ namespace mtask {
 // --max-message-bytes. `idle_help` says what "idle" means for this binary.
 void add_common_flags(CLI::App& app, common_options& opts, const std::string& idle_help);
 
-// Adds --key, --ventilator-key and --sink-key; with `binds` (ventilator, sink) also --allow and
-// --insecure.
-void add_security_flags(CLI::App& app, common_options& opts, bool binds);
+// Adds the CURVE flags `r` uses: --key everywhere; --ventilator-key (worker, sink); --sink-key
+// (worker, ventilator); --allow and --insecure (ventilator, sink: the two that bind).
+void add_security_flags(CLI::App& app, common_options& opts, role r);
 
 // Parses argv; sets up logging from -v/-q. `validate` runs after parsing and may throw usage_error.
 // Returns: -1 to go on, or the exit code to return now (0 after --help, 2 after a usage error,

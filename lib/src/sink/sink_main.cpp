@@ -19,7 +19,7 @@ int sink_main(int argc, char** argv, std::function<std::unique_ptr<aggregator>()
                program_name(argc > 0 ? argv[0] : nullptr, "mtask-sink"));
   app.set_version_flag("--version", std::string(MTASK_VERSION));
   add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from the ventilator; 0: never");
-  add_security_flags(app, opts.common, true);
+  add_security_flags(app, opts.common, role::sink);
   app.add_option("--failures", opts.failures_path,
                  "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or "
                  "signal, payload, stderr tail)");

@@ -20,7 +20,7 @@ int ventilator_main(int argc, char** argv) {
   add_common_flags(
       app, opts.common,
       "Give up (exit 1) after this long without a sink or, with tasks left, without a live worker; 0: never");
-  add_security_flags(app, opts.common, true);
+  add_security_flags(app, opts.common, role::ventilator);
   app.add_option("-i,--input", opts.input, "Read tasks from FILE instead of stdin");
   app.add_option("-N,--lines", opts.split.records_per_task, "Records per task")
       ->capture_default_str()

@@ -15,7 +15,7 @@ namespace {
 
 void add_worker_flags(CLI::App& app, worker_options& opts) {
   add_common_flags(app, opts.common, "Give up (exit 1) after this long without hearing from a ventilator; 0: never");
-  add_security_flags(app, opts.common, false);
+  add_security_flags(app, opts.common, role::worker);
   app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
   app.add_flag(
       "--once", opts.once,
