@@ -165,6 +165,11 @@ class Curve(E2E):
             s.close()
         return told
 
+    def serving(self, sink):
+        """Waits until the sink serves the job: forged results sent before it knows the job would
+        be dropped as another job's, and prove nothing."""
+        wait_until(lambda: "serving job" in sink.stderr(), 60, "the sink to serve the job")
+
     def job_id(self, vent):
         m = None
         wait_until(lambda: re.search(r"job ([0-9a-f]{16}): bound", vent.stderr()), 30, "the job id")
@@ -180,7 +185,8 @@ class Curve(E2E):
         c = self.cluster(heartbeat_ms=250, heartbeat_timeout_ms=3000)
         k = Keys(self)
         vent = c.ventilator(args=["--range", "1:300", "-v"])
-        sink = c.sink()
+        sink = c.sink(["-v"])
+        self.serving(sink)
         told = self.forge(c, k, self.job_id(vent))
         self.assertEqual(told, self.job_id(vent))
         c.worker(builtin="echo", jobs=2)
@@ -192,7 +198,8 @@ class Curve(E2E):
         for key in (None, zmq.curve_keypair()):
             c, k = self.curve_cluster()
             vent = c.ventilator(args=["--range", "1:300", "-v"] + k.ventilator())
-            sink = c.sink(["-k"] + k.sink())
+            sink = c.sink(["-k", "-v"] + k.sink())
+            self.serving(sink)
             told = self.forge(c, k, self.job_id(vent), curve_key=key)
             self.assertIsNone(told, "the ventilator answered a client that is not allowed")
             c.worker(builtin="echo", jobs=2, args=k.worker())
