@@ -21,6 +21,7 @@ NOW=$BENCH/build/mono_now
 BENCH_FAILED=0
 STRAY_WORKERS=0 MTASK_JOBS=0 WORKER_EXITS=()
 BENCH_PIDS=()
+SINK_ARGS=() # extra mtask-sink arguments for mtask_job (case 8: keys, -k)
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -54,6 +55,12 @@ snapshot_mtask() {
     cp "$from/$role/mtask-$role" "$MTASK_BIN/mtask-$role.new"
     mv "$MTASK_BIN/mtask-$role.new" "$MTASK_BIN/mtask-$role"
   done
+  # mtask-keygen (case 8 only) when the build has it: older builds stay usable for cases 1-7.
+  rm -f "$MTASK_BIN/mtask-keygen"
+  if [ -x "$from/keygen/mtask-keygen" ]; then
+    cp "$from/keygen/mtask-keygen" "$MTASK_BIN/mtask-keygen.new"
+    mv "$MTASK_BIN/mtask-keygen.new" "$MTASK_BIN/mtask-keygen"
+  fi
   export MTASK_BIN
 }
 
@@ -144,7 +151,8 @@ timed() {
 wait_pid() { WRC=0; wait "$1" || WRC=$?; }
 
 # mtask_job TRANSPORT NWORKERS INPUT OUTPUT [VENTILATOR ARG...] -- WORKER ARG...
-# Starts NWORKERS `mtask-worker --once`, the sink, then the ventilator on fresh endpoints. SECS is
+# Starts NWORKERS `mtask-worker --once`, the sink (with SINK_ARGS), then the ventilator (`-i INPUT`,
+# or no input when INPUT is empty, e.g. with --range) on fresh endpoints. SECS is
 # from the first start to the exit of both ventilator and sink (the results are all written);
 # RC is 0 when both exit 0 (workers: see below). With RSS_DIR set, each process runs under
 # /usr/bin/time and its peak RSS (KiB) lands in RSS_DIR/{ventilator,sink,worker1,...}; with
@@ -175,13 +183,15 @@ mtask_job() {
     BENCH_PIDS+=($!)
   done
   [ -n "${RSS_DIR:-}" ] && wrap=(/usr/bin/time -f %M -o "$RSS_DIR/sink")
-  timeout -k 5 "$JOB_TIMEOUT" "${wrap[@]}" "$SINK" -q --ventilator "$vep" --sink "$sep" >"$output" \
-    2>>"$TMP/mtask.err" &
+  timeout -k 5 "$JOB_TIMEOUT" "${wrap[@]}" "$SINK" -q --ventilator "$vep" --sink "$sep" "${SINK_ARGS[@]}" \
+    >"$output" 2>>"$TMP/mtask.err" &
   local spid=$!
   BENCH_PIDS+=($spid)
   [ -n "${RSS_DIR:-}" ] && wrap=(/usr/bin/time -f %M -o "$RSS_DIR/ventilator")
   vrc=0
-  timeout -k 5 "$JOB_TIMEOUT" "${wrap[@]}" "$VENT" -q --ventilator "$vep" --sink "$sep" -i "$input" \
+  local iargs=()
+  [ -n "$input" ] && iargs=(-i "$input")
+  timeout -k 5 "$JOB_TIMEOUT" "${wrap[@]}" "$VENT" -q --ventilator "$vep" --sink "$sep" "${iargs[@]}" \
     "${vargs[@]}" 2>>"$TMP/mtask.err" || vrc=$?
   wait_pid "$spid"; src=$WRC
   t1=$(now)
