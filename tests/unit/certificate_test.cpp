@@ -1,8 +1,8 @@
 // Unit tests for CURVE certificate files (lib/src/security/certificate.cpp) and the key checks of
 // lib/src/security/security.cpp: czmq's format read and written, file modes, every refusal.
+#include "security/certificate.hpp"
 #include "common/log.hpp"
 #include "mtask/error.hpp"
-#include "security/certificate.hpp"
 #include "security/security.hpp"
 #include "transport/curve.hpp"
 
@@ -27,14 +27,15 @@ constexpr const char* test_public = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
 constexpr const char* test_secret = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
 
 // A secret certificate exactly as czmq's zcert_save_secret writes one.
-const std::string czmq_secret = std::string("#   ****  Generated on 2017-01-01 12:00:00 by CZMQ  ****\n"
-                                            "#   ZeroMQ CURVE **Secret** Certificate\n"
-                                            "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n"
-                                            "\n"
-                                            "metadata\n"
-                                            "    name = \"alice\"\n"
-                                            "curve\n"
-                                            "    public-key = \"") +
+const std::string czmq_secret = std::string(
+                                    "#   ****  Generated on 2017-01-01 12:00:00 by CZMQ  ****\n"
+                                    "#   ZeroMQ CURVE **Secret** Certificate\n"
+                                    "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n"
+                                    "\n"
+                                    "metadata\n"
+                                    "    name = \"alice\"\n"
+                                    "curve\n"
+                                    "    public-key = \"") +
                                 test_public + "\"\n    secret-key = \"" + test_secret + "\"\n";
 
 struct scratch_dir {
@@ -50,7 +51,7 @@ struct scratch_dir {
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 unsigned mode_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   return st.st_mode & 0777;
 }
@@ -133,9 +134,9 @@ TEST_CASE("certificate loading names the file and the reason") {
   CHECK_THROWS_WITH_AS(load_certificate(dir / "none", true),
                        ("cannot read key '" + (dir / "none") + "': No such file or directory").c_str(), error);
   write(dir / "junk", "junk\n");
-  CHECK_THROWS_WITH_AS(load_certificate(dir / "junk", true),
-                       ("cannot read key '" + (dir / "junk") + "': not a ZeroMQ certificate (no 'curve' section)").c_str(),
-                       error);
+  CHECK_THROWS_WITH_AS(
+      load_certificate(dir / "junk", true),
+      ("cannot read key '" + (dir / "junk") + "': not a ZeroMQ certificate (no 'curve' section)").c_str(), error);
 }
 
 TEST_CASE("certificate loading warns, as ssh does, of a secret readable by others") {
@@ -157,11 +158,12 @@ TEST_CASE("allowlist reads every *.key in the folder, and refuses an empty or mi
   scratch_dir dir;
   CHECK_THROWS_WITH_AS(load_allowlist(dir / "nope"),
                        ("cannot read --allow '" + (dir / "nope") + "': No such file or directory").c_str(), error);
-  CHECK_THROWS_WITH_AS(load_allowlist(dir.path.string()),
-                       ("cannot read --allow '" + dir.path.string() + "': no public certificates (*.key) in it").c_str(),
-                       error);
+  CHECK_THROWS_WITH_AS(
+      load_allowlist(dir.path.string()),
+      ("cannot read --allow '" + dir.path.string() + "': no public certificates (*.key) in it").c_str(), error);
   const auto pair = new_curve_keypair();
-  save_certificate_pair(dir / "w1", certificate{.name = "w1", .public_key = pair.public_key, .secret_key = pair.secret_key});
+  save_certificate_pair(dir / "w1",
+                        certificate{.name = "w1", .public_key = pair.public_key, .secret_key = pair.secret_key});
   write(dir / "notes.txt", "not a key\n");
   const auto keys = load_allowlist(dir.path.string());
   REQUIRE(keys.size() == 1);
@@ -214,9 +216,9 @@ TEST_CASE("security refuses flags that do not go together") {
                        "--key needs --ventilator-key and --sink-key: a worker pins both servers it talks to",
                        usage_error);
   o.ventilator_key = "v.key";
-  CHECK_THROWS_WITH_AS(
-      load_security(o, role::sink),
-      "--key needs --ventilator-key (the server it joins) and --allow DIR (the workers it accepts)", usage_error);
+  CHECK_THROWS_WITH_AS(load_security(o, role::sink),
+                       "--key needs --ventilator-key (the server it joins) and --allow DIR (the workers it accepts)",
+                       usage_error);
   CHECK_THROWS_WITH_AS(
       load_security(o, role::ventilator),
       "--key needs --sink-key (the only client that may act as the sink) and --allow DIR (the workers)", usage_error);
@@ -231,9 +233,9 @@ TEST_CASE("security refuses a key file whose public key is not its secret key's"
   auto o = plaintext();
   o.key = dir / "mixed";
   o.ventilator_key = o.sink_key = dir / "mixed";
-  CHECK_THROWS_WITH_AS(load_security(o, role::worker),
-                       ("cannot read key '" + (dir / "mixed") + "': its public-key does not belong to its secret-key").c_str(),
-                       error);
+  CHECK_THROWS_WITH_AS(
+      load_security(o, role::worker),
+      ("cannot read key '" + (dir / "mixed") + "': its public-key does not belong to its secret-key").c_str(), error);
 }
 
 TEST_CASE("security lets the ventilator accept the sink's key, under its certificate's name") {

@@ -170,7 +170,8 @@ int ventilator::run() {
     log::info("{} task(s) whose results the sink never acknowledged were run again", s.rerun_unacked);
   if (s.lost_batches > 0) log::info("{} batch(es) lost on the way to a worker were requeued", s.lost_batches);
   if (s.retried > 0) log::info("{} failed attempt(s) were retried", s.retried);
-  if (watch_.failures() > 0) log::warn("refused {} handshake(s): clients without CURVE or not on --allow", watch_.failures());
+  if (watch_.failures() > 0)
+    log::warn("refused {} handshake(s): clients without CURVE or not on --allow", watch_.failures());
   return *core_.exit_code();
 }
 

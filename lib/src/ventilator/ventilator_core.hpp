@@ -83,12 +83,12 @@ class ventilator_core {
   [[nodiscard]] std::optional<int> exit_code() const { return exit_code_; }
 
   struct counters {
-    std::uint64_t malformed = 0;    // frames dropped: malformed, foreign, or from the wrong peer
-    std::uint64_t requeued = 0;     // tasks requeued after their worker was lost
-    std::uint64_t lost_batches = 0; // batches that never reached their worker (requeued, no crash)
+    std::uint64_t malformed = 0;     // frames dropped: malformed, foreign, or from the wrong peer
+    std::uint64_t requeued = 0;      // tasks requeued after their worker was lost
+    std::uint64_t lost_batches = 0;  // batches that never reached their worker (requeued, no crash)
     std::uint64_t rerun_unacked = 0; // tasks of idle workers the sink never acknowledged, run again
-    std::uint64_t retried = 0;      // failed attempts run again
-    std::uint64_t too_large = 0;    // tasks failed for exceeding --max-message-bytes
+    std::uint64_t retried = 0;       // failed attempts run again
+    std::uint64_t too_large = 0;     // tasks failed for exceeding --max-message-bytes
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
   [[nodiscard]] const ledger& tasks() const { return ledger_; }
