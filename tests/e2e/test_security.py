@@ -100,7 +100,7 @@ class Curve(E2E):
         stranger = c.worker(builtin="echo", jobs=4, args=["-v"] + k.worker("stranger"))
         # Both are refused at the handshake, and each says why, at once, before any good worker
         # starts: had either got a task, it would hold it now.
-        wait_until(lambda: "if it runs with --key, this process needs --key and --ventilator-key too"
+        wait_until(lambda: "it runs with --key: this process needs --key and --ventilator-key too"
                    in plain.stderr(), 60, "the keyless worker to name its handshake failure")
         wait_until(lambda: "is not on its --allow list" in stranger.stderr(), 60,
                    "the stranger to say its key is not on the list")
@@ -378,7 +378,7 @@ class Refusals(E2E):
         w = c.worker(builtin="echo", args=["--once", "--idle-timeout-ms", "3000"] + wrong)
         self.assertEqual(w.wait(60), 1)
         self.assertIn(f"mtask-worker: error: cannot join the ventilator at '{c.vent_ep}': the CURVE handshake "
-                      "failed: is --ventilator-key the key of that ventilator?", w.stderr())
+                      "failed 3 times: is --ventilator-key its key?", w.stderr())
         self.assertEqual(w.stderr().count("CURVE handshake failed"), 1, w.stderr())  # once, not per retry
         self.assertIn("giving up after 3000 ms without a ventilator", w.stderr())
         s = c.worker(builtin="echo", args=["--once", "--idle-timeout-ms", "3000"] + k.worker("stranger"))
@@ -389,6 +389,43 @@ class Refusals(E2E):
         self.assertEqual(vent.stderr().count(f"with key '{key}'"), 1, vent.stderr())  # once per key
         vent.signal(15)
         vent.wait(30)
+
+    def test_a_curve_worker_told_of_a_plaintext_ventilator_says_so(self):
+        c = self.cluster(transport="tcp", heartbeat_ms=250, heartbeat_timeout_ms=3000)
+        vent = c.ventilator(args=["--range", "1:5"])
+        w = c.worker(builtin="echo", args=["--once", "--idle-timeout-ms", "2000"] + self.k.worker())
+        self.assertEqual(w.wait(60), 1)
+        self.assertIn(f"cannot join the ventilator at '{c.vent_ep}': it runs without --key (plaintext), and this "
+                      "process with it", w.stderr())
+        vent.signal(15)
+        vent.wait(30)
+
+    def test_a_worker_the_sink_refuses_leaves_and_its_tasks_run_elsewhere(self):
+        """Issue: never a hang. A worker whose key the ventilator allows but the sink does not
+        would hold its results for ever and look busy to the ventilator; it says why, says bye
+        and exits 1, and the job finishes on the other worker."""
+        c = self.cluster(transport="tcp", heartbeat_ms=250, heartbeat_timeout_ms=3000)
+        k = self.k
+        vent_allow = k.p("allow_vent")
+        shutil.copytree(k.p("allow"), vent_allow)
+        keygen(os.path.join(vent_allow, "ventonly"))
+        vent = c.ventilator(args=["--range", "1:400", "-v", "--key", k.p("vent.key_secret"), "--sink-key",
+                                  k.p("sink.key"), "--allow", vent_allow])
+        sink = c.sink(k.sink())
+        # Without --sink: it learns the sink's endpoint with its first tasks, so it holds tasks
+        # when the sink refuses it.
+        half = c._start("worker", [binary("mtask-worker"), "--ventilator", c.vent_ep, "--builtin", "echo", "-j", "2",
+                                   "--once", "--key", os.path.join(vent_allow, "ventonly.key_secret"),
+                                   "--ventilator-key", k.p("vent.key"), "--sink-key", k.p("sink.key")])
+        wait_until(lambda: "joined" in vent.stderr(), 60, "the half-allowed worker to join")
+        self.assertEqual(half.wait(60), 1)
+        good = c.worker(builtin="echo", jobs=2, args=["--once"] + k.worker())
+        out = self.finish(sink, vent)
+        self.assertEqual(sorted(lines(out), key=int), [b"%d" % i for i in range(1, 401)])
+        self.assertIn(f"cannot join the sink at '{c.sink_ep}': refused (400)", half.stderr())
+        self.assertIn("giving up: the sink will not take our results", half.stderr())
+        self.assertRegex(vent.stderr(), r"worker ventonly@\S+ lost \(said goodbye\): [1-9]\d* task\(s\) back")
+        self.assertEqual(good.wait(60), 0)
 
 
 class Keygen(E2E):

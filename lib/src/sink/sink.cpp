@@ -75,7 +75,7 @@ class sink_loop final : public sink_io {
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
                                with_curve(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
         pull_watch_(ctx_, pull_, "", "", ""),
-        watch_(ctx_, dealer_, "the ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
+        watch_(ctx_, dealer_, "ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
         out_(STDOUT_FILENO),
         failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO) {}
   ~sink_loop() override {
@@ -162,7 +162,10 @@ class sink_loop final : public sink_io {
     for (int i = 0; i < 1000 && core.wants_results(); ++i) {
       auto in = try_receive(pull_, false);
       if (!in) break;
-      core.on_results(frame_of(*in), now, sec_.name_of(in->user_id));
+      const auto sender = sec_.name_of(in->user_id);
+      // Under CURVE only allowed keys get here (the ZAP handler); checked again, as the
+      // ventilator does. An empty frame is what the core counts as malformed.
+      core.on_results(sec_.curve() && sender.empty() ? std::string_view() : frame_of(*in), now, sender);
       if (out_.backlog() >= cfg_.output_limit) output([&] { out_.flush(); }); // keep the writer busy
     }
   }

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace mtask {
@@ -41,48 +42,55 @@ void zap_authenticator::serve() {
   while (!stop_) {
     try {
       zmq::poll(items, std::chrono::milliseconds(100));
+      if ((items[0].revents & ZMQ_POLLIN) != 0) answer();
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       if (e.num() == ETERM) return;
-      throw;
+      // Never take the process down from this thread: a handler that cannot answer refuses
+      // everyone (libzmq waits for the reply), which the clients report.
+      log::error("the CURVE authenticator stopped: {}", e.what());
+      return;
     }
-    if ((items[0].revents & ZMQ_POLLIN) == 0) continue;
-    // A request: version, request id, domain, address, routing id, mechanism, credentials...
-    std::vector<zmq::message_t> req;
-    for (bool more = true; more;) {
-      zmq::message_t m;
-      if (!rep_.recv(m, zmq::recv_flags::dontwait)) break;
-      more = m.more();
-      req.push_back(std::move(m));
-    }
-    std::string status = "400";
-    std::string text = "not on the allowlist";
-    std::string user_id;
-    if (req.size() >= 7 && req[5].to_string_view() == "CURVE" && req[6].size() == 32) {
-      std::array<char, 41> key{};
-      zmq_z85_encode(key.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
-      if (allowed_.count(key.data()) != 0) {
-        status = "200";
-        text = "OK";
-        user_id = key.data();
-      } else {
-        if (logged_.insert(key.data()).second)
-          log::info("refused a client at {} with key '{}': not on the --allow list", req[3].to_string_view(),
-                    key.data());
-      }
-    } else {
-      text = "CURVE required";
-    }
-    if (req.size() < 2) continue; // not a ZAP request at all: nothing to answer
-    const auto version = req[0].to_string();
-    const auto id = req[1].to_string();
-    rep_.send(zmq::buffer(version), zmq::send_flags::sndmore);
-    rep_.send(zmq::buffer(id), zmq::send_flags::sndmore);
-    rep_.send(zmq::buffer(status), zmq::send_flags::sndmore);
-    rep_.send(zmq::buffer(text), zmq::send_flags::sndmore);
-    rep_.send(zmq::buffer(user_id), zmq::send_flags::sndmore);
-    rep_.send(zmq::message_t(), zmq::send_flags::none);
   }
+}
+
+void zap_authenticator::answer() {
+  // RFC 27: version, request id, domain, address, routing id, mechanism, credentials...
+  std::vector<zmq::message_t> req;
+  for (bool more = true; more;) {
+    zmq::message_t m;
+    if (!rep_.recv(m, zmq::recv_flags::dontwait)) break;
+    more = m.more();
+    req.push_back(std::move(m));
+  }
+  std::string status = "400";
+  std::string text = "not on the allowlist";
+  std::string user_id;
+  if (req.size() < 7 || req[0].to_string_view() != "1.0") {
+    status = "500";
+    text = "not a ZAP 1.0 request";
+  } else if (req[5].to_string_view() != "CURVE" || req[6].size() != 32) {
+    text = "CURVE required";
+  } else {
+    std::array<char, 41> key{};
+    zmq_z85_encode(key.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
+    if (allowed_.count(key.data()) != 0) {
+      status = "200";
+      text = "OK";
+      user_id = key.data();
+    } else if (logged_.size() < 1000 && logged_.insert(key.data()).second) { // bounded: keys are free to make
+      log::info("refused a client at {} with key '{}': not on the --allow list", req[3].to_string_view(), key.data());
+    }
+  }
+  // A REP socket must answer every request, whatever it held, before it can read the next.
+  const auto version = req.empty() ? std::string("1.0") : req[0].to_string();
+  const auto id = req.size() < 2 ? std::string() : req[1].to_string();
+  rep_.send(zmq::buffer(version), zmq::send_flags::sndmore);
+  rep_.send(zmq::buffer(id), zmq::send_flags::sndmore);
+  rep_.send(zmq::buffer(status), zmq::send_flags::sndmore);
+  rep_.send(zmq::buffer(text), zmq::send_flags::sndmore);
+  rep_.send(zmq::buffer(user_id), zmq::send_flags::sndmore);
+  rep_.send(zmq::message_t(), zmq::send_flags::none);
 }
 
 namespace {
@@ -97,8 +105,8 @@ handshake_watch::handshake_watch(zmq::context_t& ctx, zmq::socket_t& socket, std
       our_key_(std::move(our_key)) {
   const auto address = fmt::format("inproc://mtask-handshakes-{}", monitor_count++);
   if (zmq_socket_monitor(socket.handle(), address.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
     throw error(fmt::format("cannot watch handshakes: {}", zmq_strerror(zmq_errno())));
   events_.set(zmq::sockopt::linger, 0);
   events_.connect(address);
@@ -115,31 +123,37 @@ void handshake_watch::check() {
     std::uint32_t value = 0;
     std::memcpy(&event, head.data(), 2);
     std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
-    ++failures_;
-    if (peer_.empty()) { // a server's socket: the ZAP handler names refused keys; count, and name the rest once
-      if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !mismatch_logged_)
-        log::info("a client failed the handshake (no CURVE, or not our key): refused");
-      mismatch_logged_ = mismatch_logged_ || event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      ever_succeeded_ = true;
+      in_a_row_ = 0;
       continue;
     }
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-      if (refused_logged_) continue;
-      refused_logged_ = true;
-      log::error("cannot join {} at '{}': refused ({}): our key '{}' is not on its --allow list", peer_,
-                 where.to_string_view(), value, our_key_);
-    } else if (our_key_.empty()) {
-      if (mismatch_logged_) continue;
-      mismatch_logged_ = true;
-      log::error(
-          "cannot join {} at '{}': the handshake failed: if it runs with --key, this process needs --key "
-          "and {} too",
-          peer_, where.to_string_view(), key_flag_);
-    } else {
-      if (mismatch_logged_) continue;
-      mismatch_logged_ = true;
-      log::error("cannot join {} at '{}': the CURVE handshake failed: is {} the key of that {}?", peer_,
-                 where.to_string_view(), key_flag_, peer_.substr(peer_.find(' ') + 1));
-    }
+    ++failures_;
+    ++in_a_row_;
+    if (!peer_.empty()) failed(event, value, where.to_string_view());
+  }
+}
+
+void handshake_watch::failed(std::uint16_t event, std::uint32_t value, std::string_view where) {
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+    rejected_ = true;
+    if (!std::exchange(refused_logged_, true))
+      log::error("cannot join the {} at '{}': refused ({}): our key '{}' is not on its --allow list", peer_, where,
+                 value, our_key_);
+  } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+    rejected_ = true;
+    if (std::exchange(mechanism_logged_, true)) return;
+    if (our_key_.empty())
+      log::error("cannot join the {} at '{}': it runs with --key: this process needs --key and {} too", peer_, where,
+                 key_flag_);
+    else
+      log::error("cannot join the {} at '{}': it runs without --key (plaintext), and this process with it", peer_,
+                 where);
+  } else if (!our_key_.empty() && !ever_succeeded_ && in_a_row_ >= 3) {
+    rejected_ = rejected_ || in_a_row_ >= 10;
+    if (!std::exchange(key_logged_, true))
+      log::error("cannot join the {} at '{}': the CURVE handshake failed {} times: is {} its key?", peer_, where,
+                 in_a_row_, key_flag_);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <zmq.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -33,36 +34,53 @@ class zap_authenticator {
 
  private:
   void serve();
+  void answer();
 
   zmq::socket_t rep_;
   std::map<std::string, std::string> allowed_;
-  std::set<std::string> logged_; // keys already named in the log
+  std::set<std::string> logged_; // keys already named in the log (the first 1000)
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
-// Watches one client socket's handshakes and logs each kind of failure once, at once (`our_key`
-// is empty in plaintext, whose handshake fails against a CURVE server):
-//   cannot join the ventilator at 'EP': refused: our key 'K...' is not on its --allow list
-//   cannot join the ventilator at 'EP': handshake failed: is --ventilator-key its key?
-// With `peer` empty it watches a server's socket: it only counts the handshakes it refused.
+// Watches one socket's handshakes (libzmq retries failed ones in silence). On a client it logs
+// each kind of failure once, at once:
+//   cannot join the ventilator at 'EP': refused (400): our key '...' is not on its --allow list
+//   cannot join the ventilator at 'EP': it runs with --key: this process needs --key and --ventilator-key too
+//   cannot join the ventilator at 'EP': it runs without --key (plaintext), and this process with it
+//   cannot join the ventilator at 'EP': the CURVE handshake failed 3 times: is --ventilator-key its key?
+// and says when the server will never have us (rejected()). A handshake that fails without detail
+// (a connection cut mid-way, which also happens to healthy peers) is blamed on the key only after
+// three in a row with none succeeding, and only under CURVE.
+// With `peer` empty it watches a server's socket and only counts the failed handshakes.
 // check() reads the events without blocking; call it once per loop turn.
 class handshake_watch {
  public:
+  // `peer`: "ventilator" or "sink"; `key_flag`: the flag that names its key; `our_key`: our public
+  // key, empty in plaintext.
   handshake_watch(zmq::context_t& ctx, zmq::socket_t& socket, std::string peer, std::string key_flag,
                   std::string our_key);
   void check();
   // Handshakes that failed so far.
   [[nodiscard]] std::uint64_t failures() const { return failures_; }
+  // Whether the server refused us in a way retrying cannot mend: our key is not on its list, the
+  // two sides disagree on CURVE, or ten handshakes in a row failed and none ever succeeded.
+  [[nodiscard]] bool rejected() const { return rejected_; }
 
  private:
+  void failed(std::uint16_t event, std::uint32_t value, std::string_view where);
+
   zmq::socket_t events_;
-  std::string peer_;     // "the ventilator", "the sink"
-  std::string key_flag_; // the flag that names the server's key
+  std::string peer_;
+  std::string key_flag_;
   std::string our_key_;
   std::uint64_t failures_ = 0;
+  unsigned in_a_row_ = 0; // failures since the last handshake that succeeded
+  bool ever_succeeded_ = false;
+  bool rejected_ = false;
   bool refused_logged_ = false;
-  bool mismatch_logged_ = false;
+  bool mechanism_logged_ = false;
+  bool key_logged_ = false;
 };
 
 } // namespace mtask

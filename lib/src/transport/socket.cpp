@@ -6,6 +6,12 @@
 
 #include <fmt/format.h>
 
+// Only the #define is behind ZMQ_BUILD_DRAFT_API in libzmq 4.3's zmq.h; the option itself is
+// accepted by every 4.3 build (options.cpp).
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
 namespace mtask {
 
 socket_policy policy_of(const common_options& opts) {
@@ -17,6 +23,8 @@ socket_policy policy_of(const common_options& opts) {
 }
 
 namespace {
+
+constexpr int enforce_on = 1;
 
 void apply(zmq::socket_t& s, zmq::socket_type type, const socket_policy& p) {
   s.set(zmq::sockopt::linger, p.linger_ms);
@@ -38,12 +46,6 @@ void apply(zmq::socket_t& s, zmq::socket_type type, const socket_policy& p) {
     s.set(zmq::sockopt::router_mandatory, 1);
     s.set(zmq::sockopt::router_handover, 1);
   }
-  if (p.curve) {
-    // The domain makes libzmq ask our ZAP handler about every client. (ZMQ_ZAP_ENFORCE_DOMAIN,
-    // which would refuse everyone were the handler missing, is a draft option Debian's libzmq
-    // lacks: the roles start the handler before they bind, and a test checks refusals.)
-    s.set(zmq::sockopt::zap_domain, "mtask");
-  }
   if (type == zmq::socket_type::dealer || type == zmq::socket_type::push) {
     // Queue only to completed connections: a message to a peer that is not there yet fails
     // (EAGAIN) rather than waiting in a pipe and arriving stale at the next ventilator or sink.
@@ -60,6 +62,13 @@ zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std:
   if (policy.curve) {
     s.set(zmq::sockopt::curve_server, 1);
     s.set(zmq::sockopt::curve_secretkey, policy.curve->secret_key);
+    // The domain makes libzmq ask our ZAP handler about every client; enforcing it refuses them
+    // all should the handler be missing. Without it libzmq 4.3 lets every CURVE client in
+    // unvetted, with whatever User-Id its own metadata claims (curve_server.cpp, "Stonehouse").
+    s.set(zmq::sockopt::zap_domain, "mtask");
+    if (zmq_setsockopt(s.handle(), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce_on, sizeof enforce_on) != 0)
+      throw error(
+          fmt::format("cannot bind '{}': this libzmq cannot enforce ZAP ({})", endpoint, zmq_strerror(zmq_errno())));
   }
   try {
     s.bind(endpoint);

@@ -154,13 +154,15 @@ int ventilator::run() {
         core_.on_message(in->routing_id, body_of(*in), now);
         continue;
       }
-      if (!identities_.admit(in->routing_id, in->user_id)) {
+      // The ZAP handler let in only allowed keys; checked again here so that a socket that ever
+      // skipped it (libzmq lets CURVE clients in unvetted without a handler) still gets nowhere.
+      const auto name = sec_.name_of(in->user_id);
+      if (name.empty() || !identities_.admit(in->routing_id, in->user_id)) {
         ++dropped;
         continue;
       }
-      core_.on_message(
-          in->routing_id, body_of(*in), now,
-          peer_credentials{.name = sec_.name_of(in->user_id), .may_be_sink = in->user_id == sec_.sink_key});
+      core_.on_message(in->routing_id, body_of(*in), now,
+                       peer_credentials{.name = name, .may_be_sink = in->user_id == sec_.sink_key});
     }
   }
   const auto& s = core_.stats();

@@ -79,7 +79,7 @@ class worker_loop final : public worker_io {
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
                                client_policy(opts.common, sec_, sec_.ventilator_key), random_routing_id())),
         runner_(make_runner(opts)) {
-    vent_watch_ = std::make_unique<handshake_watch>(ctx_, dealer_, "the ventilator", "--ventilator-key", our_key());
+    vent_watch_ = std::make_unique<handshake_watch>(ctx_, dealer_, "ventilator", "--ventilator-key", our_key());
     if (opts_.common.sink_given) connect_sink(opts_.common.sink);
   }
 
@@ -94,7 +94,7 @@ class worker_loop final : public worker_io {
     // results anywhere else.
     push_.emplace(
         connect_socket(ctx_, zmq::socket_type::push, endpoint, client_policy(opts_.common, sec_, sec_.sink_key)));
-    sink_watch_ = std::make_unique<handshake_watch>(ctx_, *push_, "the sink", "--sink-key", our_key());
+    sink_watch_ = std::make_unique<handshake_watch>(ctx_, *push_, "sink", "--sink-key", our_key());
     log::info("pushing results to '{}'", endpoint);
   }
 
@@ -134,7 +134,14 @@ int worker_loop::run() {
     runner_->on_ready(fds_, now);
     receive(core, now);
     vent_watch_->check();
-    if (sink_watch_) sink_watch_->check();
+    if (sink_watch_) {
+      sink_watch_->check();
+      // Results we cannot deliver would be held for ever, and a worker holding them looks busy to
+      // the ventilator, which then waits for ever too: leave, so it requeues them elsewhere.
+      if (sink_watch_->rejected())
+        core.give_up("giving up: the sink will not take our results (see above); the ventilator requeues our tasks",
+                     now);
+    }
   }
 }
 

@@ -212,11 +212,23 @@ void worker_core::mark_lost(std::uint64_t first, std::uint64_t end) {
 
 void worker_core::stop(int signal, time_point /*now*/) {
   if (phase_ == phase::finished) return;
+  leave();
+  log::info("stopped by signal {}", signal);
+  finish(128 + signal);
+}
+
+void worker_core::give_up(std::string_view reason, time_point /*now*/) {
+  if (phase_ == phase::finished) return;
+  leave();
+  log::error("{}", reason);
+  finish(exit_failure);
+}
+
+void worker_core::leave() {
+  // The bye makes the ventilator requeue what we hold at once, rather than after a heartbeat timeout.
   wire::encode_to(frame_, wire::worker_bye{.job = job_});
   (void)io_.send_to_ventilator(frame_);
   runner_.stop(SIGTERM);
-  log::info("stopped by signal {}", signal);
-  finish(128 + signal);
 }
 
 void worker_core::finish(int code) {

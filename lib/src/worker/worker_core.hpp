@@ -62,6 +62,9 @@ class worker_core {
   void advance(time_point now);
   // Stop by signal: say bye, signal running tasks, exit 128 + signal.
   void stop(int signal, time_point now);
+  // A failure the worker cannot get past (the sink refuses it): log `reason` as an error, say bye
+  // (the ventilator requeues our tasks at once), signal running tasks, exit 1.
+  void give_up(std::string_view reason, time_point now);
 
   [[nodiscard]] time_point next_wakeup(time_point now) const;
   // Returns: whether the I/O loop should wake when the ventilator's socket becomes writable.
@@ -92,6 +95,7 @@ class worker_core {
   void flush_results();
   void send_status();
   void finish(int code);
+  void leave(); // bye to the ventilator, SIGTERM to running tasks
 
   // Slots bound what runs; finished results waiting for the sink socket bound how much more starts
   // (so a stalled sink stops the worker instead of piling results up in it).
