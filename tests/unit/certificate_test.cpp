@@ -139,6 +139,15 @@ TEST_CASE("certificate loading names the file and the reason") {
       ("cannot read key '" + (dir / "junk") + "': not a ZeroMQ certificate (no 'curve' section)").c_str(), error);
 }
 
+TEST_CASE("certificate loading refuses a FIFO or a folder at once instead of waiting on it") {
+  scratch_dir dir;
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(load_certificate(dir / "fifo", true),
+                       ("cannot read key '" + (dir / "fifo") + "': not a regular file").c_str(), error);
+  CHECK_THROWS_WITH_AS(load_certificate(dir.path.string(), true),
+                       ("cannot read key '" + dir.path.string() + "': not a regular file").c_str(), error);
+}
+
 TEST_CASE("certificate loading warns, as ssh does, of a secret readable by others") {
   scratch_dir dir;
   write(dir / "s", czmq_secret);

@@ -1,9 +1,9 @@
 // Flags shared by the three binaries (same name, same meaning everywhere) and the exit-code policy.
 #pragma once
 
+#include "common/role.hpp"
 #include "mtask/exit_code.hpp"
 #include "mtask/options.hpp"
-#include "security/security.hpp"
 
 #include <functional>
 #include <string>

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 #include <vector>
 
 namespace mtask {
@@ -38,9 +39,17 @@ std::string_view value_of(std::string_view v) {
   return v.substr(0, v.find_first_of(" \t#"));
 }
 
-std::string read_file(const std::string& path, std::string_view what) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Reads a key file. Returns: its text, and its mode bits as the open descriptor has them (the
+// file checked is the file read).
+std::pair<std::string, unsigned> read_file(const std::string& path, std::string_view what) {
+  // O_NONBLOCK: a FIFO named as a key must fail, not wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw error(fmt::format("cannot read {} '{}': {}", what, path, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw error(fmt::format("cannot read {} '{}': not a regular file", what, path));
+  }
   std::string text;
   char buf[4096];
   for (;;) {
@@ -59,27 +68,30 @@ std::string read_file(const std::string& path, std::string_view what) {
     }
   }
   ::close(fd);
-  return text;
+  return {std::move(text), static_cast<unsigned>(st.st_mode & 0777)};
 }
 
 void write_new_file(const std::string& path, const std::string& text, mode_t mode) {
-  // O_EXCL: never overwrite a key, and never follow a link planted where the secret goes.
+  // O_EXCL: never overwrite a key, and never follow a link planted where the secret goes. The
+  // umask may take bits away from `mode`; it never adds any, so the secret stays 0600 at most.
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) throw error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
   std::size_t done = 0;
-  while (done < text.size()) {
+  int err = 0;
+  while (done < text.size() && err == 0) {
     const auto n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw error(fmt::format("cannot write '{}': {}", path, std::strerror(err)));
-    }
-    done += static_cast<std::size_t>(n);
+    if (n < 0)
+      err = errno;
+    else
+      done += static_cast<std::size_t>(n);
   }
-  // The umask may have taken bits away; it never adds any, so the secret stays 0600 at most.
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(path.c_str()); // no half-written key left behind
+    throw error(fmt::format("cannot write '{}': {}", path, std::strerror(err)));
+  }
 }
 
 } // namespace
@@ -140,18 +152,15 @@ std::string format_certificate(const certificate& c) {
 }
 
 certificate load_certificate(const std::string& path, bool need_secret) {
-  auto text = read_file(path, "key");
+  const auto [text, mode] = read_file(path, "key");
   certificate c;
   try {
     c = parse_certificate(text, path, need_secret);
   } catch (const error& e) {
     throw error(fmt::format("cannot read key {}", e.what()));
   }
-  if (!c.secret_key.empty()) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
-      log::warn("secret key '{}' is readable by others (mode {:03o}): chmod 600 it", path, st.st_mode & 0777);
-  }
+  if (!c.secret_key.empty() && (mode & 077) != 0)
+    log::warn("secret key '{}' is readable by others (mode {:03o}): chmod 600 it", path, mode);
   if (c.name.empty()) c.name = c.public_key.substr(0, 8); // a certificate from elsewhere may have none
   return c;
 }

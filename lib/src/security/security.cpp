@@ -48,11 +48,13 @@ std::optional<bool> interface_is_loopback(const std::string& host) {
 bool host_is_loopback(std::string host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty() || host == "*") return false;
+  // In libzmq's order: an interface name first, then a numeric address.
+  if (auto iface = interface_is_loopback(host)) return *iface;
   in_addr a4{};
   if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
   in6_addr a6{};
   if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
-  if (auto iface = interface_is_loopback(host)) return *iface;
+  // A host name (libzmq binds only numeric addresses, so the bind itself would fail after this).
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
@@ -133,11 +135,16 @@ security_setup load_security(const common_options& o, role r) {
   if (curve_public_of(s.own->secret_key) != s.own->public_key)
     throw error(fmt::format("cannot read key '{}': its public-key does not belong to its secret-key", o.key));
   if (!o.ventilator_key.empty()) s.ventilator_key = load_public(o.ventilator_key).public_key;
-  if (!o.sink_key.empty()) s.sink_key = load_public(o.sink_key).public_key;
+  std::string sink_name;
+  if (!o.sink_key.empty()) {
+    auto sink = load_public(o.sink_key);
+    s.sink_key = sink.public_key;
+    sink_name = sink.name;
+  }
   if (binds) {
     for (auto& [key, cert] : load_allowlist(o.allow)) s.allowed.emplace(key, cert.name);
     // The ventilator also accepts the sink, under the name its certificate gives.
-    if (r == role::ventilator) s.allowed.emplace(s.sink_key, load_public(o.sink_key).name);
+    if (r == role::ventilator) s.allowed.emplace(s.sink_key, sink_name);
     log::info("CURVE on: {} client key(s) allowed", s.allowed.size());
   }
   return s;

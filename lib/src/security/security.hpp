@@ -2,6 +2,7 @@
 // the rule that a bind beyond loopback is never plaintext unless --insecure says so.
 #pragma once
 
+#include "common/role.hpp"
 #include "mtask/options.hpp"
 #include "security/certificate.hpp"
 #include "security/curve_keys.hpp"
@@ -12,8 +13,6 @@
 #include <string_view>
 
 namespace mtask {
-
-enum class role { ventilator, worker, sink };
 
 struct security_setup {
   std::optional<certificate> own;             // --key; nothing: plaintext

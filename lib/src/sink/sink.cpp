@@ -52,12 +52,6 @@ sink_config config_of(const sink_options& o) {
                      .ventilator_endpoint = o.common.ventilator};
 }
 
-socket_policy with_curve(const common_options& o, std::optional<curve_keys> keys) {
-  auto p = policy_of(o);
-  p.curve = std::move(keys);
-  return p;
-}
-
 // A frame's bytes for the core. A message of several frames (our protocol has none) is handed on
 // as an empty frame, which the core counts as malformed like any it cannot decode.
 std::string_view frame_of(const incoming& in) { return in.extra_frames ? std::string_view() : body_of(in); }
@@ -71,9 +65,9 @@ class sink_loop final : public sink_io {
         failures_fd_(open_failures(opts.failures_path)),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
         zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
-        pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, with_curve(opts.common, sec_.server()))),
+        pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, policy_of(opts.common, sec_.server()))),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
-                               with_curve(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
+                               policy_of(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
         pull_watch_(ctx_, pull_, "", "", ""),
         watch_(ctx_, dealer_, "ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
         out_(STDOUT_FILENO),

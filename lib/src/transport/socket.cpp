@@ -14,8 +14,9 @@
 
 namespace mtask {
 
-socket_policy policy_of(const common_options& opts) {
+socket_policy policy_of(const common_options& opts, std::optional<curve_keys> curve) {
   socket_policy p;
+  p.curve = std::move(curve);
   p.max_message_bytes = opts.max_message_bytes;
   p.heartbeat_ms = opts.heartbeat_ms;
   p.heartbeat_timeout_ms = opts.heartbeat_timeout_ms;

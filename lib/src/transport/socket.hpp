@@ -29,8 +29,9 @@ struct socket_policy {
   std::optional<curve_keys> curve;
 };
 
-// Returns: the policy the shared flags ask for (message size limit, heartbeats).
-[[nodiscard]] socket_policy policy_of(const common_options& opts);
+// Returns: the policy the shared flags ask for (message size limit, heartbeats), with `curve`'s
+// keys (nothing: plaintext).
+[[nodiscard]] socket_policy policy_of(const common_options& opts, std::optional<curve_keys> curve = std::nullopt);
 
 // Returns: a socket of `type` with `policy` applied, bound to `endpoint`.
 // Throws: error "cannot bind 'EP': reason".

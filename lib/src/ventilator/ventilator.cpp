@@ -66,12 +66,6 @@ class router_net final : public ventilator_net {
   zmq::socket_t& router_;
 };
 
-socket_policy server_policy(const common_options& o, const security_setup& sec) {
-  auto p = policy_of(o);
-  p.curve = sec.server();
-  return p;
-}
-
 // Under CURVE, binds each routing id to the key that first used it: ROUTER_HANDOVER lets a
 // reconnecting peer take over its old slot, and this makes sure only the same key can.
 class identity_binding {
@@ -98,7 +92,8 @@ class ventilator {
         input_(make_source(opts)),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
         zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
-        router_(bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, server_policy(opts.common, sec_))),
+        router_(
+            bind_socket(ctx_, zmq::socket_type::router, opts.common.ventilator, policy_of(opts.common, sec_.server()))),
         watch_(ctx_, router_, "", "", ""),
         net_(router_),
         core_(config_of(opts), *input_, net_, clock::now()) {}

@@ -65,19 +65,13 @@ send_result send_on(zmq::socket_t& s, std::string_view frame) {
   return try_send(s, frame) ? send_result::sent : send_result::full;
 }
 
-socket_policy client_policy(const common_options& o, const security_setup& sec, const std::string& server_key) {
-  auto p = policy_of(o);
-  p.curve = sec.client_of(server_key);
-  return p;
-}
-
 class worker_loop final : public worker_io {
  public:
   explicit worker_loop(const worker_options& opts)
       : opts_(opts),
         sec_(load_security(opts.common, role::worker)),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
-                               client_policy(opts.common, sec_, sec_.ventilator_key), random_routing_id())),
+                               policy_of(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
         runner_(make_runner(opts)) {
     vent_watch_ = std::make_unique<handshake_watch>(ctx_, dealer_, "ventilator", "--ventilator-key", our_key());
     if (opts_.common.sink_given) connect_sink(opts_.common.sink);
@@ -93,7 +87,7 @@ class worker_loop final : public worker_io {
     // Under CURVE the sink is pinned by --sink-key: an endpoint a ventilator names cannot lead
     // results anywhere else.
     push_.emplace(
-        connect_socket(ctx_, zmq::socket_type::push, endpoint, client_policy(opts_.common, sec_, sec_.sink_key)));
+        connect_socket(ctx_, zmq::socket_type::push, endpoint, policy_of(opts_.common, sec_.client_of(sec_.sink_key))));
     sink_watch_ = std::make_unique<handshake_watch>(ctx_, *push_, "sink", "--sink-key", our_key());
     log::info("pushing results to '{}'", endpoint);
   }
