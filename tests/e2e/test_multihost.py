@@ -125,7 +125,10 @@ class MultiHost(unittest.TestCase):
         each gets a share, however slowly any of them started."""
         vent = self.ventilator(vent_args, input_bytes=input_bytes, stdin_path=stdin_path)
         for w in workers:
-            self.wait_log(vent, f"worker {self.name(w)} joined")
+            try:
+                self.wait_log(vent, f"worker {self.name(w)} joined")
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{w.name} (exit {w.p.poll()}) stderr:\n{tail(w.stderr())}") from None
         return vent, self.sink(sink_args)
 
     def wait_log(self, proc, pattern, timeout=EVENT_TIMEOUT):

@@ -150,10 +150,13 @@ void handshake_watch::failed(std::uint16_t event, std::uint32_t value, std::stri
       log::error("cannot join the {} at '{}': it runs without --key (plaintext), and this process with it", peer_,
                  where);
   } else if (!our_key_.empty() && !ever_succeeded_ && in_a_row_ >= 3) {
-    rejected_ = rejected_ || in_a_row_ >= 10;
+    // Not a rejection: a server that cannot read our hello (a wrong pinned key) closes the
+    // connection, and so does a proxy with nothing behind it yet; only the hint is given.
     if (!std::exchange(key_logged_, true))
-      log::error("cannot join the {} at '{}': the CURVE handshake failed {} times: is {} its key?", peer_, where,
-                 in_a_row_, key_flag_);
+      log::warn(
+          "cannot join the {} at '{}' yet: the CURVE handshake failed {} times in a row: is {} its key? "
+          "(a proxy with nothing behind it does the same)",
+          peer_, where, in_a_row_, key_flag_);
   }
 }
 

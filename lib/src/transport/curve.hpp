@@ -48,10 +48,11 @@ class zap_authenticator {
 //   cannot join the ventilator at 'EP': refused (400): our key '...' is not on its --allow list
 //   cannot join the ventilator at 'EP': it runs with --key: this process needs --key and --ventilator-key too
 //   cannot join the ventilator at 'EP': it runs without --key (plaintext), and this process with it
-//   cannot join the ventilator at 'EP': the CURVE handshake failed 3 times: is --ventilator-key its key?
+//   cannot join the ventilator at 'EP' yet: the CURVE handshake failed 3 times in a row: is
+//   --ventilator-key its key? (a warning: a proxy with nothing behind it looks the same)
 // and says when the server will never have us (rejected()). A handshake that fails without detail
-// (a connection cut mid-way, which also happens to healthy peers) is blamed on the key only after
-// three in a row with none succeeding, and only under CURVE.
+// (a connection cut mid-way) is hinted at only after three in a row with none succeeding, only
+// under CURVE, and never counts as a rejection.
 // With `peer` empty it watches a server's socket and only counts the failed handshakes.
 // check() reads the events without blocking; call it once per loop turn.
 class handshake_watch {
@@ -63,8 +64,8 @@ class handshake_watch {
   void check();
   // Handshakes that failed so far.
   [[nodiscard]] std::uint64_t failures() const { return failures_; }
-  // Whether the server refused us in a way retrying cannot mend: our key is not on its list, the
-  // two sides disagree on CURVE, or ten handshakes in a row failed and none ever succeeded.
+  // Whether the server refused us in a way retrying cannot mend: our key is not on its list, or
+  // the two sides disagree on CURVE.
   [[nodiscard]] bool rejected() const { return rejected_; }
 
  private:
