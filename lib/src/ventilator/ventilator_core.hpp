@@ -83,12 +83,12 @@ class ventilator_core {
   [[nodiscard]] std::optional<int> exit_code() const { return exit_code_; }
 
   struct counters {
-    std::uint64_t malformed = 0;    // frames dropped: malformed, foreign, or from the wrong peer
-    std::uint64_t requeued = 0;     // tasks requeued after their worker was lost
-    std::uint64_t lost_batches = 0; // batches that never reached their worker (requeued, no crash)
+    std::uint64_t malformed = 0;     // frames dropped: malformed, foreign, or from the wrong peer
+    std::uint64_t requeued = 0;      // tasks requeued after their worker was lost
+    std::uint64_t lost_batches = 0;  // batches that never reached their worker (requeued, no crash)
     std::uint64_t rerun_unacked = 0; // tasks of idle workers the sink never acknowledged, run again
-    std::uint64_t retried = 0;      // failed attempts run again
-    std::uint64_t too_large = 0;    // tasks failed for exceeding --max-message-bytes
+    std::uint64_t retried = 0;       // failed attempts run again
+    std::uint64_t too_large = 0;     // tasks failed for exceeding --max-message-bytes
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
   [[nodiscard]] const ledger& tasks() const { return ledger_; }
@@ -136,6 +136,7 @@ class ventilator_core {
   bool sink_held_back_ = false;
   time_point sink_released_at_{};
   time_point sink_seen_{};
+  time_point sink_spoke_{}; // the last status of our job (acks can arrive): hellos do not count
   std::uint64_t sink_written_below_ = 0;
   std::uint64_t sink_held_bytes_ = 0;
   bool ordered_sink_ = false; // the sink writes in task order (-k): written_below means something
