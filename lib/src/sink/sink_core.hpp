@@ -41,7 +41,7 @@ struct sink_config {
   // after its first, whichever comes first.
   bool journal = false;
   std::size_t journal_every = 8192;
-  millis journal_interval{10};
+  millis journal_interval{2};
   // Resuming from a journal: its job (the only one this sink serves), its final ids, -k's held results.
   std::shared_ptr<const journal::state> resume;
 };
