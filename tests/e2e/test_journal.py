@@ -5,6 +5,7 @@ and restarted with the same command while the ventilator keeps running; the outp
 and no task the journal held at a kill runs again (counted by a side effect of the worker's
 command). A finished journal, torn and corrupt journals, and the flag errors."""
 
+import json
 import os
 import signal
 import struct
@@ -208,6 +209,32 @@ class Journals(E2E):
             self.assertEqual(rc, 2)
             self.assertEqual(stderr, "mtask-sink: error: --journal does not work with reductions (--reduce, "
                                      "--reduce-by-key, custom reducers) yet (try --help)\n")
+
+    def test_failures_file_keeps_what_it_had_and_gets_no_duplicates_across_a_crash(self):
+        c = self.cluster()
+        # Every 7th task fails for good (exit 3); a process per task.
+        c.worker("sh", "-c", 'read x; if [ $((x % 7)) = 0 ]; then exit 3; fi; echo "$x"', jobs=4)
+        tasks = 700
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(tasks)), ["--idle-timeout-ms", "60000"])
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        failures = os.path.join(c.dir, "failures")
+        args = ["--output", out, "--journal", journal, "--failures", failures]
+        env = dict(os.environ, MTASK_TEST_CRASH_AFTER_WRITES="300")
+        hooked = c._start("sink", [binary("mtask-sink")] + c.common() + args, env=env)
+        self.assertEqual(hooked.wait(120), 137, tail(hooked.stderr()))
+        sink = c.sink(args)
+        self.finish(sink, vent, expect=3, timeout=120)
+        self.assertIn(f"{tasks // 7} of {tasks} task(s) failed", sink.stderr())
+        with open(out, "rb") as f:
+            self.assertSameMultiset(f.read(), b"".join(b"%d\n" % i for i in range(tasks) if i % 7 != 0))
+        with open(failures, "rb") as f:
+            payloads = sorted(int(json.loads(line)["payload"]) for line in f)
+        self.assertEqual(payloads, [i for i in range(tasks) if i % 7 == 0], "each failure once")
+        # Run again: the summary, exit 3 as the job had, and nothing touched.
+        rc, _, stderr = run(self.sink_argv(c, args), timeout=10)
+        self.assertEqual(rc, 3, stderr)
+        self.assertIn(f"is already complete ({tasks} task(s), {tasks // 7} failed)", stderr)
 
     def test_output_without_a_journal_goes_to_the_file(self):
         c = self.cluster()
