@@ -11,6 +11,7 @@ checks its output (line count, or byte count for blocks)."""
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,8 +31,17 @@ def bins(d):
     return found
 
 
+CPU = {}  # contender -> CPU seconds of its jobs' three processes, per run
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def job(b, input_path, vent_args, sink_args, tmp, expect_bytes):
-    """Runs one job; returns its wall time in seconds."""
+    """Runs one job; returns its wall time in seconds (its CPU time goes to job.cpu)."""
+    cpu0 = children_cpu()
     for f in ("out", "journal"):
         if os.path.exists(os.path.join(tmp, f)):
             os.unlink(os.path.join(tmp, f))
@@ -45,6 +55,7 @@ def job(b, input_path, vent_args, sink_args, tmp, expect_bytes):
         rc = (sink.wait(300), vent.wait(300))
     took = time.monotonic() - start
     w.wait(30)
+    job.cpu = children_cpu() - cpu0
     if rc != (0, 0):
         sys.exit(f"job failed: {rc}")
     got = os.path.join(tmp, "out") if "--output" in sink_args else os.path.join(tmp, "stdout")
@@ -55,18 +66,24 @@ def job(b, input_path, vent_args, sink_args, tmp, expect_bytes):
 
 def compare(title, contenders, reps):
     times = {name: [] for name, _ in contenders}
+    cpu = {name: [] for name, _ in contenders}
     for r in range(reps):
         order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
         for name, fn in order:
             times[name].append(fn())
+            cpu[name].append(job.cpu)
     base = statistics.median(times[contenders[0][0]])
     print(f"\n{title}\n")
-    print("| contender | runs | median s | min-max s | ratio |")
-    print("|---|---|---|---|---|")
+    base_cpu = statistics.median(cpu[contenders[0][0]])
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f}\n")
+    print("| contender | runs | median s | min-max s | ratio | CPU s (3 processes), median | CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
     for name, _ in contenders:
         t = times[name]
         m = statistics.median(t)
-        print(f"| {name} | {len(t)} | {m:.3f} | {min(t):.3f}-{max(t):.3f} | {m / base:.2f}x |")
+        c = statistics.median(cpu[name])
+        print(f"| {name} | {len(t)} | {m:.3f} | {min(t):.3f}-{max(t):.3f} | {m / base:.2f}x | {c:.3f} | "
+              f"{c / base_cpu:.2f}x |")
     sys.stdout.flush()
 
 
