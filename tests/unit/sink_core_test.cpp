@@ -79,6 +79,10 @@ class fake_io final : public mtask::sink_io {
   void write_failure(std::string_view line) override { failures.emplace_back(line); }
   [[nodiscard]] std::size_t output_backlog() const override { return backlog; }
   [[nodiscard]] bool output_drained() override { return drained; }
+  std::vector<std::pair<std::uint64_t, mtask::journal::commit>> groups; // with a journal
+  std::vector<mtask::journal::completion> completions;
+  void journal_group(std::uint64_t seq, const mtask::journal::commit& c) override { groups.emplace_back(seq, c); }
+  void journal_complete(const mtask::journal::completion& c) override { completions.push_back(c); }
 
   template <typename T>
   [[nodiscard]] std::vector<T> all() const {
@@ -460,4 +464,107 @@ TEST_CASE("sink core counts results of another protocol version as malformed and
   for (const auto& l : s.io.logs.lines())
     named += l.find("protocol version 3; this sink speaks 2") != std::string::npos;
   CHECK(named == 1);
+}
+
+// ---- with a journal (--journal) ----
+
+namespace {
+
+sink_config journal_config(bool keep_order = false) {
+  auto cfg = config();
+  cfg.journal = true;
+  cfg.journal_every = 4;
+  cfg.journal_interval = millis(10);
+  cfg.keep_order = keep_order;
+  return cfg;
+}
+
+} // namespace
+
+TEST_CASE("sink core with a journal acknowledges results only once their group is durable") {
+  serving s(journal_config(), 6);
+  const auto statuses = s.io.all<wire::sink_status>().size();
+  s.core.on_results(results(job, {ok(0, "a"), ok(1, "b")}), t0);
+  CHECK(s.io.out == "a\nb\n");                             // written at once...
+  CHECK(s.io.all<wire::sink_status>().size() == statuses); // ...acknowledged later
+  CHECK(s.io.groups.empty());
+  CHECK(s.core.next_wakeup() <= t0 + millis(10));
+
+  s.core.advance(t0 + millis(10)); // the group's time is up
+  REQUIRE(s.io.groups.size() == 1);
+  CHECK(s.io.groups[0].first == 1);
+  CHECK(s.io.groups[0].second.job == job);
+  CHECK(s.io.groups[0].second.final_ids == std::vector<wire::id_range>{{0, 2}});
+  CHECK(s.io.last_status().done_below == 0); // closed, not yet durable
+
+  s.core.on_durable(1, t0 + millis(11));
+  auto st = s.io.last_status();
+  CHECK(st.done == std::vector<wire::id_range>{{0, 2}});
+  CHECK(st.done_below == 2);
+}
+
+TEST_CASE("sink core with a journal closes a group after journal_every results") {
+  serving s(journal_config(), 10);
+  s.core.on_results(results(job, {ok(0, "a"), ok(1, "b"), ok(2, "c")}), t0);
+  CHECK(s.io.groups.empty());
+  s.core.on_results(results(job, {ok(3, "d"), ok(1, "dup")}), t0);
+  REQUIRE(s.io.groups.size() == 1);
+  CHECK(s.io.groups[0].second.final_ids == std::vector<wire::id_range>{{0, 4}});
+  CHECK(s.core.stats().duplicates == 1);
+}
+
+TEST_CASE("sink core with a journal and -k journals the results it holds for an earlier task") {
+  serving s(journal_config(true), 4);
+  s.core.on_results(results(job, {ok(2, "c"), ok(0, "a"), ok(3, "d")}), t0);
+  s.core.advance(t0 + millis(10));
+  REQUIRE(s.io.groups.size() == 1);
+  const auto& g = s.io.groups[0].second;
+  CHECK(g.written_below == 1);
+  REQUIRE(g.held.size() == 2);
+  CHECK(g.held[0] == mtask::journal::held_result{.id = 2, .bytes = "c\n"});
+  CHECK(g.held[1] == mtask::journal::held_result{.id = 3, .bytes = "d\n"});
+  s.core.on_durable(1, t0 + millis(11));
+  CHECK(s.io.last_status().written_below == 1);
+}
+
+TEST_CASE("sink core with a journal completes after the last group is durable and the completion journaled") {
+  serving s(journal_config(), 2);
+  s.core.on_results(results(job, {ok(0, "a"), ok(1, "b")}), t0);
+  s.core.advance(t0 + millis(1));
+  REQUIRE(s.io.groups.size() == 1); // the job's end does not wait for the timer
+  CHECK(s.io.completions.empty());
+  CHECK(s.core.current_phase() == phase::collecting);
+  s.core.on_durable(1, t0 + millis(2));
+  s.core.advance(t0 + millis(2));
+  REQUIRE(s.io.completions.size() == 1);
+  CHECK(s.io.completions[0] == mtask::journal::completion{.job = job, .total = 2, .failed = 0});
+  CHECK(s.core.current_phase() == phase::completing);
+}
+
+TEST_CASE("sink core resumed from a journal serves only its job and acknowledges what was final") {
+  auto st = std::make_shared<mtask::journal::state>();
+  st->job = job;
+  st->final_ids.insert(0, 3);
+  st->final_ids.insert(5, 2);
+  auto cfg = journal_config();
+  cfg.resume = st;
+  {
+    fake_io io;
+    sink_core core(cfg, io, t0);
+    core.advance(t0);
+    core.on_control(job_info(job + 1, -1), t0);
+    CHECK(core.exit_code() == 1);
+    CHECK(io.logs.has("serves job 0000000000000008, but the journal is of job 0000000000000007"));
+  }
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, 8), t0);
+  auto status = io.last_status();
+  CHECK(status.done_below == 3);
+  CHECK(status.done == std::vector<wire::id_range>{{5, 2}});
+  core.on_results(results(job, {ok(1, "again"), ok(3, "d")}), t0);
+  CHECK(io.out == "d\n");
+  CHECK(core.stats().duplicates == 1);
+  CHECK(core.stats().written == 6);
 }

@@ -6,6 +6,7 @@
 #include "mtask/aggregator.hpp"
 #include "mtask/options.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,12 @@ struct sink_options {
   bool keep_order = false;   // -k: write results in task order
   std::string failures_path; // --failures: one JSON line per task that failed for good
   bool jsonl = false;        // one JSON object per result instead of its bytes
+  std::string output_path;   // --output: results go to this file instead of stdout
+  // --journal: which tasks are final, and where their bytes end in the output, made durable before
+  // they are acknowledged; an existing journal resumes its job (see docs/ARCHITECTURE.md, Journal).
+  std::string journal_path;
+  std::int64_t journal_every = 8192;    // fsync after this many final results...
+  std::int64_t journal_interval_ms = 2; // ...or this long after the first of a group
   // When set, results are fed to the aggregator it makes and only its total is written, at the
   // end (--reduce, --reduce-by-key, or a custom reducer through the C++ API).
   std::function<std::unique_ptr<aggregator>()> make_aggregator;

@@ -13,6 +13,8 @@ class done_set {
   // Returns: true if `id` was not in the set (and now is).
   bool insert(std::uint64_t id);
   [[nodiscard]] bool contains(std::uint64_t id) const;
+  // Every id below `below` is in the set (a sink resuming from its journal); call on an empty set.
+  void start_at(std::uint64_t below) { below_ = below; }
   // Every id below this is in the set.
   [[nodiscard]] std::uint64_t watermark() const { return below_; }
   [[nodiscard]] std::uint64_t size() const { return below_ + above_.size(); }

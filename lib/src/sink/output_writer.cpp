@@ -26,9 +26,6 @@ void output_writer::write(std::string_view result) {
   if (should_flush()) flush();
 }
 
-namespace {
-
-// Writes all of `bytes` to `fd`. Returns: 0, or the errno of the write that failed.
 int write_all(int fd, std::string_view bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -41,6 +38,8 @@ int write_all(int fd, std::string_view bytes) {
   }
   return 0;
 }
+
+namespace {
 
 [[noreturn]] void fail_write(int err) { throw error(fmt::format("cannot write to stdout: {}", std::strerror(err))); }
 

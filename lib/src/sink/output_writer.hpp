@@ -13,6 +13,9 @@ namespace mtask {
 // Appends `result` to `out` by the output rule.
 void append_result(std::string& out, std::string_view result);
 
+// Writes all of `bytes` to `fd`, through EINTR. Returns: 0, or the errno of the write that failed.
+int write_all(int fd, std::string_view bytes);
+
 class output_writer {
  public:
   explicit output_writer(int fd) : fd_(fd) {}

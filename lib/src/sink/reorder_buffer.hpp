@@ -18,6 +18,13 @@ class reorder_buffer {
   [[nodiscard]] std::optional<std::string> pop();
   [[nodiscard]] std::uint64_t next() const { return next_; }
   [[nodiscard]] std::size_t waiting() const { return held_.size(); }
+  // Every result below `next` is written (a sink resuming from its journal); call on an empty buffer.
+  void start_at(std::uint64_t next) { next_ = next; }
+  // Returns: the bytes held for `id`, or null.
+  [[nodiscard]] const std::string* find(std::uint64_t id) const {
+    auto it = held_.find(id);
+    return it == held_.end() ? nullptr : &it->second;
+  }
 
  private:
   std::uint64_t next_ = 0;

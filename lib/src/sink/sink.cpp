@@ -6,7 +6,9 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "mtask/error.hpp"
+#include "mtask/exit_code.hpp"
 #include "security/security.hpp"
+#include "sink/journal_file.hpp"
 #include "sink/output_writer.hpp"
 #include "sink/sink_core.hpp"
 #include "transport/curve.hpp"
@@ -17,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -33,6 +36,30 @@ int open_failures(const std::string& path) {
   return fd;
 }
 
+// Opens --output (truncating) without a journal; stdout when not asked for.
+// Throws: error "cannot open 'PATH' for writing: reason".
+int open_output(const std::string& path) {
+  if (path.empty()) return STDOUT_FILENO;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw error(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
+  return fd;
+}
+
+// A test-only hook (tests/e2e/test_journal.py): the sink dies like kill -9 (exit 137) once it has
+// taken this many results since it started, after writing the bytes of a group that has some and
+// before journaling them.
+std::uint64_t crash_after_writes() {
+  const char* v = std::getenv("MTASK_TEST_CRASH_AFTER_WRITES");
+  return v != nullptr ? std::strtoull(v, nullptr, 10) : 0;
+}
+
+// The journal is rewritten as a snapshot once it passes this size and twice what a snapshot would
+// take (MTASK_TEST_JOURNAL_COMPACT_BYTES lowers it for tests).
+std::uint64_t compact_min_bytes() {
+  const char* v = std::getenv("MTASK_TEST_JOURNAL_COMPACT_BYTES");
+  return v != nullptr ? std::strtoull(v, nullptr, 10) : std::uint64_t{4} << 20;
+}
+
 // Like a worker's: a connection that drops and comes back is the same sink to the ventilator's
 // ROUTER (ROUTER_HANDOVER), not a stranger with the old one's acks lost.
 std::string random_routing_id() {
@@ -40,7 +67,8 @@ std::string random_routing_id() {
   return fmt::format("s{:08x}{:08x}", rd(), rd());
 }
 
-sink_config config_of(const sink_options& o) {
+sink_config config_of(const sink_options& o, const std::optional<opened_journal>& journal) {
+  auto resume = journal && journal->resumed ? std::make_shared<const journal::state>(journal->st) : nullptr;
   return sink_config{.keep_order = o.keep_order,
                      .jsonl = o.jsonl,
                      .failures = !o.failures_path.empty(),
@@ -49,7 +77,11 @@ sink_config config_of(const sink_options& o) {
                      .heartbeat_timeout = millis(o.common.heartbeat_timeout_ms),
                      .idle_timeout = millis(o.common.idle_timeout_ms),
                      .max_message_bytes = static_cast<std::size_t>(o.common.max_message_bytes),
-                     .ventilator_endpoint = o.common.ventilator};
+                     .ventilator_endpoint = o.common.ventilator,
+                     .journal = !o.journal_path.empty(),
+                     .journal_every = static_cast<std::size_t>(o.journal_every),
+                     .journal_interval = millis(o.journal_interval_ms),
+                     .resume = std::move(resume)};
 }
 
 // A frame's bytes for the core. A message of several frames (our protocol has none) is handed on
@@ -58,22 +90,30 @@ std::string_view frame_of(const incoming& in) { return in.extra_frames ? std::st
 
 class sink_loop final : public sink_io {
  public:
-  explicit sink_loop(const sink_options& opts)
+  // `journal`: opened by run_sink (the loop owns its descriptors from here on), or none.
+  sink_loop(const sink_options& opts, std::optional<opened_journal> journal)
       : opts_(opts),
-        cfg_(config_of(opts)),
+        cfg_(config_of(opts, journal)),
         sec_(load_security(opts.common, role::sink)),
-        failures_fd_(open_failures(opts.failures_path)),
+        failures_fd_(journal ? -1 : open_failures(opts.failures_path)),
+        output_fd_(journal ? -1 : open_output(opts.output_path)),
+        jw_(journal ? std::make_unique<journal_writer>(*journal, opts.journal_path) : nullptr),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
         zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
         pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, policy_of(opts.common, sec_.server()))),
         dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
-                               policy_of(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
+                               policy_of(opts.common, sec_.client_of(sec_.ventilator_key)),
+                               journal ? journal->st.head.routing_id : random_routing_id())),
         pull_watch_(ctx_, pull_, "", "", ""),
         watch_(ctx_, dealer_, "ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
-        out_(STDOUT_FILENO),
-        failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO) {}
+        out_(output_fd_ >= 0 ? output_fd_ : STDOUT_FILENO),
+        failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO),
+        journal_state_(journal ? std::move(journal->st) : journal::state{}),
+        crash_after_(crash_after_writes()),
+        compact_at_(compact_min_bytes()) {}
   ~sink_loop() override {
     if (failures_fd_ >= 0) ::close(failures_fd_);
+    if (output_fd_ >= 0 && output_fd_ != STDOUT_FILENO) ::close(output_fd_);
   }
   sink_loop(const sink_loop&) = delete;
   sink_loop& operator=(const sink_loop&) = delete;
@@ -96,7 +136,9 @@ class sink_loop final : public sink_io {
       core.advance(now);
       if (core.exit_code()) break;
       output([&] { out_.flush(); }); // before waiting: whatever is ready goes to the writer thread now
+      if (jw_) output([&] { jw_->flush(); });
       wait(core, now);
+      if (jw_) tell_durable(core, clock::now());
       take(core, clock::now());
       watch_.check();
       pull_watch_.check();
@@ -114,10 +156,25 @@ class sink_loop final : public sink_io {
     // core treats them alike (keeps its acks, asks for POLLOUT), so nothing is lost by it.
     return try_send(dealer_, frame) ? send_result::sent : send_result::full;
   }
-  void write_output(std::string_view bytes) override { out_.append(bytes); } // the core applied the output rule
-  void write_failure(std::string_view line) override { failures_.write(line); }
-  [[nodiscard]] std::size_t output_backlog() const override { return out_.backlog(); }
+  void write_output(std::string_view bytes) override { // the core applied the output rule
+    if (jw_)
+      jw_->append_output(bytes);
+    else
+      out_.append(bytes);
+  }
+  void write_failure(std::string_view line) override {
+    if (jw_)
+      jw_->append_failure(line);
+    else
+      failures_.write(line);
+  }
+  [[nodiscard]] std::size_t output_backlog() const override { return jw_ ? jw_->backlog() : out_.backlog(); }
   [[nodiscard]] bool output_drained() override {
+    if (jw_) {
+      output([&] { jw_->flush(); });
+      drain_awaited_ = !failure_ && !jw_->idle();
+      return !drain_awaited_ && !failure_;
+    }
     output([&] {
       out_.flush();
       if (failures_fd_ >= 0) failures_.flush();
@@ -125,8 +182,58 @@ class sink_loop final : public sink_io {
     drain_awaited_ = !failure_ && !out_.drained();
     return !drain_awaited_ && !failure_;
   }
+  void journal_group(std::uint64_t seq, const journal::commit& group) override {
+    journal::commit c = group;
+    c.output_end = jw_->output_offset();
+    c.failures_end = jw_->failures_offset();
+    last_seq_ = seq;
+    if (crash_after_ > 0) {
+      for (const auto& run : c.final_ids) results_seen_ += run.count;
+      // Once a group has bytes in the output (with -k, a group may only hold results).
+      if (results_seen_ >= crash_after_ && c.output_end > journal_state_.output_end) {
+        // Test-only: the group's bytes reach the output, its record never does.
+        jw_->end_group(0, {});
+        output([&] { (void)jw_->wait_idle(millis(60'000)); });
+        log::error("MTASK_TEST_CRASH_AFTER_WRITES: dying after {} results written", results_seen_);
+        ::_exit(137);
+      }
+    }
+    record_.clear();
+    journal::append_record(record_, c);
+    try {
+      journal_state_.apply(c);
+    } catch (const journal::corrupt& e) {
+      failure_ = fmt::format("journal '{}': {}", opts_.journal_path, e.what()); // our own bug
+      return;
+    }
+    if (jw_->journal_bytes() + record_.size() >= std::max(compact_at_, 2 * journal::snapshot_size(journal_state_))) {
+      // Compaction: the journal's size follows the state's (a watermark, the exceptions, -k's held
+      // results), not the job's length.
+      const auto snap = journal::snapshot(journal_state_);
+      jw_->end_group(seq, snap, true);
+      log::debug("journal compacted to {} bytes", snap.size());
+    } else {
+      jw_->end_group(seq, record_);
+    }
+    output([&] { jw_->flush(); });
+  }
+  void journal_complete(const journal::completion& c) override {
+    record_.clear();
+    journal::append_record(record_, c);
+    jw_->end_group(last_seq_, record_);
+    output([&] { jw_->flush(); });
+  }
 
  private:
+  // Tells the core which journal groups have become durable since it last heard.
+  void tell_durable(sink_core& core, time_point now) {
+    const auto durable = jw_->durable();
+    if (durable > told_durable_) {
+      told_durable_ = durable;
+      core.on_durable(durable, now);
+    }
+  }
+
   // Waits for a frame, the writer thread, or the core's next_wakeup().
   void wait(const sink_core& core, time_point now) {
     // A control frame that could not be sent waits for the connection (ZMQ_IMMEDIATE: the dealer
@@ -137,13 +244,18 @@ class sink_loop final : public sink_io {
     // waits on that (a batch not yet handed over, held-back results, the end of the job), or each
     // batch it writes would wake the loop once more for nothing.
     const bool wait_for_writer = !failure_ && (out_.has_pending() || !core.wants_results() || drain_awaited_);
+    // The journal's thread is always waited on while it has work: each batch it finishes lets
+    // acknowledgements go out.
+    const bool wait_for_journal = jw_ && !failure_ && !jw_->idle();
     std::vector<zmq::pollitem_t> items{
         {dealer_.handle(), 0, dealer_events, 0},
-        {nullptr, out_.fd(), static_cast<short>(wait_for_writer ? ZMQ_POLLIN : 0), 0},
-        {pull_.handle(), 0, static_cast<short>(core.wants_results() ? ZMQ_POLLIN : 0), 0}};
+        {nullptr, out_.fd(), static_cast<short>(wait_for_writer && !jw_ ? ZMQ_POLLIN : 0), 0},
+        {pull_.handle(), 0, static_cast<short>(core.wants_results() ? ZMQ_POLLIN : 0), 0},
+        {nullptr, jw_ ? jw_->fd() : -1, static_cast<short>(wait_for_journal ? ZMQ_POLLIN : 0), 0}};
     const auto until = std::chrono::ceil<millis>(core.next_wakeup() - now);
     poll_items(items, std::clamp(until, millis(0), millis(60'000)));
     if (items[1].revents != 0) output([&] { out_.on_ready(); });
+    if (items[3].revents != 0) output([&] { jw_->on_ready(); });
   }
 
   // Hands what arrived to the core: control frames first, then results while it takes them.
@@ -160,7 +272,7 @@ class sink_loop final : public sink_io {
       // Under CURVE only allowed keys get here (the ZAP handler); checked again, as the
       // ventilator does. An empty frame is what the core counts as malformed.
       core.on_results(sec_.curve() && sender.empty() ? std::string_view() : frame_of(*in), now, sender);
-      if (out_.backlog() >= cfg_.output_limit) output([&] { out_.flush(); }); // keep the writer busy
+      if (!jw_ && out_.backlog() >= cfg_.output_limit) output([&] { out_.flush(); }); // keep the writer busy
     }
   }
 
@@ -179,6 +291,10 @@ class sink_loop final : public sink_io {
   void drain() {
     if (failure_) return;
     try {
+      if (jw_) {
+        (void)jw_->wait_idle(millis(opts_.common.heartbeat_timeout_ms));
+        return;
+      }
       (void)out_.wait_drained(millis(opts_.common.heartbeat_timeout_ms));
       if (failures_fd_ >= 0) failures_.flush();
     } catch (const error& e) {
@@ -192,6 +308,8 @@ class sink_loop final : public sink_io {
   zmq::context_t ctx_;
   const security_setup sec_;
   int failures_fd_;
+  int output_fd_;                          // --output without a journal
+  std::unique_ptr<journal_writer> jw_;     // --journal: the output, failures and journal, grouped fsyncs
   std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
@@ -202,6 +320,13 @@ class sink_loop final : public sink_io {
   output_writer failures_;             // used only with --failures
   std::optional<std::string> failure_; // the first output error
   bool drain_awaited_ = false;         // the core waits for the output to drain
+  journal::state journal_state_;       // what the journal says so far (compaction writes it whole)
+  std::string record_;                 // reused encoding buffer
+  std::uint64_t last_seq_ = 0;         // the last journal group the core closed
+  std::uint64_t told_durable_ = 0;     // the last durable group the core was told of
+  std::uint64_t crash_after_ = 0;      // MTASK_TEST_CRASH_AFTER_WRITES
+  std::uint64_t results_seen_ = 0;
+  const std::uint64_t compact_at_;
 };
 
 } // namespace
@@ -212,8 +337,26 @@ int run_sink(const sink_options& opts) {
   // unavailable (src/zmtp_engine.cpp:446)"; cf. libzmq#4841). Everything this role must say is
   // said through handshakes before run() returns, so the process leaves its sockets to the kernel
   // at exit instead of running that teardown.
+  std::optional<opened_journal> journal;
+  if (!opts.journal_path.empty()) {
+    journal = open_journal(journal_paths{.journal = opts.journal_path,
+                                         .output = opts.output_path,
+                                         .failures = opts.failures_path,
+                                         .keep_order = opts.keep_order,
+                                         .jsonl = opts.jsonl},
+                           random_routing_id());
+    if (journal->torn)
+      log::warn("journal '{}' ended in a torn record: recovered to its last whole one", opts.journal_path);
+    if (const auto& done = journal->st.complete) {
+      // A finished job: its summary, and nothing runs again.
+      log::warn("journal '{}': job {:016x} is already complete ({} task(s), {} failed); nothing to do",
+                opts.journal_path, done->job, done->total, done->failed);
+      ::close(journal->journal_fd);
+      return done->failed > 0 ? exit_tasks_failed : exit_ok;
+    }
+  }
   static sink_loop* kept = nullptr; // reachable, so leak checkers know it is kept on purpose
-  kept = new sink_loop(opts);
+  kept = new sink_loop(opts, std::move(journal));
   return kept->run();
 }
 

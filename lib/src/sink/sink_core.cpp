@@ -36,7 +36,30 @@ sink_core::sink_core(sink_config cfg, sink_io& io, time_point now)
       vent_seen_(now),
       next_heartbeat_(now), // hello at the first advance()
       deadline_(now),
-      last_try_(now) {}
+      last_try_(now) {
+  if (cfg_.resume) resume_from(*cfg_.resume);
+}
+
+void sink_core::resume_from(const journal::state& st) {
+  // What was final before the crash stays final: its copies are duplicates, and the ventilator is
+  // told again (ids above the watermark as runs) in case the acks never left.
+  expected_job_ = st.job;
+  done_.start_at(st.final_ids.watermark());
+  for (const auto& [first, end] : st.final_ids.above()) {
+    for (auto id = first; id < end; ++id) done_.insert(id);
+    status_.done.push_back(wire::id_range{.first = first, .count = end - first});
+  }
+  durable_below_ = st.final_ids.watermark();
+  order_.start_at(st.written_below);
+  durable_written_below_ = st.written_below;
+  for (const auto& [id, bytes] : st.held) {
+    held_bytes_ += bytes.size();
+    order_.put(id, bytes);
+  }
+  stats_.written = done_.size();
+  stats_.failed = st.failed;
+  log::info("resuming job {:016x} from the journal: {} result(s) already final", expected_job_, stats_.written);
+}
 
 // ---- events ----
 
@@ -86,6 +109,14 @@ void sink_core::on_control(std::string_view frame, time_point now) {
 }
 
 void sink_core::on_job_info(const wire::job_info& j, time_point now) {
+  if (phase_ == phase::waiting_for_job && expected_job_ != 0 && j.job != 0 && j.job != expected_job_) {
+    log::error(
+        "the ventilator at '{}' serves job {:016x}, but the journal is of job {:016x}: a restarted sink "
+        "continues only its own job",
+        cfg_.ventilator_endpoint, j.job, expected_job_);
+    finish(exit_failure);
+    return;
+  }
   const bool adopt = phase_ == phase::waiting_for_job && j.job != 0;
   if (adopt) {
     job_ = j.job;
@@ -165,7 +196,8 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
     log::info("dropped a result for task {}, beyond the job's {} tasks", r.id, total_);
     return;
   }
-  auto& done = status_.done;
+  // With a journal, acks wait for their group to be durable.
+  auto& done = cfg_.journal ? pending_acks_ : status_.done;
   if (done_.contains(r.id)) {
     ++stats_.duplicates;
     // Acknowledged again: the first ack may have been lost with a dropped connection. A flood of
@@ -183,6 +215,10 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
   }
   done_.insert(r.id);
   wire::append_id(done, r.id);
+  if (cfg_.journal) {
+    wire::append_id(pending_.final_ids, r.id);
+    ++pending_count_;
+  }
   ++stats_.written;
   if (r.status != wire::task_status::ok) {
     ++stats_.failed;
@@ -224,6 +260,9 @@ void sink_core::emit(const wire::result_view& r, std::string_view worker) {
     held_bytes_ -= ready->size();
     io_.write_output(*ready);
   }
+  // Held, it has no place in the output yet: the journal keeps its bytes (or it would be lost with
+  // the sink after being acknowledged).
+  if (cfg_.journal && r.id >= order_.next()) pending_held_.push_back(r.id);
 }
 
 void sink_core::write_by_rule(std::string_view output) {
@@ -235,6 +274,13 @@ void sink_core::write_by_rule(std::string_view output) {
 
 void sink_core::after_batch(time_point now) {
   update_held_back(now);
+  if (cfg_.journal && !pending_acks_.empty()) {
+    if (!pending_open_) {
+      pending_open_ = true;
+      pending_since_ = now;
+    }
+    if (pending_count_ >= cfg_.journal_every) ship_group(now);
+  }
   bound_acks();
   // Acknowledge each batch as soon as it is taken, not after the whole backlog: the ventilator's
   // window frees only on acks. A status that cannot go out now waits for the connection.
@@ -270,7 +316,7 @@ void sink_core::bound_acks() {
       merged.push_back(run);
     }
   }
-  const auto below = done_.watermark();
+  const auto below = cfg_.journal ? durable_below_ : done_.watermark();
   std::erase_if(merged, [below](const auto& run) { return run.first + run.count <= below; });
   done = std::move(merged);
   const auto key = [](const wire::ack& a) { return std::tuple(a.id, a.attempt, a.status); };
@@ -293,6 +339,7 @@ void sink_core::advance(time_point now) {
       break;
     case phase::waiting_for_job:
     case phase::collecting:
+      if (pending_open_ && now >= pending_since_ + cfg_.journal_interval) ship_group(now);
       if (cfg_.idle_timeout.count() > 0 && now - vent_seen_ >= cfg_.idle_timeout) {
         log::error("giving up after {} ms without a ventilator at '{}'", cfg_.idle_timeout.count(),
                    cfg_.ventilator_endpoint);
@@ -303,6 +350,7 @@ void sink_core::advance(time_point now) {
       if (all_written()) try_to_complete(now);
       break;
     case phase::completing:
+      if (pending_open_ && now >= pending_since_ + cfg_.journal_interval) ship_group(now); // duplicates' acks
       update_held_back(now);
       // Waits for complete_ack as long as it would wait for a ventilator while collecting: a
       // connection cut off for longer than a heartbeat timeout must not leave the ventilator
@@ -363,6 +411,7 @@ time_point sink_core::next_wakeup() const {
       break;
   }
   if (status_due_) t = std::min(t, last_try_ + retry_interval);
+  if (pending_open_) t = std::min(t, pending_since_ + cfg_.journal_interval);
   return t;
 }
 
@@ -384,6 +433,15 @@ void sink_core::try_to_complete(time_point now) {
         fail(e.what(), now);
         return;
       }
+    }
+  }
+  if (cfg_.journal) {
+    // Every result durable, then the completion itself, before `complete` goes out.
+    ship_group(now);
+    if (!groups_.empty()) return;
+    if (!complete_journaled_) {
+      complete_journaled_ = true;
+      io_.journal_complete(journal::completion{.job = job_, .total = done_.size(), .failed = stats_.failed});
     }
   }
   // The results are out before we claim they are; until then heartbeats go on while the output
@@ -420,6 +478,43 @@ void sink_core::finish_complete() {
   finish(exit_ok);
 }
 
+void sink_core::ship_group(time_point now) {
+  (void)now;
+  if (pending_acks_.empty()) return; // finals always come with acks: nothing at all is open
+  pending_.job = job_;
+  pending_.written_below = cfg_.keep_order ? order_.next() : 0;
+  pending_.failed = stats_.failed;
+  for (auto id : pending_held_) {
+    if (const auto* bytes = order_.find(id)) pending_.held.push_back(journal::held_result{.id = id, .bytes = *bytes});
+  }
+  io_.journal_group(++group_seq_, pending_);
+  groups_.push_back(group{.seq = group_seq_,
+                          .acks = std::move(pending_acks_),
+                          .done_below = done_.watermark(),
+                          .written_below = pending_.written_below});
+  pending_ = journal::commit{};
+  pending_acks_.clear();
+  pending_held_.clear();
+  pending_count_ = 0;
+  pending_open_ = false;
+}
+
+void sink_core::on_durable(std::uint64_t seq, time_point now) {
+  if (phase_ == phase::finished) return;
+  bool any = false;
+  while (!groups_.empty() && groups_.front().seq <= seq) {
+    auto& g = groups_.front();
+    status_.done.insert(status_.done.end(), g.acks.begin(), g.acks.end());
+    durable_below_ = g.done_below;
+    durable_written_below_ = g.written_below;
+    groups_.pop_front();
+    any = true;
+  }
+  if (!any || phase_ == phase::aborting) return;
+  bound_acks();
+  if (!status_due_) send_status(now);
+}
+
 void sink_core::finish(int code) {
   phase_ = phase::finished;
   exit_code_ = code;
@@ -430,8 +525,15 @@ void sink_core::finish(int code) {
 
 void sink_core::send_status(time_point now) {
   status_.job = job_;
-  status_.written_below = cfg_.keep_order && !aggregator_ ? order_.next() : std::numeric_limits<std::uint64_t>::max();
-  status_.done_below = done_.watermark();
+  const bool ordered = cfg_.keep_order && !aggregator_;
+  if (cfg_.journal) {
+    // Only what is durable: a crash must not lose what the ventilator was told is done.
+    status_.written_below = ordered ? durable_written_below_ : std::numeric_limits<std::uint64_t>::max();
+    status_.done_below = durable_below_;
+  } else {
+    status_.written_below = ordered ? order_.next() : std::numeric_limits<std::uint64_t>::max();
+    status_.done_below = done_.watermark();
+  }
   status_.held_bytes = held_bytes_;
   status_.held_back = held_back_;
   wire::encode_to(frame_, status_);
@@ -443,6 +545,7 @@ void sink_core::send_status(time_point now) {
     log::debug("could not reach the ventilator");
     return;
   }
+  if (job_ == 0) return; // a hello: the ventilator reads no acks in it (a resumed sink has some already)
   status_.acks.clear();
   status_.done.clear();
 }

@@ -9,9 +9,11 @@
 #include "protocol/send_result.hpp"
 #include "protocol/wire.hpp"
 #include "sink/done_set.hpp"
+#include "sink/journal.hpp"
 #include "sink/reorder_buffer.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -34,6 +36,14 @@ struct sink_config {
   // again below a quarter of it).
   std::size_t output_limit = 4u << 20;
   std::string ventilator_endpoint; // for messages only
+  // --journal: a result is acknowledged only once the group it belongs to is durable (the loop
+  // calls on_durable()). A group closes after `journal_every` final results or `journal_interval`
+  // after its first, whichever comes first.
+  bool journal = false;
+  std::size_t journal_every = 8192;
+  millis journal_interval{2};
+  // Resuming from a journal: its job (the only one this sink serves), its final ids, -k's held results.
+  std::shared_ptr<const journal::state> resume;
 };
 
 // What the core asks of its surroundings.
@@ -51,6 +61,16 @@ class sink_io {
   [[nodiscard]] virtual std::size_t output_backlog() const = 0;
   // Everything written has reached the reader (the I/O loop flushes before answering).
   [[nodiscard]] virtual bool output_drained() = 0;
+  // With a journal: closes group `seq`: what was written since the last group (the results whose
+  // ids and -k held results `c` lists) is to be made durable together, then on_durable(seq) called.
+  // The loop fills in the output's ends.
+  virtual void journal_group(std::uint64_t seq, const journal::commit& c) {
+    (void)seq;
+    (void)c;
+  }
+  // With a journal, after every group is durable: the job is complete. output_drained() stays
+  // false until that is durable too.
+  virtual void journal_complete(const journal::completion& c) { (void)c; }
 };
 
 class sink_core {
@@ -81,6 +101,8 @@ class sink_core {
   // A failure of the sink's own I/O (stdout closed, --failures unwritable): logs `reason` as an
   // error, aborts, exit 1.
   void fail(std::string_view reason, time_point now);
+  // With a journal: every group up to `seq` is durable; its results are acknowledged now.
+  void on_durable(std::uint64_t seq, time_point now);
 
   [[nodiscard]] time_point next_wakeup() const;
   // Returns: false while results are held back (the reader is slow): leave them in the socket.
@@ -123,6 +145,8 @@ class sink_core {
   void send_status(time_point now);
   void send(const wire::message& m, time_point now);
   void drop_frame(std::string_view why);
+  void resume_from(const journal::state& st);
+  void ship_group(time_point now); // closes the open journal group
 
   sink_config cfg_;
   sink_io& io_;
@@ -154,6 +178,27 @@ class sink_core {
   std::string frame_;        // reused encoding buffer
   wire::results_view batch_; // reused decoding buffer: views into the frame being handled
   std::string sender_name_;  // "NAME@host:pid" for the batch being accepted, under CURVE
+
+  // With a journal. The open group: its final ids and held results (for the journal), and its acks
+  // (finals and duplicates), sent once it is durable.
+  struct group {
+    std::uint64_t seq = 0;
+    std::vector<wire::id_range> acks;
+    std::uint64_t done_below = 0;    // done_.watermark() when it closed
+    std::uint64_t written_below = 0; // order_.next() when it closed
+  };
+  journal::commit pending_;
+  std::vector<wire::id_range> pending_acks_;
+  std::vector<std::uint64_t> pending_held_; // -k: ids put in the reorder buffer during the group
+  std::size_t pending_count_ = 0;
+  bool pending_open_ = false;
+  time_point pending_since_{};
+  std::deque<group> groups_; // closed, not yet durable
+  std::uint64_t group_seq_ = 0;
+  std::uint64_t durable_below_ = 0; // what statuses say: durable, not merely written
+  std::uint64_t durable_written_below_ = 0;
+  std::uint64_t expected_job_ = 0; // resuming: the journal's job
+  bool complete_journaled_ = false;
 };
 
 } // namespace mtask

@@ -23,6 +23,16 @@ int sink_main(int argc, char** argv, std::function<std::unique_ptr<aggregator>()
   app.add_option("--failures", opts.failures_path,
                  "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or "
                  "signal, payload, stderr tail)");
+  app.add_option("--output", opts.output_path, "Write the results to FILE instead of stdout");
+  app.add_option("--journal", opts.journal_path,
+                 "Journal in FILE which tasks are final (and where they end in --output), durably before they are "
+                 "acknowledged, so that the same command run again after a crash resumes the job. A journal that "
+                 "exists means resume; a new job needs a path that does not exist yet");
+  app.add_option("--journal-every", opts.journal_every, "With --journal: fsync after this many final results...")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--journal-interval-ms", opts.journal_interval_ms,
+                 "...or this long after the first result of a group, whichever comes first")
+      ->check(CLI::PositiveNumber);
   std::string reduce, reduce_by_key;
   bool per_line = false;
   if (!custom) {
@@ -41,6 +51,12 @@ int sink_main(int argc, char** argv, std::function<std::unique_ptr<aggregator>()
   }
   auto validate = [&] {
     if (per_line && reduce.empty()) throw usage_error("--per-line only makes sense with --reduce");
+    if (!opts.journal_path.empty() && opts.output_path.empty()) {
+      throw usage_error("--journal needs --output FILE (the journal says where results end in it)");
+    }
+    if (!opts.journal_path.empty() && (custom || !reduce.empty() || !reduce_by_key.empty())) {
+      throw usage_error("--journal does not work with reductions (--reduce, --reduce-by-key, custom reducers) yet");
+    }
     if (!reduce.empty()) {
       (void)make_reducer(reduce, per_line); // reject an unknown operation now, not at the first result
       opts.make_aggregator = [reduce, per_line] { return make_reducer(reduce, per_line); };

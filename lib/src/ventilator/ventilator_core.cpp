@@ -248,6 +248,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
     send_to_sink(wire::job_info{.job = cfg_.job, .total = total()});
     return;
   }
+  sink_spoke_ = now;
   if (phase_ == phase::waiting_for_sink) {
     phase_ = phase::running;
     resend_decided(); // failures decided before the sink was there
@@ -362,7 +363,9 @@ void ventilator_core::on_tick(time_point now) {
   // nothing about the result; its first status once back acknowledges what it has (seen across
   // hosts: a 5 s cut reran 400 of 600 tasks the sink already had).
   const bool sink_holding = sink_held_back_ || now - sink_released_at_ < timeout;
-  const bool sink_quiet = now - sink_seen_ > 2 * cfg_.heartbeat;
+  // A sink's hello (job 0: restarted from its journal, say) carries no acks yet: only a status of
+  // our job counts as speaking.
+  const bool sink_quiet = now - sink_spoke_ > 2 * cfg_.heartbeat;
   if (!sink_holding && !sink_quiet) {
     for (const auto& id : workers_.idle_for(now, timeout)) {
       auto lost = ledger_.requeue_held_by(id, 0);

@@ -136,6 +136,7 @@ class ventilator_core {
   bool sink_held_back_ = false;
   time_point sink_released_at_{};
   time_point sink_seen_{};
+  time_point sink_spoke_{}; // the last status of our job (acks can arrive): hellos do not count
   std::uint64_t sink_written_below_ = 0;
   std::uint64_t sink_held_bytes_ = 0;
   bool ordered_sink_ = false; // the sink writes in task order (-k): written_below means something

@@ -1,0 +1,129 @@
+// The sink's journal (--journal, issue 11) as bytes: its records, their framing against a torn
+// tail, the state they add up to, and the compacted form of that state. Pure: no files here (the
+// files, the lock and the fsyncs are in journal_file.cpp). Format and recovery rules: the
+// "Journal" section of docs/ARCHITECTURE.md.
+#pragma once
+
+#include "mtask/error.hpp"
+#include "protocol/wire.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtask::journal {
+
+inline constexpr std::uint32_t format_version = 1;
+
+// A journal that cannot be trusted: a bad record with more after it, or no journal at all. Its
+// message says where, without the path (the caller knows it).
+class corrupt : public error {
+ public:
+  using error::error;
+};
+
+// The first record: which sink and which output the journal belongs to.
+struct header {
+  std::string routing_id;  // the sink's, kept across restarts: the ventilator must see the same sink
+  std::string output_path; // absolute
+  std::uint64_t output_dev = 0;
+  std::uint64_t output_ino = 0;
+  bool keep_order = false; // -k
+  bool jsonl = false;
+  std::string failures_path; // absolute, "" without --failures
+  friend bool operator==(const header&, const header&) = default;
+};
+
+struct held_result {
+  std::uint64_t id = 0;
+  std::string bytes; // as they will be written once every earlier task is
+  friend bool operator==(const held_result&, const held_result&) = default;
+};
+
+// One group of results made durable together (written after their bytes are fsynced).
+struct commit {
+  std::uint64_t job = 0;
+  std::uint64_t output_end = 0;          // the output's bytes up to here are those of final results
+  std::uint64_t failures_end = 0;        // likewise for --failures
+  std::uint64_t written_below = 0;       // -k: every task below this id is in the output
+  std::uint64_t failed = 0;              // final failures so far (cumulative)
+  std::vector<wire::id_range> final_ids; // newly final: written, or (-k) held below
+  std::vector<held_result> held;         // -k: final, waiting in the reorder buffer for an earlier task
+  friend bool operator==(const commit&, const commit&) = default;
+};
+
+// The job is complete: every result is in the output.
+struct completion {
+  std::uint64_t job = 0;
+  std::uint64_t total = 0;
+  std::uint64_t failed = 0;
+  friend bool operator==(const completion&, const completion&) = default;
+};
+
+// Appends one framed record to `out`.
+void append_record(std::string& out, const header& h);
+void append_record(std::string& out, const commit& c);
+void append_record(std::string& out, const completion& c);
+
+// Task ids as "everything below a watermark" plus runs above it: 10^8 ids in order cost one number.
+class id_set {
+ public:
+  void insert(std::uint64_t first, std::uint64_t count);
+  [[nodiscard]] bool contains(std::uint64_t id) const;
+  [[nodiscard]] std::uint64_t watermark() const { return below_; }
+  [[nodiscard]] std::uint64_t size() const;
+  // Returns: the runs above the watermark, in order (first → end).
+  [[nodiscard]] const std::map<std::uint64_t, std::uint64_t>& above() const { return above_; }
+  // Returns: every id, as runs: [0, watermark) first (if any), then those above.
+  [[nodiscard]] std::vector<wire::id_range> runs() const;
+  friend bool operator==(const id_set&, const id_set&) = default;
+
+ private:
+  std::uint64_t below_ = 0;
+  std::map<std::uint64_t, std::uint64_t> above_; // first -> end, disjoint, not touching
+};
+
+// What a journal says, record by record.
+struct state {
+  header head;
+  std::uint64_t job = 0; // 0: no result was ever journaled
+  id_set final_ids;
+  std::map<std::uint64_t, std::string> held; // -k: final results not yet in the output
+  std::uint64_t output_end = 0;
+  std::uint64_t failures_end = 0;
+  std::uint64_t written_below = 0;
+  std::uint64_t failed = 0;
+  std::optional<completion> complete;
+  std::uint64_t held_bytes = 0; // of `held`'s results
+  // Throws: corrupt when `c` contradicts the state (another job, an output that shrinks).
+  void apply(const commit& c);
+  friend bool operator==(const state&, const state&) = default;
+};
+
+struct read_result {
+  state st;
+  std::size_t valid_bytes = 0; // the complete records; anything after them is a torn tail
+  bool torn = false;
+};
+
+// Reads a whole journal. A last record that is incomplete or fails its checksum (a power cut in
+// the middle of its write), or zero bytes after the last good record, is a torn tail: reported,
+// not an error. Record types it does not know from 64 on are skipped (room for later parts).
+// Throws: corrupt "at byte N: why" for a bad record followed by more, a missing or foreign header,
+// or records that contradict each other.
+read_result read(std::string_view bytes);
+
+// Returns: about how many bytes snapshot(s) takes, without making it.
+std::uint64_t snapshot_size(const state& s);
+
+// Returns: a journal holding only `s` (its header, one commit of every final id and held result,
+// and the completion if any): what compaction writes in place of a long journal.
+std::string snapshot(const state& s);
+
+// CRC-32 (IEEE 802.3, zlib's) of `bytes`.
+std::uint32_t crc32(std::string_view bytes);
+
+} // namespace mtask::journal

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""The sink's journal (--output FILE --journal FILE) with real processes: the sink killed with
+SIGKILL at several points of a job (and made to die between writing results and journaling them)
+and restarted with the same command while the ventilator keeps running; the output ends up whole,
+and no task the journal held at a kill runs again (counted by a side effect of the worker's
+command). A finished journal, torn and corrupt journals, and the flag errors."""
+
+import json
+import os
+import signal
+import struct
+import subprocess
+
+from harness import E2E, binary, lines, main, run, tail, wait_until
+
+TASKS = 20000
+# Each task appends its payload to SIDE, then answers it: SIDE counts how often each task ran.
+SIDE_SCRIPT = 'while read x; do echo "$x" >> "$SIDE"; echo "$x"; done'
+
+
+def read_journal(path):
+    """The task ids a journal holds as final and the output's journaled end (parsed here,
+    independently of the sink's reader): records are [u32 length][u32 crc32][body], body[0] the
+    type; 2 is a commit: job, output_end, failures_end, written_below, failed (u64 each), runs."""
+    with open(path, "rb") as f:
+        data = f.read()
+    ids, pos, end = set(), 0, 0
+    while pos + 8 <= len(data):
+        length, _crc = struct.unpack_from("<II", data, pos)
+        if length == 0 or pos + 8 + length > len(data):
+            break  # a torn tail
+        body = data[pos + 8:pos + 8 + length]
+        if body[0] == 2:
+            end = struct.unpack_from("<Q", body, 1 + 8)[0]
+            nruns = struct.unpack_from("<I", body, 1 + 40)[0]
+            for i in range(nruns):
+                first, count = struct.unpack_from("<QQ", body, 1 + 44 + 16 * i)
+                ids.update(range(first, first + count))
+        pos += 8 + length
+    return ids, end
+
+
+def journal_ids(path):
+    return read_journal(path)[0]
+
+
+def side_counts(path):
+    counts = {}
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            for line in f:
+                counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
+class SinkRestart(E2E):
+    def job(self, keep_order):
+        c = self.cluster(heartbeat_ms=50, heartbeat_timeout_ms=1000)
+        side = os.path.join(c.dir, "side")
+        os.environ["SIDE"] = side  # inherited by the workers' commands
+        self.addCleanup(os.environ.pop, "SIDE", None)
+        payload = b"".join(b"task-%05d\n" % i for i in range(TASKS))
+        for _ in range(2):
+            c.worker("sh", "-c", SIDE_SCRIPT, jobs=2, args=["--persistent"])
+        vent = c.ventilator(payload, ["--idle-timeout-ms", "60000"])
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        args = ["--output", out, "--journal", journal, "--idle-timeout-ms", "60000"] + (["-k"] if keep_order else [])
+        return c, vent, payload, out, journal, side, args
+
+    def output_lines(self, path):
+        if not os.path.exists(path):
+            return 0
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+
+    def kill_and_restart(self, keep_order):
+        c, vent, payload, out, journal, side, args = self.job(keep_order)
+        kills = 0
+        held_at_kill = []  # (ids the journal held, side counts) at each death of the sink
+        sink = c.sink(args)
+        # SIGKILL at several points, sized by tasks run (never by wall clock; not by the output's
+        # lines either: with -k a task lost at a kill holds the output back, then the rest comes at once).
+        for target in (2000, 6000, 10000, 14000):
+            wait_until(lambda: self.output_lines(side) >= target or not sink.alive(), 120, f"{target} tasks run")
+            self.assertTrue(sink.alive(), f"the sink exited early ({sink.p.poll()}):\n{tail(sink.stderr())}")
+            sink.signal(signal.SIGKILL)
+            sink.wait(10)
+            kills += 1
+            held_at_kill.append((journal_ids(journal), side_counts(side)))
+            sink = c.sink(args)
+        # Dying between writing a group's bytes and journaling them (the test-only hook).
+        env = dict(os.environ, MTASK_TEST_CRASH_AFTER_WRITES="1500")
+        sink.signal(signal.SIGKILL)
+        sink.wait(10)
+        held_at_kill.append((journal_ids(journal), side_counts(side)))
+        hooked = c._start("sink", [binary("mtask-sink")] + c.common() + args, env=env)
+        self.assertEqual(hooked.wait(120), 137, f"the hook's exit code; stderr:\n{tail(hooked.stderr())}")
+        self.assertIn("MTASK_TEST_CRASH_AFTER_WRITES: dying after", hooked.stderr())
+        kills += 2
+        written_not_journaled = os.path.getsize(out) - read_journal(journal)[1]
+        held_at_kill.append((journal_ids(journal), side_counts(side)))
+        # A torn last record, as a power cut leaves it: recovered with a warning.
+        with open(journal, "ab") as f:
+            f.write(struct.pack("<II", 4000, 12345) + b"\x02partial")
+        sink = c.sink(args)
+        self.assertEqual(self.finish(sink, vent, timeout=120), b"", "results go to --output, not stdout")
+        self.assertIn("ended in a torn record: recovered to its last whole one", sink.stderr())
+
+        with open(out, "rb") as f:
+            got = f.read()
+        if keep_order:
+            self.assertEqual(got, payload, "with -k, the output is byte for byte the undisturbed run's")
+        else:
+            self.assertSameMultiset(got, payload)
+        self.assertGreater(written_not_journaled, 0, "the hook left results written and not journaled")
+        if "MTASK_TEST_JOURNAL_COMPACT_BYTES" in os.environ:
+            self.assertLess(os.path.getsize(journal), 64 << 10, "compaction keeps the journal small")
+        final = side_counts(side)
+        self.assertEqual(len(final), TASKS, "every task ran")
+        for ids, counts in held_at_kill:
+            again = [i for i in ids if final.get(b"task-%05d\n" % i, 0) != counts.get(b"task-%05d\n" % i, 0)]
+            self.assertEqual(again, [], "a task the journal held at a kill ran again")
+        extra = sum(final.values()) - TASKS
+        print(f"\n  {'-k' if keep_order else 'arrival order'}: {kills} sink deaths survived, "
+              f"{sum(final.values())} runs for {TASKS} tasks ({extra} run twice: in flight at a death)")
+        return extra
+
+    def test_sink_killed_and_restarted_in_arrival_order(self):
+        self.kill_and_restart(keep_order=False)
+
+    def test_sink_killed_and_restarted_with_keep_order_and_compaction(self):
+        os.environ["MTASK_TEST_JOURNAL_COMPACT_BYTES"] = "4096"  # compacts every few groups
+        self.addCleanup(os.environ.pop, "MTASK_TEST_JOURNAL_COMPACT_BYTES", None)
+        self.kill_and_restart(keep_order=True)
+
+
+class Journals(E2E):
+    def small_job(self, extra_args=(), tasks=50):
+        c = self.cluster()
+        c.worker(builtin="echo")
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(tasks)))
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        args = ["--output", out, "--journal", journal] + list(extra_args)
+        sink = c.sink(args)
+        self.finish(sink, vent)
+        return c, out, journal, args
+
+    def sink_argv(self, c, args):
+        return [binary("mtask-sink")] + c.common() + list(args)
+
+    def test_a_finished_journal_prints_the_summary_and_runs_nothing(self):
+        c, out, journal, args = self.small_job()
+        with open(out, "rb") as f:
+            before = f.read()
+        self.assertEqual(sorted(lines(before)), sorted(b"%d" % i for i in range(50)))
+        rc, stdout, stderr = run(self.sink_argv(c, args), timeout=10)
+        self.assertEqual(rc, 0, stderr)
+        self.assertEqual(stdout, b"")
+        self.assertIn(f"mtask-sink: warn: journal '{journal}': job ", stderr)
+        self.assertIn(" is already complete (50 task(s), 0 failed); nothing to do", stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+    def test_a_journal_corrupt_in_the_middle_is_an_error_and_nothing_is_overwritten(self):
+        c, out, journal, args = self.small_job()
+        with open(journal, "r+b") as f:
+            f.seek(20)  # inside the header, with whole records after it
+            b = f.read(1)
+            f.seek(20)
+            f.write(bytes([b[0] ^ 0x10]))
+        with open(out, "rb") as f:
+            before = f.read()
+        rc, _, stderr = run(self.sink_argv(c, args), timeout=10)
+        self.assertEqual(rc, 1)
+        self.assertEqual(stderr, f"mtask-sink: error: journal '{journal}' is corrupt at byte 0: a damaged record "
+                                 "with whole records after it; nothing was changed\n")
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+    def test_a_journal_of_another_output_is_an_error(self):
+        c, out, journal, args = self.small_job()
+        other = os.path.join(c.dir, "other")
+        rc, _, stderr = run(self.sink_argv(c, ["--output", other, "--journal", journal]), timeout=10)
+        self.assertEqual(rc, 1)
+        self.assertEqual(stderr, f"mtask-sink: error: journal '{journal}' belongs to output '{out}', not '{other}'\n")
+        self.assertFalse(os.path.exists(other))
+
+    def test_a_second_sink_on_the_same_journal_fails_at_once(self):
+        c = self.cluster()
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        first = c.sink(["--output", out, "--journal", journal])
+        wait_until(lambda: os.path.exists(journal), 10, "the first sink's journal")
+        rc, _, stderr = run(self.sink_argv(c, ["--output", out, "--journal", journal]), timeout=10)
+        self.assertEqual(rc, 1)
+        self.assertEqual(stderr, f"mtask-sink: error: journal '{journal}' is in use by another sink\n")
+        self.assertTrue(first.alive())
+
+    def test_flag_errors(self):
+        sink = binary("mtask-sink")
+        rc, _, stderr = run([sink, "--journal", "/tmp/j"], timeout=10)
+        self.assertEqual(rc, 2)
+        self.assertEqual(stderr, "mtask-sink: error: --journal needs --output FILE (the journal says where results "
+                                 "end in it) (try --help)\n")
+        for reduce in (["--reduce", "sum"], ["--reduce-by-key", "sum"]):
+            rc, _, stderr = run([sink, "--output", "/tmp/o", "--journal", "/tmp/j"] + reduce, timeout=10)
+            self.assertEqual(rc, 2)
+            self.assertEqual(stderr, "mtask-sink: error: --journal does not work with reductions (--reduce, "
+                                     "--reduce-by-key, custom reducers) yet (try --help)\n")
+
+    def test_failures_file_keeps_what_it_had_and_gets_no_duplicates_across_a_crash(self):
+        c = self.cluster()
+        # Every 7th task fails for good (exit 3); a process per task.
+        c.worker("sh", "-c", 'read x; if [ $((x % 7)) = 0 ]; then exit 3; fi; echo "$x"', jobs=4)
+        tasks = 700
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(tasks)), ["--idle-timeout-ms", "60000"])
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        failures = os.path.join(c.dir, "failures")
+        args = ["--output", out, "--journal", journal, "--failures", failures]
+        env = dict(os.environ, MTASK_TEST_CRASH_AFTER_WRITES="300")
+        hooked = c._start("sink", [binary("mtask-sink")] + c.common() + args, env=env)
+        self.assertEqual(hooked.wait(120), 137, tail(hooked.stderr()))
+        sink = c.sink(args)
+        self.finish(sink, vent, expect=3, timeout=120)
+        self.assertIn(f"{tasks // 7} of {tasks} task(s) failed", sink.stderr())
+        with open(out, "rb") as f:
+            self.assertSameMultiset(f.read(), b"".join(b"%d\n" % i for i in range(tasks) if i % 7 != 0))
+        with open(failures, "rb") as f:
+            payloads = sorted(int(json.loads(line)["payload"]) for line in f)
+        self.assertEqual(payloads, [i for i in range(tasks) if i % 7 == 0], "each failure once")
+        # Run again: the summary, exit 3 as the job had, and nothing touched.
+        rc, _, stderr = run(self.sink_argv(c, args), timeout=10)
+        self.assertEqual(rc, 3, stderr)
+        self.assertIn(f"is already complete ({tasks} task(s), {tasks // 7} failed)", stderr)
+
+    def test_output_without_a_journal_goes_to_the_file(self):
+        c = self.cluster()
+        c.worker(builtin="echo")
+        vent = c.ventilator(b"a\nb\n")
+        out = os.path.join(c.dir, "out")
+        sink = c.sink(["--output", out, "-k"])
+        self.assertEqual(self.finish(sink, vent), b"")
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"a\nb\n")
+
+
+if __name__ == "__main__":
+    main()

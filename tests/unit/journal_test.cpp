@@ -1,0 +1,347 @@
+// Unit tests for the sink's journal: its records and their recovery (lib/src/sink/journal.cpp),
+// and the journal on disk (journal_file.cpp): create, lock, resume, cut the output back.
+#include "sink/journal.hpp"
+#include "sink/journal_file.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace journal = mtask::journal;
+namespace wire = mtask::wire;
+
+namespace {
+
+journal::header head() {
+  return journal::header{.routing_id = "s0123456789abcdef",
+                         .output_path = "/tmp/out",
+                         .output_dev = 1,
+                         .output_ino = 2,
+                         .keep_order = true,
+                         .jsonl = false,
+                         .failures_path = ""};
+}
+
+std::vector<journal::commit> commits() {
+  return {
+      journal::commit{.job = 9,
+                      .output_end = 10,
+                      .written_below = 2,
+                      .final_ids = {{0, 2}, {4, 1}},
+                      .held = {{.id = 4, .bytes = "four\n"}}},
+      journal::commit{.job = 9,
+                      .output_end = 10,
+                      .written_below = 2,
+                      .failed = 1,
+                      .final_ids = {{7, 3}},
+                      .held = {{.id = 7, .bytes = "x\n"}, {.id = 8, .bytes = ""}, {.id = 9, .bytes = "nine\n"}}},
+      journal::commit{.job = 9,
+                      .output_end = 30,
+                      .failures_end = 5,
+                      .written_below = 5,
+                      .failed = 1,
+                      .final_ids = {{2, 2}},
+                      .held = {}},
+  };
+}
+
+// A journal and the end offset of each record in it.
+struct built {
+  std::string bytes;
+  std::vector<std::size_t> ends;
+  std::vector<journal::state> states; // the state after each record
+};
+
+built build(bool with_completion = true) {
+  built b;
+  journal::state st;
+  st.head = head();
+  journal::append_record(b.bytes, st.head);
+  b.ends.push_back(b.bytes.size());
+  b.states.push_back(st);
+  for (const auto& c : commits()) {
+    journal::append_record(b.bytes, c);
+    st.apply(c);
+    b.ends.push_back(b.bytes.size());
+    b.states.push_back(st);
+  }
+  if (with_completion) {
+    const journal::completion done{.job = 9, .total = 10, .failed = 1};
+    journal::append_record(b.bytes, done);
+    st.complete = done;
+    b.ends.push_back(b.bytes.size());
+    b.states.push_back(st);
+  }
+  return b;
+}
+
+// A fresh folder, removed at the end of the test.
+struct temp_dir {
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mtask-journal-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  [[nodiscard]] std::string operator/(const std::string& name) const { return (path / name).string(); }
+  std::filesystem::path path;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void close_all(mtask::opened_journal& j) {
+  for (int fd : {j.journal_fd, j.output_fd, j.failures_fd}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+} // namespace
+
+TEST_CASE("journal crc32 is zlib's") {
+  CHECK(journal::crc32("") == 0);
+  CHECK(journal::crc32("123456789") == 0xCBF43926u);
+}
+
+TEST_CASE("journal id_set keeps a watermark and merges runs above it") {
+  journal::id_set s;
+  s.insert(5, 2);
+  s.insert(8, 1);
+  CHECK(s.watermark() == 0);
+  CHECK(s.runs() == std::vector<wire::id_range>{{5, 2}, {8, 1}});
+  s.insert(7, 1); // joins both neighbours
+  CHECK(s.runs() == std::vector<wire::id_range>{{5, 4}});
+  s.insert(0, 5); // reaches the run: absorbed
+  CHECK(s.watermark() == 9);
+  CHECK(s.above().empty());
+  CHECK(s.contains(8));
+  CHECK_FALSE(s.contains(9));
+  s.insert(20, 5);
+  s.insert(22, 10);
+  CHECK(s.runs() == std::vector<wire::id_range>{{0, 9}, {20, 12}});
+  CHECK(s.size() == 21);
+  CHECK(s.contains(31));
+  CHECK_FALSE(s.contains(32));
+}
+
+TEST_CASE("journal reads back what it wrote, record by record") {
+  const auto b = build();
+  const auto r = journal::read(b.bytes);
+  CHECK_FALSE(r.torn);
+  CHECK(r.valid_bytes == b.bytes.size());
+  CHECK(r.st == b.states.back());
+  CHECK(r.st.final_ids.runs() == std::vector<wire::id_range>{{0, 5}, {7, 3}});
+  CHECK(r.st.written_below == 5);
+  // Held results below written_below are in the output now: only 7, 8, 9 are still held.
+  REQUIRE(r.st.held.size() == 3);
+  CHECK(r.st.held.at(9) == "nine\n");
+  CHECK(r.st.complete->total == 10);
+}
+
+TEST_CASE("journal torn at any byte recovers to its last whole record") {
+  const auto b = build();
+  for (std::size_t cut = b.ends[0]; cut < b.bytes.size(); ++cut) {
+    CAPTURE(cut);
+    const auto r = journal::read(std::string_view(b.bytes).substr(0, cut));
+    std::size_t whole = 0;
+    while (whole + 1 < b.ends.size() && b.ends[whole + 1] <= cut) ++whole;
+    CHECK(r.valid_bytes == b.ends[whole]);
+    CHECK(r.torn == (cut != b.ends[whole]));
+    CHECK(r.st == b.states[whole]);
+  }
+  for (std::size_t cut = 0; cut < b.ends[0]; ++cut) {
+    CAPTURE(cut);
+    CHECK_THROWS_AS(journal::read(std::string_view(b.bytes).substr(0, cut)), journal::corrupt);
+  }
+}
+
+TEST_CASE("journal followed by zeros (a power cut on a file system that extends files first) is a torn tail") {
+  auto b = build(false);
+  b.bytes.append(100, '\0');
+  const auto r = journal::read(b.bytes);
+  CHECK(r.torn);
+  CHECK(r.valid_bytes == b.ends.back());
+  CHECK(r.st == b.states.back());
+}
+
+TEST_CASE("journal damaged in the middle is corrupt at any byte, not a torn tail") {
+  const auto b = build();
+  // Every byte of the second record (the first commit), with whole records after it.
+  for (std::size_t at = b.ends[0]; at < b.ends[1]; ++at) {
+    CAPTURE(at);
+    auto bad = b.bytes;
+    bad[at] = static_cast<char>(bad[at] ^ 0x40);
+    CHECK_THROWS_WITH_AS(journal::read(bad), doctest::Contains("at byte"), journal::corrupt);
+  }
+  auto bad = b.bytes;
+  bad[b.ends[1] + 12] = static_cast<char>(bad[b.ends[1] + 12] ^ 1);
+  const auto want = "at byte " + std::to_string(b.ends[1]) + ": a damaged record with whole records after it";
+  CHECK_THROWS_WITH_AS(journal::read(bad), want.c_str(), journal::corrupt);
+}
+
+TEST_CASE("journal without its header, or of two jobs, is corrupt") {
+  std::string bytes;
+  journal::append_record(bytes, commits()[0]);
+  CHECK_THROWS_WITH_AS(journal::read(bytes), "at byte 0: not an mtask journal (no header)", journal::corrupt);
+  CHECK_THROWS_WITH_AS(journal::read("just some text\n"), doctest::Contains("no complete header"), journal::corrupt);
+  auto b = build(false);
+  auto other = commits()[2];
+  other.job = 10;
+  journal::append_record(b.bytes, other);
+  CHECK_THROWS_WITH_AS(journal::read(b.bytes), doctest::Contains("records of two jobs"), journal::corrupt);
+}
+
+TEST_CASE("journal skips records of types it does not know from 64 on, and refuses others") {
+  auto b = build(false);
+  // Re-frame a body of type 64 (a later part's record) and of type 9.
+  for (std::uint8_t type : {std::uint8_t{64}, std::uint8_t{9}}) {
+    std::string body = std::string(1, static_cast<char>(type)) + "payload";
+    std::string rec;
+    for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>((body.size() >> (8 * i)) & 0xFF));
+    const auto crc = journal::crc32(body);
+    for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+    rec += body;
+    auto bytes = b.bytes + rec;
+    if (type == 64) {
+      CHECK(journal::read(bytes).st == b.states.back());
+    } else {
+      CHECK_THROWS_WITH_AS(journal::read(bytes), doctest::Contains("unknown type 9"), journal::corrupt);
+    }
+  }
+}
+
+TEST_CASE("journal snapshot (compaction) reads back as the same state") {
+  for (bool completed : {false, true}) {
+    const auto b = build(completed);
+    const auto st = journal::read(b.bytes).st;
+    const auto snap = journal::snapshot(st);
+    CHECK(journal::read(snap).st == st);
+    CHECK(journal::snapshot_size(st) >= snap.size()); // compaction's estimate is an upper bound
+    CHECK(journal::snapshot_size(st) < snap.size() + 256);
+  }
+  // A long job in order compacts to a watermark: its size does not grow with the job.
+  journal::state st;
+  st.head = head();
+  for (std::uint64_t i = 0; i < 100000; ++i) {
+    st.apply(journal::commit{.job = 1, .output_end = i + 1, .final_ids = {{i, 1}}});
+  }
+  st.apply(journal::commit{.job = 1, .output_end = 100001, .final_ids = {{200000, 1}}});
+  const auto snap = journal::snapshot(st);
+  CHECK(snap.size() < 300);
+  CHECK(journal::read(snap).st.final_ids.runs() == std::vector<wire::id_range>{{0, 100000}, {200000, 1}});
+}
+
+TEST_CASE("journal file: a new journal is created, a second sink is refused, a restart resumes and cuts the output") {
+  temp_dir dir;
+  mtask::journal_paths p{
+      .journal = dir / "j", .output = dir / "out", .failures = "", .keep_order = false, .jsonl = false};
+  { std::ofstream(p.output) << "old contents"; }
+  auto j = mtask::open_journal(p, "sABC");
+  CHECK_FALSE(j.resumed);
+  CHECK(j.st.head.routing_id == "sABC");
+  CHECK(slurp(p.output).empty()); // a new job starts a new output
+  CHECK_THROWS_WITH_AS(mtask::open_journal(p, "sDEF"),
+                       ("journal '" + p.journal + "' is in use by another sink").c_str(), mtask::error);
+  {
+    mtask::journal_writer w(j, p.journal);
+    w.append_output("a\nb\n");
+    std::string rec;
+    journal::append_record(rec, journal::commit{.job = 5, .output_end = w.output_offset(), .final_ids = {{0, 2}}});
+    w.end_group(1, rec);
+    w.append_output("c\n"); // written, never journaled
+    w.end_group(2, "");
+    REQUIRE(w.wait_idle(std::chrono::seconds(10)));
+    CHECK(w.durable() == 2);
+  }
+  CHECK(slurp(p.output) == "a\nb\nc\n");
+  auto again = mtask::open_journal(p, "sDEF");
+  CHECK(again.resumed);
+  CHECK(again.st.head.routing_id == "sABC"); // the same sink to the ventilator
+  CHECK(again.st.job == 5);
+  CHECK(again.st.final_ids.watermark() == 2);
+  CHECK(slurp(p.output) == "a\nb\n"); // cut back to the journaled end
+  close_all(again);
+}
+
+TEST_CASE("journal file refuses another output, a replaced output and a corrupt journal, changing nothing") {
+  temp_dir dir;
+  mtask::journal_paths p{
+      .journal = dir / "j", .output = dir / "out", .failures = "", .keep_order = false, .jsonl = false};
+  auto j = mtask::open_journal(p, "s1");
+  {
+    mtask::journal_writer w(j, p.journal);
+    w.append_output("a\n");
+    std::string rec;
+    journal::append_record(rec, journal::commit{.job = 5, .output_end = 2, .final_ids = {{0, 1}}});
+    w.end_group(1, rec);
+    REQUIRE(w.wait_idle(std::chrono::seconds(10)));
+  }
+  auto other = p;
+  other.output = dir / "other";
+  CHECK_THROWS_WITH_AS(
+      mtask::open_journal(other, "s2"),
+      ("journal '" + p.journal + "' belongs to output '" + p.output + "', not '" + other.output + "'").c_str(),
+      mtask::error);
+  auto ordered = p;
+  ordered.keep_order = true;
+  CHECK_THROWS_WITH_AS(mtask::open_journal(ordered, "s2"), doctest::Contains("resume with the same flags"),
+                       mtask::error);
+
+  const auto journal_bytes = slurp(p.journal);
+  {
+    // The header's third byte damaged, with a whole record after it.
+    auto bad = journal_bytes;
+    bad[20] = static_cast<char>(bad[20] ^ 0x10);
+    std::ofstream(p.journal, std::ios::binary | std::ios::trunc) << bad;
+  }
+  CHECK_THROWS_WITH_AS(mtask::open_journal(p, "s2"), doctest::Contains("is corrupt at byte 0"), mtask::error);
+  CHECK(slurp(p.output) == "a\n");
+  std::ofstream(p.journal, std::ios::binary | std::ios::trunc) << journal_bytes;
+
+  // Replaced by another file (made while the first exists, so it cannot reuse its inode).
+  std::ofstream(dir / "new") << "a\n";
+  std::filesystem::rename(dir / "new", p.output);
+  CHECK_THROWS_WITH_AS(mtask::open_journal(p, "s2"), doctest::Contains("is not the file journal"), mtask::error);
+  std::filesystem::remove(p.output);
+  CHECK_THROWS_WITH_AS(mtask::open_journal(p, "s2"), doctest::Contains("is missing"), mtask::error);
+}
+
+TEST_CASE("journal writer compaction replaces the journal with its snapshot and keeps the lock") {
+  temp_dir dir;
+  mtask::journal_paths p{
+      .journal = dir / "j", .output = dir / "out", .failures = "", .keep_order = false, .jsonl = false};
+  auto j = mtask::open_journal(p, "s1");
+  journal::state st = j.st;
+  {
+    mtask::journal_writer w(j, p.journal);
+    for (std::uint64_t i = 0; i < 50; ++i) {
+      w.append_output("x\n");
+      const journal::commit c{.job = 3, .output_end = w.output_offset(), .final_ids = {{i, 1}}};
+      st.apply(c);
+      std::string rec;
+      journal::append_record(rec, c);
+      w.end_group(i + 1, rec);
+      w.flush();
+    }
+    w.end_group(51, journal::snapshot(st), true);
+    REQUIRE(w.wait_idle(std::chrono::seconds(10)));
+    CHECK(slurp(p.journal) == journal::snapshot(st));
+    CHECK_THROWS_WITH_AS(mtask::open_journal(p, "s2"), doctest::Contains("is in use by another sink"), mtask::error);
+  }
+  auto again = mtask::open_journal(p, "s2");
+  CHECK(again.st == st);
+  close_all(again);
+}
