@@ -109,6 +109,20 @@ class RuntimeErrors(E2E):
         self.assertIn("task 13 failed: exit status 4: bad 13", err)
         self.assertIn("2 of 20 task(s) failed", err)
 
+    def test_a_task_over_max_output_bytes_fails_once_even_with_retries(self):
+        """--retries reruns failures, but not one whose output passed --max-output-bytes: a rerun
+        would write as much again (it used to run 1 + retries times)."""
+        c = self.cluster()
+        side = os.path.join(c.dir, "runs")
+        script = f'read x; echo "$x" >> {side}; if [ "$x" = big ]; then head -c 100 /dev/zero | tr "\\0" x; fi; echo "$x"'
+        c.worker("sh", "-c", script, jobs=2, args=["--max-output-bytes", "10"])
+        vent = c.ventilator(b"a\nbig\nb\n", args=["--retries", "2"])
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent, expect=3), b"a\nb\n")
+        self.assertIn("task 1 failed: too large: output exceeded --max-output-bytes (10 bytes)", sink.stderr())
+        with open(side, "rb") as f:
+            self.assertEqual(sorted(lines(f.read())), [b"a", b"b", b"big"])
+
     def test_a_task_killed_by_a_signal_is_a_failure(self):
         c = self.cluster()
         c.worker("sh", "-c", 'read x; [ "$x" = die ] && kill -9 $$; echo "$x"')

@@ -320,7 +320,7 @@ TEST_CASE("worker core fails a result over the message limit as too_large and se
   CHECK(results[0].output == "small");
   CHECK(results[1].id == 1);
   CHECK(results[1].attempt == 1);
-  CHECK(results[1].retries_left == 2);
+  CHECK(results[1].retries_left == 0); // final: --retries would only make the same output again
   CHECK(results[1].status == wire::task_status::too_large);
   CHECK(results[1].output.empty());
   CHECK(results[1].error == "result of 3500 bytes exceeds --max-message-bytes (4096)");
@@ -414,7 +414,22 @@ TEST_CASE("worker core stopped by a signal says bye, stops its tasks and exits 1
   CHECK(io.to_ventilator.back() == wire::encode(wire::worker_bye{.job = job}));
 }
 
-TEST_CASE("worker core stopped by a signal says bye, stops its tasks and exits 128 + signal") {
+TEST_CASE("worker core giving up says bye, stops its tasks, names the reason and exits 1") {
+  captured_log log;
+  fake_runner runner(4);
+  fake_io io;
+  worker_core core(config(4), runner, io, t0);
+  core.on_message(tasks(1, 0, 1), t0);
+  core.advance(t0);
+  core.give_up("giving up: the sink will not take our results", t0);
+  CHECK(core.exit_code() == 1);
+  CHECK(runner.stopped_with == SIGTERM);
+  CHECK(io.to_ventilator.back() == wire::encode(wire::worker_bye{.job = job}));
+  REQUIRE(log.lines.size() == 1);
+  CHECK(log.lines[0].ends_with("error: giving up: the sink will not take our results\n"));
+}
+
+TEST_CASE("worker core stopped by SIGTERM says bye and exits 143") {
   fake_runner runner(4);
   fake_io io;
   worker_core core(config(4), runner, io, t0);

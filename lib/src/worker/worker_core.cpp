@@ -302,9 +302,14 @@ void worker_core::add_result(std::uint64_t job, const wire::result& r) {
                            .status = wire::task_status::too_large,
                            .error = std::move(why),
                            .runtime_us = r.runtime_us,
-                           .retries_left = r.retries_left};
+                           .retries_left = 0}; // final: another run would make the same output
     // A failure carries its payload (for --failures) when that alone fits.
     if (empty_results_bytes_ + encoded_bound(failure) + r.payload.size() <= results_limit_) failure.payload = r.payload;
+    out = &failure;
+  } else if (r.status == wire::task_status::too_large && r.retries_left != 0) {
+    // Over --max-output-bytes: final too, --retries or not (a rerun writes as much again).
+    failure = r;
+    failure.retries_left = 0;
     out = &failure;
   }
   if (outbox_.empty() || outbox_.back().job() != job ||
