@@ -204,6 +204,16 @@ TEST_CASE("journal without its header, or of two jobs, is corrupt") {
   CHECK_THROWS_WITH_AS(journal::read(b.bytes), doctest::Contains("records of two jobs"), journal::corrupt);
 }
 
+TEST_CASE("journal refuses a checksummed run of ids that is empty or wraps around") {
+  for (const auto& run : {wire::id_range{.first = 5, .count = 0}, wire::id_range{.first = ~0ull - 1, .count = 3}}) {
+    auto b = build(false);
+    auto bad = commits()[2];
+    bad.final_ids = {run};
+    journal::append_record(b.bytes, bad);
+    CHECK_THROWS_WITH_AS(journal::read(b.bytes), doctest::Contains("that is not one"), journal::corrupt);
+  }
+}
+
 TEST_CASE("journal skips records of types it does not know from 64 on, and refuses others") {
   auto b = build(false);
   // Re-frame a body of type 64 (a later part's record) and of type 9.

@@ -120,7 +120,11 @@ commit read_commit(reader& r) {
   c.final_ids.reserve(runs);
   for (std::uint32_t i = 0; i < runs; ++i) {
     const auto first = r.u64();
-    c.final_ids.push_back(wire::id_range{.first = first, .count = r.u64()});
+    const auto count = r.u64();
+    // A checksummed record can still be a bug's or an attacker's: no empty or wrapping runs.
+    if (count == 0 || first + count < first)
+      throw corrupt(fmt::format("a run of ids [{}, +{}) that is not one", first, count));
+    c.final_ids.push_back(wire::id_range{.first = first, .count = count});
   }
   const auto held = r.count(12);
   for (std::uint32_t i = 0; i < held; ++i) {

@@ -113,11 +113,13 @@ int lock_existing(const std::string& path) {
 
 opened_journal create_journal(const journal_paths& p, const std::string& routing_id) {
   opened_journal j;
-  fd_guard out(::open(p.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // Not truncated yet: only once the journal is ours (linked and locked below), or a second sink
+  // racing for the same new journal would empty the first one's live output before losing.
+  fd_guard out(::open(p.output.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   if (out.get() < 0) fail_errno("open the output", p.output);
   fd_guard failures;
   if (!p.failures.empty()) {
-    failures.reset(::open(p.failures.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    failures.reset(::open(p.failures.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     if (failures.get() < 0) fail_errno("open for writing", p.failures);
   }
   struct stat st {};
@@ -135,6 +137,7 @@ opened_journal create_journal(const journal_paths& p, const std::string& routing
   // exists, so two sinks starting on one new journal cannot both create it, and a journal that
   // exists always has its whole header.
   const auto tmp = fmt::format("{}.new.{}", p.journal, ::getpid());
+  ::unlink(tmp.c_str()); // left by a crashed sink that had our pid (containers reuse them): ours to remove
   fd_guard jfd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (jfd.get() < 0) fail_errno("create the journal", tmp);
   if (::flock(jfd.get(), LOCK_EX | LOCK_NB) != 0) fail_errno("lock the journal", tmp);
@@ -148,6 +151,12 @@ opened_journal create_journal(const journal_paths& p, const std::string& routing
     errno = link_errno;
     fail_errno("create the journal", p.journal);
   }
+  if (::ftruncate(out.get(), 0) != 0) fail_errno("truncate", p.output);
+  if (failures.get() >= 0 && ::ftruncate(failures.get(), 0) != 0) fail_errno("truncate", p.failures);
+  // The files' names must survive a power cut as the journal's does: fdatasync later keeps their
+  // bytes, not their directory entries (which matter when they live in other folders).
+  fsync_dir_of(p.output);
+  if (!p.failures.empty()) fsync_dir_of(p.failures);
   fsync_dir_of(p.journal);
   j.journal_bytes = bytes.size();
   j.journal_fd = jfd.release();
