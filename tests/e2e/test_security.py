@@ -13,7 +13,7 @@ import time
 
 import zmq
 
-from harness import E2E, binary, lines, main, run, tail, wait_until
+from harness import E2E, binary, free_tcp_port, lines, main, run, tail, wait_until
 from test_hostile import msgpack_array, msgpack_decode
 
 VERSION = 2
@@ -101,17 +101,33 @@ class Curve(E2E):
         c, k = self.curve_cluster()
         vent = c.ventilator(args=["--range", "1:500", "-v"] + k.ventilator())
         sink = c.sink(["--jsonl", "-v"] + k.sink())
-        plain = c.worker(builtin="echo", jobs=4, args=["-v"])
-        stranger = c.worker(builtin="echo", jobs=4, args=["-v"] + k.worker("stranger"))
-        # Both are refused at the handshake by both servers, and each says why, at once, before
-        # any good worker starts: had either got a task, it would hold it now.
         stranger_key = public_key(k.p("stranger.key"))
-        for server in ("ventilator", "sink"):
-            ep = c.vent_ep if server == "ventilator" else c.sink_ep
-            wait_until(lambda: f"cannot join the {server} at '{ep}': it runs with --key: this process needs --key"
-                       in plain.stderr(), 60, f"the keyless worker to name its handshake failure with the {server}")
-            wait_until(lambda: f"cannot join the {server} at '{ep}': refused (400)" in stranger.stderr(), 60,
-                       f"the stranger to say the {server} refused its key")
+
+        def worker(key_args, ventilator, sink=None):
+            # A worker refused by the sink leaves at once (its results could never be delivered),
+            # so each server is tried by workers of its own: those for the ventilator get no --sink
+            # (they would learn it with their first tasks), those for the sink a ventilator
+            # endpoint where nothing listens.
+            argv = [binary("mtask-worker"), "--ventilator", ventilator, "--builtin", "echo", "-j", "4", "-v"]
+            return c._start("worker", argv + (["--sink", sink] if sink else []) + key_args)
+
+        nowhere = f"tcp://127.0.0.1:{free_tcp_port()}"
+        plain = worker([], c.vent_ep)
+        stranger = worker(k.worker("stranger"), c.vent_ep)
+        plain_s = worker([], nowhere, c.sink_ep)
+        stranger_s = worker(k.worker("stranger"), nowhere, c.sink_ep)
+        # Each is refused at the handshake and says why, at once, before any good worker starts:
+        # had either of the ventilator's got a task, it would hold it now.
+        wait_until(lambda: f"cannot join the ventilator at '{c.vent_ep}': it runs with --key: this process needs --key "
+                   "and --ventilator-key too" in plain.stderr(), 60, "the keyless worker to name its failure")
+        wait_until(lambda: f"cannot join the ventilator at '{c.vent_ep}': refused (400)" in stranger.stderr(), 60,
+                   "the stranger to say the ventilator refused its key")
+        for w in (plain_s, stranger_s):
+            self.assertEqual(w.wait(60), 1, w.stderr())
+            self.assertIn("giving up: the sink will not take our results", w.stderr())
+        self.assertIn(f"cannot join the sink at '{c.sink_ep}': it runs with --key: this process needs --key and "
+                      "--sink-key too", plain_s.stderr())
+        self.assertIn(f"cannot join the sink at '{c.sink_ep}': refused (400)", stranger_s.stderr())
         for p in (vent, sink):
             wait_until(lambda: f"refused a client at 127.0.0.1 with key '{stranger_key}'" in p.stderr(), 60,
                        f"{p.name} to log the stranger's key")
