@@ -64,18 +64,10 @@ void add_security_flags(CLI::App& app, common_options& opts, role r) {
   app.add_flag("--insecure", opts.insecure, "Allow plaintext on a TCP bind beyond loopback");
 }
 
-int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate) {
+int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>& validate) {
   const std::string program = app.get_name();
-  log::set_program(program);
   try {
     app.parse(argc, argv);
-    opts.sink_given = app.get_option("--sink")->count() > 0;
-    if (opts.heartbeat_timeout_ms <= opts.heartbeat_ms) {
-      throw usage_error(fmt::format("--heartbeat-timeout-ms ({}) must exceed --heartbeat-ms ({})",
-                                    opts.heartbeat_timeout_ms, opts.heartbeat_ms));
-    }
-    check_endpoint_syntax("--ventilator", opts.ventilator);
-    check_endpoint_syntax("--sink", opts.sink);
     if (validate) validate();
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);
@@ -93,6 +85,22 @@ int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, cons
     std::fputs(fmt::format("{}: error: {} (try --help)\n", program, e.what()).c_str(), stderr);
     return exit_usage;
   }
+  return -1;
+}
+
+int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate) {
+  log::set_program(app.get_name());
+  const int rc = parse_args(app, argc, argv, [&] {
+    opts.sink_given = app.get_option("--sink")->count() > 0;
+    if (opts.heartbeat_timeout_ms <= opts.heartbeat_ms) {
+      throw usage_error(fmt::format("--heartbeat-timeout-ms ({}) must exceed --heartbeat-ms ({})",
+                                    opts.heartbeat_timeout_ms, opts.heartbeat_ms));
+    }
+    check_endpoint_syntax("--ventilator", opts.ventilator);
+    check_endpoint_syntax("--sink", opts.sink);
+    if (validate) validate();
+  });
+  if (rc >= 0) return rc;
   if (opts.quiet)
     log::set_level(log::level::error);
   else if (opts.verbose >= 2)

@@ -22,6 +22,11 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
 // (worker, ventilator); --allow and --insecure (ventilator, sink: the two that bind).
 void add_security_flags(CLI::App& app, common_options& opts, role r);
 
+// Parses argv with `app` and runs `validate` (may throw usage_error), for any program.
+// Returns: -1 to go on, or the exit code to return now (0 after --help/--version, 2 after a
+//          usage error, having printed one line "PROGRAM: error: MESSAGE (try --help)").
+int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>& validate);
+
 // Parses argv; sets up logging from -v/-q. `validate` runs after parsing and may throw usage_error.
 // Returns: -1 to go on, or the exit code to return now (0 after --help, 2 after a usage error,
 //          having printed one line "PROGRAM: error: MESSAGE (try --help)").

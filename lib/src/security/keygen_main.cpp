@@ -29,25 +29,13 @@ int keygen_main(int argc, char** argv) {
   app.add_option("PATH", path, "Where to write: PATH.key and PATH.key_secret (existing files are never replaced)")
       ->required();
   app.add_option("--name", name, "The name logs give this key's holder (default: PATH's base name)");
-  try {
-    app.parse(argc, argv);
+  const int rc = parse_args(app, argc, argv, [&] {
     if (name.empty()) name = path.substr(path.rfind('/') + 1);
     if (name.empty()) throw usage_error(fmt::format("PATH '{}' has no base name to name the key by", path));
     if (name.find_first_of("\"\n\r") != std::string::npos)
       throw usage_error("--name may not contain quotes or line breaks");
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    return exit_ok;
-  } catch (const CLI::CallForVersion&) {
-    std::fputs(fmt::format("{} {}\n", program, MTASK_VERSION).c_str(), stdout);
-    return exit_ok;
-  } catch (const CLI::ParseError& e) {
-    std::fputs(fmt::format("{}: error: {} (try --help)\n", program, e.what()).c_str(), stderr);
-    return exit_usage;
-  } catch (const usage_error& e) {
-    std::fputs(fmt::format("{}: error: {} (try --help)\n", program, e.what()).c_str(), stderr);
-    return exit_usage;
-  }
+  });
+  if (rc >= 0) return rc;
   try {
     const auto keys = new_curve_keypair();
     save_certificate_pair(path,
