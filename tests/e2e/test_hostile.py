@@ -14,7 +14,7 @@ import zmq
 
 from harness import E2E, main, wait_until
 
-PROTOCOL_VERSION = 2  # what the binaries speak since the protocol rewrite
+PROTOCOL_VERSION = 3  # what the binaries speak (3: the fingerprint and the sink's claim, issue 11)
 WRONG_VERSION = 11  # message type: "your version is not mine", [version, 11, job]
 
 
@@ -117,14 +117,14 @@ class Hostile(E2E):
             job, next_seq = 0, 1
             try:
                 while not stop.is_set():
-                    # [2, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost]
+                    # [3, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost]
                     try:
-                        s.send(msgpack_array(2, 1, job, b"swallower", 4, 4, next_seq, 0, 0, []), zmq.NOBLOCK)
+                        s.send(msgpack_array(PROTOCOL_VERSION, 1, job, b"swallower", 4, 4, next_seq, 0, 0, []), zmq.NOBLOCK)
                     except zmq.Again:
                         pass  # not connected yet
                     if s.poll(50):
                         msg = msgpack_decode(s.recv())
-                        if msg[1] == 3:  # tasks: [2, 3, job, seq, terminator, sink, [task...]]
+                        if msg[1] == 3:  # tasks: [3, 3, job, seq, terminator, sink, [task...]]
                             if msg[2] != job:
                                 job, next_seq = msg[2], 1
                             next_seq = msg[3] + 1
@@ -225,11 +225,11 @@ class Hostile(E2E):
 
 
 class ProtocolVersion(E2E):
-    """Issue: the protocol version becomes 2; a frame of another version gets a clear error at
-    hello (a `wrong_version` reply, type 11), not silence."""
+    """Issue: the protocol version became 2 (now 3); a frame of another version gets a clear error
+    at hello (a `wrong_version` reply, type 11), not silence."""
 
     def test_a_worker_of_version_1_is_told_wrong_version_and_the_ventilator_names_both(self):
-        """Issue: a version-1 worker_status must receive `[2, 11, 0]`, and the ventilator's stderr
+        """Issue: a version-1 worker_status must receive `[3, 11, 0]`, and the ventilator's stderr
         must name both versions (at the default verbosity: whoever started the old worker must
         see why it is refused)."""
         c = self.cluster()
@@ -247,13 +247,14 @@ class ProtocolVersion(E2E):
         reply = msgpack_decode(s.recv())
         self.assertIsInstance(reply, list, reply)
         self.assertEqual(reply[:3], [PROTOCOL_VERSION, WRONG_VERSION, 0], f"reply {reply}")
-        wait_until(lambda: any(re.search(r"\b1\b", l) and re.search(r"\b2\b", l) and "version" in l
+        ours = rf"\b{PROTOCOL_VERSION}\b"
+        wait_until(lambda: any(re.search(r"\b1\b", l) and re.search(ours, l) and "version" in l
                                for l in vent.stderr().splitlines()), 20,
-                   "the ventilator to log a line naming versions 1 and 2")
+                   f"the ventilator to log a line naming versions 1 and {PROTOCOL_VERSION}")
 
     def test_a_worker_answered_in_another_version_exits_1_naming_both(self):
         """Issue: a ventilator answering `[99, 4, 0, false]` makes `mtask-worker --once` exit 1
-        within a few seconds, with a one-line error naming versions 99 and 2."""
+        within a few seconds, with a one-line error naming versions 99 and ours."""
         c = self.cluster()
         ctx = zmq.Context()
         self.addCleanup(ctx.term)
@@ -284,7 +285,7 @@ class ProtocolVersion(E2E):
         self.assertEqual(rc, 1, w.stderr())
         named = [l for l in w.stderr().splitlines() if re.search(r"\b99\b", l)]
         self.assertEqual(len(named), 1, f"one line naming version 99:\n{w.stderr()}")
-        self.assertRegex(named[0], r"\b2\b", "the line names this build's version too")
+        self.assertRegex(named[0], rf"\b{PROTOCOL_VERSION}\b", "the line names this build's version too")
 
 
 if __name__ == "__main__":

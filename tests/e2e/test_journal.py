@@ -44,6 +44,14 @@ def journal_ids(path):
     return read_journal(path)[0]
 
 
+def count_lines(path):
+    """Lines in a file so far (0 before it exists): how many tasks ran, by their side effect."""
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
+
+
 def side_counts(path):
     counts = {}
     if os.path.exists(path):
@@ -53,26 +61,27 @@ def side_counts(path):
     return counts
 
 
+def side_effect_job(test):
+    """A cluster with two persistent workers (-j 2) that append each task to SIDE as they run it,
+    and the payload of TASKS tasks: returns (cluster, SIDE's path, payload)."""
+    c = test.cluster(heartbeat_ms=50, heartbeat_timeout_ms=1000)
+    side = os.path.join(c.dir, "side")
+    os.environ["SIDE"] = side  # inherited by the workers' commands
+    test.addCleanup(os.environ.pop, "SIDE", None)
+    payload = b"".join(b"task-%05d\n" % i for i in range(TASKS))
+    for _ in range(2):
+        c.worker("sh", "-c", SIDE_SCRIPT, jobs=2, args=["--persistent"])
+    return c, side, payload
+
+
 class SinkRestart(E2E):
     def job(self, keep_order):
-        c = self.cluster(heartbeat_ms=50, heartbeat_timeout_ms=1000)
-        side = os.path.join(c.dir, "side")
-        os.environ["SIDE"] = side  # inherited by the workers' commands
-        self.addCleanup(os.environ.pop, "SIDE", None)
-        payload = b"".join(b"task-%05d\n" % i for i in range(TASKS))
-        for _ in range(2):
-            c.worker("sh", "-c", SIDE_SCRIPT, jobs=2, args=["--persistent"])
+        c, side, payload = side_effect_job(self)
         vent = c.ventilator(payload, ["--idle-timeout-ms", "60000"])
         out = os.path.join(c.dir, "out")
         journal = os.path.join(c.dir, "journal")
         args = ["--output", out, "--journal", journal, "--idle-timeout-ms", "60000"] + (["-k"] if keep_order else [])
         return c, vent, payload, out, journal, side, args
-
-    def output_lines(self, path):
-        if not os.path.exists(path):
-            return 0
-        with open(path, "rb") as f:
-            return f.read().count(b"\n")
 
     def kill_and_restart(self, keep_order):
         c, vent, payload, out, journal, side, args = self.job(keep_order)
@@ -82,7 +91,7 @@ class SinkRestart(E2E):
         # SIGKILL at several points, sized by tasks run (never by wall clock; not by the output's
         # lines either: with -k a task lost at a kill holds the output back, then the rest comes at once).
         for target in (2000, 6000, 10000, 14000):
-            wait_until(lambda: self.output_lines(side) >= target or not sink.alive(), 120, f"{target} tasks run")
+            wait_until(lambda: count_lines(side) >= target or not sink.alive(), 120, f"{target} tasks run")
             self.assertTrue(sink.alive(), f"the sink exited early ({sink.p.poll()}):\n{tail(sink.stderr())}")
             sink.signal(signal.SIGKILL)
             sink.wait(10)

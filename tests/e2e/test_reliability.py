@@ -146,15 +146,25 @@ class Reliability(E2E):
         patience = ["--idle-timeout-ms", "1500"]
         c.worker(jobs=4, builtin="echo")
         vent = c.ventilator(data, patience + ["-v"])
-        sink = subprocess.Popen(
-            [binary("mtask-sink")] + c.common() + patience + ["-v"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        err_path = os.path.join(c.dir, "paused-sink.err")
+        with open(err_path, "wb") as err_file:
+            sink = subprocess.Popen(
+                [binary("mtask-sink")] + c.common() + patience + ["-v"],
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+            )
         self.addCleanup(sink.kill)
-        time.sleep(3)  # the reader's pause: what is being tested, not a synchronisation
-        out, err = sink.communicate(timeout=60)
-        self.assertEqual(sink.returncode, 0, err.decode(errors="replace"))
+
+        def sink_err():
+            with open(err_path, "rb") as f:
+                return f.read().decode(errors="replace")
+
+        # The reader stays paused until the sink holds back (however long a slow machine takes to
+        # fill the pipe), then twice the idle timeout more: what is tested is that nobody gives up.
+        wait_until(lambda: "holding results back" in sink_err(), 120, "the sink to hold results back")
+        time.sleep(3)
+        out, _ = sink.communicate(timeout=120)
+        self.assertEqual(sink.returncode, 0, sink_err())
         self.assertEqual(vent.wait(60), 0, vent.stderr())
         self.assertEqual(sorted(lines(out)), sorted(lines(data)), "every result exactly once")
         self.assertIn("holding results back", vent.stderr(), "the pause must reach the ventilator")
@@ -195,7 +205,10 @@ class Reliability(E2E):
             time.sleep(0.05)
         out = self.finish(sink, vent, expect=3)
         self.assertEqual(out, b"a\nb\nc\nd\n")
-        self.assertEqual(deaths, 3, "quarantined after --max-crashes (default 3) workers died")
+        # Exactly 3 deaths count (the message below), but a fourth may happen: a worker killed by
+        # its task before its status confirmed the batch cannot be told from one the batch never
+        # reached, so that death counts no crash (seen under ASan on a loaded machine).
+        self.assertGreaterEqual(deaths, 3, "quarantined after --max-crashes (default 3) workers died")
         self.assertIn("task 2 failed: crashed: 3 worker(s) died running it; quarantined (--max-crashes 3)", sink.stderr())
 
     def test_retries_rerun_a_flaky_command_until_it_succeeds(self):

@@ -16,7 +16,7 @@ import zmq
 from harness import E2E, binary, free_tcp_port, lines, main, run, tail, wait_until
 from test_hostile import msgpack_array, msgpack_decode
 
-VERSION = 2
+VERSION = 3
 WORKER_STATUS, VENT_STATUS, RESULTS, SINK_STATUS = 1, 4, 9, 6
 
 
@@ -245,8 +245,9 @@ class Curve(E2E):
         s.curve_secretkey = secret_key(k.p("allow/w2.key_secret")).encode()
         s.curve_serverkey = public_key(k.p("vent.key")).encode()
         s.connect(c.vent_ep)
-        # [2, sink_status, job 0 (hello), written_below, done_below, held_bytes, held_back, acks, done]
-        s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], []))
+        # [3, sink_status, job 0 (hello), written_below, done_below, held_bytes, held_back, acks, done,
+        #  claim, fingerprint]
+        s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], [], False, ""))
         wait_until(lambda: "dropped a sink's message from a client whose key is not --sink-key" in vent.stderr(),
                    30, "the ventilator to drop the impostor's sink_status")
         self.assertFalse(s.poll(500), "the ventilator answered the impostor as if it were the sink")

@@ -214,10 +214,10 @@ TEST_CASE("journal refuses a checksummed run of ids that is empty or wraps aroun
   }
 }
 
-TEST_CASE("journal skips records of types it does not know from 64 on, and refuses others") {
+TEST_CASE("journal skips records of types it does not know from 65 on, and refuses others") {
   auto b = build(false);
-  // Re-frame a body of type 64 (a later part's record) and of type 9.
-  for (std::uint8_t type : {std::uint8_t{64}, std::uint8_t{9}}) {
+  // Re-frame a body of type 65 (a later part's record) and of type 9.
+  for (std::uint8_t type : {std::uint8_t{65}, std::uint8_t{9}}) {
     std::string body = std::string(1, static_cast<char>(type)) + "payload";
     std::string rec;
     for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>((body.size() >> (8 * i)) & 0xFF));
@@ -225,7 +225,7 @@ TEST_CASE("journal skips records of types it does not know from 64 on, and refus
     for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
     rec += body;
     auto bytes = b.bytes + rec;
-    if (type == 64) {
+    if (type == 65) {
       CHECK(journal::read(bytes).st == b.states.back());
     } else {
       CHECK_THROWS_WITH_AS(journal::read(bytes), doctest::Contains("unknown type 9"), journal::corrupt);
@@ -354,4 +354,36 @@ TEST_CASE("journal writer compaction replaces the journal with its snapshot and 
   auto again = mtask::open_journal(p, "s2");
   CHECK(again.st == st);
   close_all(again);
+}
+
+TEST_CASE("journal keeps the job's input (record 64), in snapshots too, and refuses a second job or input") {
+  auto b = build(false);
+  const journal::job_record job{.job = 9, .fingerprint = "file size=10 head=ab"};
+  std::string bytes;
+  journal::append_record(bytes, head());
+  journal::append_record(bytes, job);
+  for (const auto& c : commits()) journal::append_record(bytes, c);
+  const auto st = journal::read(bytes).st;
+  CHECK(st.job == 9);
+  CHECK(st.fingerprint == "file size=10 head=ab");
+  CHECK(st.final_ids == b.states.back().final_ids);
+  // Compaction keeps it.
+  CHECK(journal::read(journal::snapshot(st)).st == st);
+  // A journal holding only the job (its first group never became durable) names the job.
+  std::string only;
+  journal::append_record(only, head());
+  journal::append_record(only, job);
+  CHECK(journal::read(only).st.job == 9);
+  CHECK(journal::read(only).st.final_ids.size() == 0);
+  // Torn in the middle of the job record: recovered to the header.
+  const auto torn = journal::read(std::string_view(only).substr(0, only.size() - 3));
+  CHECK(torn.torn);
+  CHECK(torn.st.job == 0);
+  // Another job, or another input for the same job: corrupt.
+  std::string two = bytes;
+  journal::append_record(two, journal::job_record{.job = 10, .fingerprint = job.fingerprint});
+  CHECK_THROWS_WITH_AS(journal::read(two), doctest::Contains("two jobs"), journal::corrupt);
+  std::string other = bytes;
+  journal::append_record(other, journal::job_record{.job = 9, .fingerprint = "range 1:2:1"});
+  CHECK_THROWS_WITH_AS(journal::read(other), doctest::Contains("two inputs"), journal::corrupt);
 }

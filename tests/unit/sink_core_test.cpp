@@ -83,6 +83,8 @@ class fake_io final : public mtask::sink_io {
   std::vector<mtask::journal::completion> completions;
   void journal_group(std::uint64_t seq, const mtask::journal::commit& c) override { groups.emplace_back(seq, c); }
   void journal_complete(const mtask::journal::completion& c) override { completions.push_back(c); }
+  std::vector<mtask::journal::job_record> jobs;
+  void journal_job(const mtask::journal::job_record& j) override { jobs.push_back(j); }
 
   template <typename T>
   [[nodiscard]] std::vector<T> all() const {
@@ -106,8 +108,8 @@ sink_config config() {
                      .ventilator_endpoint = "tcp://127.0.0.1:5557"};
 }
 
-std::string job_info(std::uint64_t j, std::int64_t total) {
-  return wire::encode(wire::job_info{.job = j, .total = total});
+std::string job_info(std::uint64_t j, std::int64_t total, std::string fingerprint = {}) {
+  return wire::encode(wire::job_info{.job = j, .total = total, .fingerprint = std::move(fingerprint)});
 }
 
 wire::result ok(std::uint64_t id, std::string output) { return wire::result{.id = id, .output = std::move(output)}; }
@@ -449,20 +451,20 @@ TEST_CASE("sink core ends with exit 1 on a control frame of another protocol ver
   s.core.on_control(v1_job_info, t0);
   CHECK(s.core.exit_code() == 1);
   CHECK(s.core.current_phase() == phase::finished);
-  CHECK(s.io.logs.has("error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version 1; this sink speaks 2"));
+  CHECK(s.io.logs.has("error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version 1; this sink speaks 3"));
   CHECK(s.io.all<wire::abort_msg>().empty()); // it could not read one
 }
 
 TEST_CASE("sink core counts results of another protocol version as malformed and says so once") {
   serving s;
-  const std::string v3_results("\x95\x03\x09\x07\xa1w\x90", 7);
-  s.core.on_results(v3_results, t0);
-  s.core.on_results(v3_results, t0);
+  const std::string v4_results("\x95\x04\x09\x07\xa1w\x90", 7);
+  s.core.on_results(v4_results, t0);
+  s.core.on_results(v4_results, t0);
   CHECK(s.core.stats().malformed == 2);
   CHECK_FALSE(s.core.exit_code());
   std::size_t named = 0;
   for (const auto& l : s.io.logs.lines())
-    named += l.find("protocol version 3; this sink speaks 2") != std::string::npos;
+    named += l.find("protocol version 4; this sink speaks 3") != std::string::npos;
   CHECK(named == 1);
 }
 
@@ -548,13 +550,23 @@ TEST_CASE("sink core resumed from a journal serves only its job and acknowledges
   st->final_ids.insert(5, 2);
   auto cfg = journal_config();
   cfg.resume = st;
+  st->fingerprint = "range 1:10:1";
   {
+    // A ventilator of another job (a restarted one) hears which job this sink continues, with its
+    // input and every id final here; the sink keeps waiting for its own job.
     fake_io io;
     sink_core core(cfg, io, t0);
     core.advance(t0);
-    core.on_control(job_info(job + 1, -1), t0);
-    CHECK(core.exit_code() == 1);
-    CHECK(io.logs.has("serves job 0000000000000008, but the journal is of job 0000000000000007"));
+    core.on_control(job_info(job + 1, -1, "range 1:10:1"), t0);
+    CHECK_FALSE(core.exit_code());
+    CHECK(core.current_phase() == phase::waiting_for_job);
+    auto claim = io.last_status();
+    CHECK(claim.claim);
+    CHECK(claim.job == job);
+    CHECK(claim.fingerprint == "range 1:10:1");
+    CHECK(claim.done_below == 3);
+    CHECK(claim.done == std::vector<wire::id_range>{{5, 2}});
+    CHECK(io.jobs.empty()); // its job is journaled already
   }
   fake_io io;
   sink_core core(cfg, io, t0);
@@ -567,4 +579,70 @@ TEST_CASE("sink core resumed from a journal serves only its job and acknowledges
   CHECK(io.out == "d\n");
   CHECK(core.stats().duplicates == 1);
   CHECK(core.stats().written == 6);
+}
+
+// ---- answering a restarted ventilator (claims) ----
+
+TEST_CASE("sink core keeps the input's fingerprint of the job it adopts and journals it with the job") {
+  auto cfg = config();
+  cfg.journal = true;
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, -1, "file size=3"), t0);
+  REQUIRE(io.jobs.size() == 1);
+  CHECK(io.jobs[0] == mtask::journal::job_record{.job = job, .fingerprint = "file size=3"});
+  // Later job_infos of the same job journal nothing more.
+  core.on_control(job_info(job, 4, "file size=3"), t0);
+  CHECK(io.jobs.size() == 1);
+}
+
+TEST_CASE("sink core answers a ventilator of another job with a claim listing every final id") {
+  fake_io io;
+  sink_core core(config(), io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, -1, "range 0:99:1"), t0);
+  core.on_results(results(job, {ok(0, "a"), ok(1, "b"), ok(4, "e"), ok(5, "f"), ok(9, "j")}), t0);
+  const auto before = io.sent.size();
+  core.on_control(job_info(job + 1, -1, "range 0:99:1"), t0);
+  REQUIRE(io.sent.size() == before + 1);
+  auto claim = io.last_status();
+  CHECK(claim.claim);
+  CHECK(claim.job == job);
+  CHECK(claim.fingerprint == "range 0:99:1");
+  CHECK(claim.done_below == 2);
+  CHECK(claim.done == std::vector<wire::id_range>{{4, 2}, {9, 1}});
+  CHECK(claim.acks.empty());
+  CHECK(core.current_phase() == phase::collecting); // still serving its job
+  CHECK(core.stats().foreign == 1);
+  // Its own job goes on: a result of it is still taken.
+  core.on_results(results(job, {ok(2, "c")}), t0);
+  CHECK(io.out == "a\nb\ne\nf\nj\nc\n");
+}
+
+TEST_CASE("sink core's claim with a journal lists only ids whose group is durable") {
+  auto cfg = journal_config();
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, -1, "range 0:99:1"), t0);
+  core.on_results(results(job, {ok(0, "a"), ok(1, "b"), ok(5, "f")}), t0);
+  core.advance(t0 + millis(10)); // the group closes
+  REQUIRE(io.groups.size() == 1);
+  core.on_durable(io.groups[0].first, t0 + millis(10));
+  core.on_results(results(job, {ok(2, "c"), ok(7, "h")}), t0 + millis(11)); // not durable
+  core.on_control(job_info(job + 1, -1, "range 0:99:1"), t0 + millis(11));
+  auto claim = io.last_status();
+  CHECK(claim.claim);
+  CHECK(claim.done_below == 2);
+  CHECK(claim.done == std::vector<wire::id_range>{{5, 1}});
+  // Once that group is durable too, a claim lists its ids.
+  core.advance(t0 + millis(30));
+  REQUIRE(io.groups.size() == 2);
+  core.on_durable(io.groups[1].first, t0 + millis(30));
+  core.on_control(job_info(job + 1, -1, "range 0:99:1"), t0 + millis(30));
+  claim = io.last_status();
+  CHECK(claim.claim);
+  CHECK(claim.done_below == 3);
+  CHECK(claim.done == std::vector<wire::id_range>{{5, 1}, {7, 1}});
 }

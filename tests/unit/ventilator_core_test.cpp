@@ -285,3 +285,95 @@ TEST_CASE("ventilator core finishes after the sink completes and every worker he
   REQUIRE(f.core.exit_code());
   CHECK(*f.core.exit_code() == 3);
 }
+
+// ---- a restarted ventilator (the sink claims its job) ----
+
+namespace {
+
+constexpr std::uint64_t old_job = 55; // the job the sink serves: the one we restarted from
+
+wire::sink_status claim(std::string fingerprint, std::uint64_t done_below, std::vector<wire::id_range> done) {
+  return wire::sink_status{.job = old_job,
+                           .written_below = UINT64_MAX,
+                           .done_below = done_below,
+                           .done = std::move(done),
+                           .claim = true,
+                           .fingerprint = std::move(fingerprint)};
+}
+
+ventilator_config fingerprinted(std::string fp) {
+  ventilator_config c;
+  c.fingerprint = std::move(fp);
+  return c;
+}
+
+} // namespace
+
+TEST_CASE("ventilator core adopts the job a sink claims for the same input and skips the ids it holds") {
+  fixture f(numbered(10), fingerprinted("range 0:9:1"));
+  f.from("sink", wire::sink_status{.job = 0});
+  CHECK(!f.net.messages_to<wire::job_info>("sink").empty());
+  CHECK(f.net.messages_to<wire::job_info>("sink").back().fingerprint == "range 0:9:1");
+  f.from("sink", claim("range 0:9:1", 3, {{5, 2}, {9, 1}}));
+  CHECK(f.core.job() == old_job);
+  CHECK(f.core.resumed());
+  CHECK(f.core.current_phase() == ventilator_core::phase::running);
+  // It tells the sink it serves that job now.
+  CHECK(f.net.messages_to<wire::job_info>("sink").back().job == old_job);
+  f.net.sent.clear();
+  // A worker of the old job: its batches 1..4 came from the process we restarted as.
+  f.from("w1", wire::worker_status{.job = old_job, .name = "w1", .slots = 20, .free = 20, .next_seq = 5});
+  const auto b = f.net.batches_to("w1");
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].job == old_job);
+  CHECK(b[0].seq == 5); // after the batches it has: a 1 would be dropped as a duplicate
+  CHECK(ids_of(b) == std::vector<std::uint64_t>{3, 4, 7, 8});
+  CHECK(f.core.stats().skipped == 5); // 1, 2, 5, 6, 9: task 0 was read while waiting for the sink
+  // The job ends as any other: the sink acks the rest, input has ended, complete.
+  f.from("sink", wire::sink_status{.job = old_job, .written_below = UINT64_MAX, .done_below = 10});
+  CHECK(f.core.tasks().empty());
+  CHECK(f.net.messages_to<wire::job_info>("sink").back().total == 10);
+  f.from("sink", wire::complete{.job = old_job, .total = 10});
+  CHECK(f.core.current_phase() == ventilator_core::phase::farewell);
+}
+
+TEST_CASE("ventilator core skips ids already read when the claim arrives") {
+  fixture f(numbered(6), fingerprinted("range 0:5:1"));
+  f.core.advance(t0); // reads input while waiting for the sink
+  f.from("sink", wire::sink_status{.job = 0});
+  f.from("sink", claim("range 0:5:1", 2, {{4, 1}}));
+  f.worker("w1", 10); // job = 77 in the fixture: another job's numbers, next_seq 1
+  f.from("w1", wire::worker_status{.job = old_job, .name = "w1", .slots = 10, .free = 10, .next_seq = 1});
+  CHECK(ids_of(f.net.batches_to("w1")) == std::vector<std::uint64_t>{2, 3, 5});
+}
+
+TEST_CASE("ventilator core refuses to continue a job of another input, or from a pipe, and exits 1") {
+  SUBCASE("another input") {
+    fixture f(numbered(3), fingerprinted("file size=3 head=aa"));
+    f.from("sink", wire::sink_status{.job = 0});
+    f.from("sink", claim("file size=4 head=bb", 1, {}));
+    CHECK(f.core.exit_code() == 1);
+    CHECK(f.core.job() == job);
+  }
+  SUBCASE("our input is a pipe") {
+    fixture f(numbered(3), fingerprinted(""));
+    f.from("sink", wire::sink_status{.job = 0});
+    f.from("sink", claim("", 1, {}));
+    CHECK(f.core.exit_code() == 1);
+  }
+  SUBCASE("the sink does not know its input") {
+    fixture f(numbered(3), fingerprinted("range 0:2:1"));
+    f.from("sink", wire::sink_status{.job = 0});
+    f.from("sink", claim("", 1, {}));
+    CHECK(f.core.exit_code() == 1);
+  }
+}
+
+TEST_CASE("ventilator core ignores a claim once it dispatches its own job") {
+  fixture f(numbered(3), fingerprinted("range 0:2:1"));
+  f.sink_ready();
+  f.from("sink", claim("range 0:2:1", 3, {}));
+  CHECK(f.core.job() == job);
+  CHECK_FALSE(f.core.exit_code());
+  CHECK(f.core.stats().malformed == 1);
+}

@@ -1,5 +1,5 @@
 // Unit tests for the wire protocol (lib/src/protocol/wire.cpp): round trips, golden bytes of protocol
-// version 2, and the decoder's refusal of truncated, garbage, misshapen, oversized and
+// version 3, and the decoder's refusal of truncated, garbage, misshapen, oversized and
 // other-version frames.
 #include "protocol/wire.hpp"
 #include "mtask/error.hpp"
@@ -103,6 +103,8 @@ std::vector<wire::message> sample_messages() {
       wire::vent_status{.job = u64_max, .complete = false, .sent_seq = u64_max, .resolved_below = u64_max},
       wire::job_info{.job = 6, .total = -1},
       wire::job_info{.job = 6, .total = std::numeric_limits<std::int64_t>::max()},
+      wire::job_info{.job = 6, .total = -1, .fingerprint = "range 1:100:1"},
+      wire::job_info{.job = 6, .total = 70000, .fingerprint = std::string(300, 'f')},
       wire::sink_status{.job = 7,
                         .written_below = 256,
                         .done_below = 1,
@@ -122,6 +124,13 @@ std::vector<wire::message> sample_messages() {
                         .held_bytes = u64_max,
                         .acks = {},
                         .done = {{.first = 0, .count = 1000}, {.first = std::uint64_t{1} << 40, .count = 1}}},
+      wire::sink_status{.job = 7,
+                        .written_below = 0,
+                        .done_below = 5,
+                        .done = {{.first = 9, .count = 2}},
+                        .claim = true,
+                        .fingerprint = "file size=3 mtime=1.5 head=af63bd4c8601b7df sep=0a lines=1 block=0"},
+      wire::sink_status{.job = 7, .claim = true, .fingerprint = ""},
       wire::complete{.job = 8, .total = 1000000, .failed = 2},
       wire::complete_ack{.job = 9},
       wire::abort_msg{.job = 11, .reason = "input 'data.txt' cannot be read"},
@@ -287,11 +296,12 @@ TEST_CASE(
   }
   CHECK_FALSE(wire::peek_type("").has_value());
   CHECK_FALSE(wire::peek_type(from_hex("97 01 03 01 01 c4010a a0 90")).has_value()); // another version
-  CHECK_FALSE(wire::peek_type(from_hex("93 02 0c 01")).has_value());                 // no such type
-  CHECK_FALSE(wire::peek_type(from_hex("96 02 03 01 01 c4010a a0")).has_value());    // fewer fields than tasks have
+  CHECK_FALSE(wire::peek_type(from_hex("97 02 03 01 01 c4010a a0 90")).has_value()); // the previous version
+  CHECK_FALSE(wire::peek_type(from_hex("93 03 0c 01")).has_value());                 // no such type
+  CHECK_FALSE(wire::peek_type(from_hex("96 03 03 01 01 c4010a a0")).has_value());    // fewer fields than tasks have
   // The envelope only: a body of nils is still named a tasks message (and refused by decode_tasks).
-  CHECK(wire::peek_type(from_hex("97 02 03 01 c0 c0 c0 c0")) == wire::msg_type::tasks);
-  CHECK_THROWS_AS(wire::decode_tasks(from_hex("97 02 03 01 c0 c0 c0 c0"), batch), protocol_error);
+  CHECK(wire::peek_type(from_hex("97 03 03 01 c0 c0 c0 c0")) == wire::msg_type::tasks);
+  CHECK_THROWS_AS(wire::decode_tasks(from_hex("97 03 03 01 c0 c0 c0 c0"), batch), protocol_error);
 }
 
 TEST_CASE("wire encodes every integer and length boundary byte for byte as this layout says") {
@@ -335,7 +345,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
                            .payload = name};
       const auto expected = packed([&](packer& p) {
         p.pack_array(5);
-        p.pack(2);
+        p.pack(3);
         p.pack(static_cast<std::uint8_t>(9));
         p.pack(v);
         p.pack(name);
@@ -356,22 +366,34 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
       });
       CHECK(to_hex(wire::encode(wire::results_msg{.job = v, .worker = name, .results = {r}})) == to_hex(expected));
     }
-    // A signed 64-bit field (a job's total), and list lengths past array16.
+    // A signed 64-bit field (a job's total) beside a str (its input's fingerprint) of each length,
+    // and list lengths past array16.
     const auto total = static_cast<std::int64_t>(v >> 1) * (v % 2 == 0 ? 1 : -1);
-    CHECK(to_hex(wire::encode(wire::job_info{.job = v, .total = total})) == to_hex(packed([&](packer& p) {
-            p.pack_array(4);
-            p.pack(2);
+    const auto fingerprint = std::string(lengths[(i + 5) % lengths.size()], 'f');
+    CHECK(to_hex(wire::encode(wire::job_info{.job = v, .total = total, .fingerprint = fingerprint})) ==
+          to_hex(packed([&](packer& p) {
+            p.pack_array(5);
+            p.pack(3);
             p.pack(static_cast<std::uint8_t>(5));
             p.pack(v);
             p.pack(total);
+            p.pack(fingerprint);
           })));
   }
   for (std::size_t n : {15u, 16u, 65535u, 65536u}) {
-    wire::sink_status st{.job = 1, .written_below = 2, .done_below = 65536, .held_bytes = 1ull << 32};
+    // A claim (with its fingerprint) every other time.
+    const bool claim = n % 2 == 0;
+    const auto fingerprint = claim ? std::string(n, 'f') : std::string();
+    wire::sink_status st{.job = 1,
+                         .written_below = 2,
+                         .done_below = 65536,
+                         .held_bytes = 1ull << 32,
+                         .claim = claim,
+                         .fingerprint = fingerprint};
     for (std::size_t i = 0; i < n; ++i) st.done.push_back({.first = 2 * i, .count = 1});
     CHECK(wire::encode(st) == packed([&](packer& p) {
-            p.pack_array(9);
-            p.pack(2);
+            p.pack_array(11);
+            p.pack(3);
             p.pack(static_cast<std::uint8_t>(6));
             p.pack(1);
             p.pack(2);
@@ -385,6 +407,8 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
               p.pack(static_cast<std::uint64_t>(2 * i));
               p.pack(1);
             }
+            p.pack(claim);
+            p.pack(fingerprint);
           }));
   }
 }
@@ -403,18 +427,19 @@ TEST_CASE("wire writes every integer on either side of each msgpack width bounda
     CAPTURE(m);
     CHECK(to_hex(wire::encode(wire::complete_ack{.job = m})) == to_hex(packed([&](packer& p) {
             p.pack_array(3);
-            p.pack(2);
+            p.pack(3);
             p.pack(8);
             p.pack(m);
           })));
     for (const auto total : {static_cast<std::int64_t>(m), static_cast<std::int64_t>(0 - m)}) {
       CAPTURE(total);
       CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = total})) == to_hex(packed([&](packer& p) {
-              p.pack_array(4);
-              p.pack(2);
+              p.pack_array(5);
+              p.pack(3);
               p.pack(5);
               p.pack(1);
               p.pack(total);
+              p.pack(std::string());
             })));
     }
   }
@@ -455,10 +480,10 @@ TEST_CASE("wire round-trips every task status") {
   }
 }
 
-// Golden bytes of protocol version 2. Regenerated by hand from each message's layout when the
+// Golden bytes of protocol version 3. Regenerated by hand from each message's layout when the
 // version changed (never by pasting what the encoder printed); the worker_status one is spelled
 // out against the msgpack spec below.
-TEST_CASE("wire encodes a worker_status of protocol version 2 as these bytes") {
+TEST_CASE("wire encodes a worker_status of protocol version 3 as these bytes") {
   const wire::message m = wire::worker_status{.job = 7,
                                               .name = "h:1",
                                               .slots = 4,
@@ -468,16 +493,16 @@ TEST_CASE("wire encodes a worker_status of protocol version 2 as these bytes") {
                                               .busy = 5,
                                               .lost = {{.first = 3, .count = 2}, {.first = 200, .count = 1}}};
   // [version, type, job, name (str), slots, free, next_seq, completed_job, busy, lost [[first, count], ...]]
-  // 9a: fixarray (1001xxxx) of 10. 02, 01, 07: positive fixints (0xxxxxxx): version 2, type 1, job 7.
+  // 9a: fixarray (1001xxxx) of 10. 03, 01, 07: positive fixints (0xxxxxxx): version 3, type 1, job 7.
   // a3 683a31: fixstr (101xxxxx) of 3 bytes, "h:1". 04, 02: slots, free. cd 012c: uint16, 300 (too
   // big for a fixint, 255 for uint8). ce 00011170: uint32, 70000 (past 65535). 05: busy.
   // 92: fixarray of 2 runs; 92 03 02: [3, 2]; 92 ccc8 01: [200 as uint8 (past 127), 1].
-  const std::string golden = "9a 02 01 07 a3683a31 04 02 cd012c ce00011170 05 92 920302 92ccc801";
+  const std::string golden = "9a 03 01 07 a3683a31 04 02 cd012c ce00011170 05 92 920302 92ccc801";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
 
-TEST_CASE("wire encodes a tasks_msg of protocol version 2 as these bytes") {
+TEST_CASE("wire encodes a tasks_msg of protocol version 3 as these bytes") {
   const wire::message m = wire::tasks_msg{.job = 2,
                                           .seq = 256,
                                           .terminator = "\n",
@@ -487,7 +512,7 @@ TEST_CASE("wire encodes a tasks_msg of protocol version 2 as these bytes") {
   // [version, type, job, seq, terminator (bin), sink endpoint (str),
   //  [[id, attempt, payload (bin), retries_left], ...]]
   const std::string golden =
-      "97 02 03 02 cd0100 c4010a a9 7463703a2f2f683a31 92"
+      "97 03 03 02 cd0100 c4010a a9 7463703a2f2f683a31 92"
       " 94 00 01 c4026162 02"
       " 94 ccc8 02 c400 cd012c";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
@@ -498,12 +523,12 @@ TEST_CASE("wire encodes a tasks_msg of protocol version 2 as these bytes") {
   for (const auto& t : std::get<wire::tasks_msg>(m).tasks) {
     b.add(wire::task_view{.id = t.id, .attempt = t.attempt, .payload = t.payload, .retries_left = t.retries_left});
   }
-  CHECK(to_hex(b.frame()) == to_hex(from_hex("97 02 03 02 cd0100 c4010a a9 7463703a2f2f683a31 dd00000002"
+  CHECK(to_hex(b.frame()) == to_hex(from_hex("97 03 03 02 cd0100 c4010a a9 7463703a2f2f683a31 dd00000002"
                                              " 94 00 01 c4026162 02"
                                              " 94 ccc8 02 c400 cd012c")));
 }
 
-TEST_CASE("wire encodes a results_msg of protocol version 2 as these bytes") {
+TEST_CASE("wire encodes a results_msg of protocol version 3 as these bytes") {
   const wire::message m = wire::results_msg{.job = 3,
                                             .worker = "w",
                                             .results = {{.id = 1,
@@ -536,7 +561,7 @@ TEST_CASE("wire encodes a results_msg of protocol version 2 as these bytes") {
   // [version, type, job, worker (str),
   //  [[id, attempt, status, code, output (bin), error (bin), runtime_us, retries_left, payload (bin)], ...]]
   const std::string golden =
-      "95 02 09 03 a177 93"
+      "95 03 09 03 a177 93"
       " 99 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e"
       " 99 ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400"
       " 99 02 01 06 00 c400 c400 00 00 c400";
@@ -544,27 +569,29 @@ TEST_CASE("wire encodes a results_msg of protocol version 2 as these bytes") {
   CHECK(wire::decode(from_hex(golden)) == m);
 }
 
-TEST_CASE("wire encodes the small messages of protocol version 2 as these bytes") {
-  CHECK(to_hex(wire::encode(wire::worker_bye{.job = 1})) == "93020201");
+TEST_CASE("wire encodes the small messages of protocol version 3 as these bytes") {
+  CHECK(to_hex(wire::encode(wire::worker_bye{.job = 1})) == "93030201");
   // [version, type, job, complete, sent_seq, resolved_below]
   CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = true, .sent_seq = 300, .resolved_below = 5})) ==
-        "96020401c3cd012c05");
-  CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = false})) == "96020401c20000");
-  CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = -1})) == "94020501ff");
-  CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = 128})) == "94020501cc80");
-  CHECK(to_hex(wire::encode(wire::complete{.job = 1, .total = 5, .failed = 0})) == "950207010500");
-  CHECK(to_hex(wire::encode(wire::complete_ack{.job = 300})) == "930208cd012c");
-  CHECK(to_hex(wire::encode(wire::abort_msg{.job = 1, .reason = "x"})) == "94020a01a178");
-  CHECK(to_hex(wire::encode(wire::wrong_version{.job = 0})) == "93020b00");
+        "96030401c3cd012c05");
+  CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = false})) == "96030401c20000");
+  // [version, type, job, total, fingerprint (str)]: an empty fingerprint is the fixstr a0.
+  CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = -1})) == "95030501ffa0");
+  CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = 128})) == "95030501cc80a0");
+  CHECK(to_hex(wire::encode(wire::complete{.job = 1, .total = 5, .failed = 0})) == "950307010500");
+  CHECK(to_hex(wire::encode(wire::complete_ack{.job = 300})) == "930308cd012c");
+  CHECK(to_hex(wire::encode(wire::abort_msg{.job = 1, .reason = "x"})) == "94030a01a178");
+  CHECK(to_hex(wire::encode(wire::wrong_version{.job = 0})) == "93030b00");
   // [version, type, job, written_below, done_below, held_bytes, held_back, acks [[id, attempt,
-  //  status], ...], done [[first, count], ...]]
+  //  status], ...], done [[first, count], ...], claim, fingerprint (str)]: no claim is c2 a0.
   CHECK(to_hex(wire::encode(
             wire::sink_status{.job = 4, .written_below = 0, .acks = {}, .done = {{.first = 3, .count = 200}}})) ==
-        "9902060400"
+        "9b03060400"
         "0000c2"
         "90"
         "91"
-        "9203ccc8");
+        "9203ccc8"
+        "c2a0");
   CHECK(to_hex(wire::encode(
             wire::sink_status{.job = 4,
                               .written_below = 2,
@@ -574,19 +601,70 @@ TEST_CASE("wire encodes the small messages of protocol version 2 as these bytes"
                               .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
                                        {.id = 1, .attempt = 2, .status = wire::task_status::timed_out},
                                        {.id = 2, .attempt = 1, .status = wire::task_status::too_large}}})) ==
-        "9902060402"
+        "9b03060402"
         "02ce00011170c3"
         "93"
         "93000100"
         "93010204"
         "93020106"
-        "90");
+        "90"
+        "c2a0");
+}
+
+TEST_CASE("wire encodes a job_info's fingerprint and a sink_status's claim of protocol version 3 as these bytes") {
+  // A fingerprint of 13 bytes, a fixstr: ad (101xxxxx, 13), then "range 1:100:1".
+  const std::string range_fp = "range 1:100:1";
+  const std::string range_fp_hex = "ad 72616e676520313a3130303a31";
+  // One of 66 bytes, past a fixstr's 31: d9 42, a str8 of 0x42 bytes, then the text.
+  const std::string file_fp = "file size=3 mtime=1.5 head=af63bd4c8601b7df sep=0a lines=1 block=0";
+  const std::string file_fp_hex =
+      "d9 42"
+      " 66696c65 20 73697a653d33 20 6d74696d653d312e35 20 686561643d61663633626434633836303162376466"
+      " 20 7365703d3061 20 6c696e65733d31 20 626c6f636b3d30";
+  REQUIRE(from_hex(range_fp_hex).substr(1) == range_fp);
+  REQUIRE(from_hex(file_fp_hex).substr(2) == file_fp);
+
+  SUBCASE("job_info") {
+    // 95: fixarray of 5. 03 05 01: version 3, type 5, job 1. 03: total 3. Then the fingerprint.
+    const wire::message small = wire::job_info{.job = 1, .total = 3, .fingerprint = range_fp};
+    const std::string small_golden = "95 03 05 01 03 " + range_fp_hex;
+    CHECK(to_hex(wire::encode(small)) == to_hex(from_hex(small_golden)));
+    CHECK(wire::decode(from_hex(small_golden)) == small);
+    // ff: total -1 (a negative fixint: the input is still being read), then the str8 fingerprint.
+    const wire::message big = wire::job_info{.job = 2, .total = -1, .fingerprint = file_fp};
+    const std::string big_golden = "95 03 05 02 ff " + file_fp_hex;
+    CHECK(to_hex(wire::encode(big)) == to_hex(from_hex(big_golden)));
+    CHECK(wire::decode(from_hex(big_golden)) == big);
+  }
+  SUBCASE("sink_status with a claim") {
+    // [version, type, job, written_below, done_below, held_bytes, held_back, acks, done, claim, fingerprint]
+    // 9b: fixarray of 11. 03 06 09: version 3, type 6, job 9. 00 05 00 c2: written_below 0,
+    // done_below 5, held_bytes 0, held_back false. 90: no acks. 91 92 07 03: done [[7, 3]].
+    // c3: claim true. Then the fingerprint.
+    const wire::sink_status small{
+        .job = 9, .done_below = 5, .done = {{.first = 7, .count = 3}}, .claim = true, .fingerprint = range_fp};
+    const std::string small_golden = "9b 03 06 09 00 05 00 c2 90 91 920703 c3 " + range_fp_hex;
+    CHECK(to_hex(wire::encode(small)) == to_hex(from_hex(small_golden)));
+    CHECK(wire::decode(from_hex(small_golden)) == wire::message(small));
+    // cd 012c: job 300 (uint16). 00 ccc8 00 c2: written_below 0, done_below 200 (uint8), held_bytes 0,
+    // held_back false. 90 90: no acks, no runs done beyond done_below. c3: claim true. Then the str8.
+    const wire::sink_status big{.job = 300, .done_below = 200, .claim = true, .fingerprint = file_fp};
+    const std::string big_golden = "9b 03 06 cd012c 00 ccc8 00 c2 90 90 c3 " + file_fp_hex;
+    CHECK(to_hex(wire::encode(big)) == to_hex(from_hex(big_golden)));
+    CHECK(wire::decode(from_hex(big_golden)) == wire::message(big));
+    // The sink's own overload of encode_to writes the same bytes.
+    std::string out;
+    wire::encode_to(out, small);
+    CHECK(to_hex(out) == to_hex(from_hex(small_golden)));
+    wire::encode_to(out, big);
+    CHECK(to_hex(out) == to_hex(from_hex(big_golden)));
+  }
 }
 
 TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it encodes strings") {
   const auto frame = packed([](packer& p) {
     p.pack_array(7);
-    p.pack(2);
+    p.pack(3);
     p.pack(3);
     p.pack(2);
     p.pack(5);
@@ -609,7 +687,7 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
 
   const auto results = packed([](packer& p) {
     p.pack_array(5);
-    p.pack(2);
+    p.pack(3);
     p.pack(9);
     p.pack(3);
     pack_bin(p, "w"); // bin instead of str
@@ -643,7 +721,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in the envelope of a worker_status") {
     const auto frame = packed([](packer& p) {
       p.pack_array(12);
-      p.pack(2);
+      p.pack(3);
       p.pack(1);
       p.pack(7);
       p.pack(std::string("h:1"));
@@ -669,7 +747,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       CAPTURE(type);
       const auto frame = packed([&](packer& p) {
         p.pack_array(4);
-        p.pack(2);
+        p.pack(3);
         p.pack(type);
         p.pack(12);
         p.pack_true();
@@ -681,7 +759,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in each lost run of a worker_status") {
     const auto frame = packed([](packer& p) {
       p.pack_array(10);
-      p.pack(2);
+      p.pack(3);
       p.pack(1);
       p.pack(7);
       p.pack(std::string("h:1"));
@@ -703,7 +781,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in each task of a tasks_msg") {
     const auto frame = packed([](packer& p) {
       p.pack_array(8);
-      p.pack(2);
+      p.pack(3);
       p.pack(3);
       p.pack(2);
       p.pack(1);
@@ -734,8 +812,8 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each ack of a sink_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(9);
-      p.pack(2);
+      p.pack_array(11);
+      p.pack(3);
       p.pack(6);
       p.pack(4);
       p.pack(2);
@@ -753,6 +831,8 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(10);
       p.pack(5);
       p.pack(std::string("extra"));
+      p.pack_false();
+      p.pack(std::string());
     });
     const wire::message expected =
         wire::sink_status{.job = 4,
@@ -765,7 +845,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in each result of a results_msg") {
     const auto frame = packed([](packer& p) {
       p.pack_array(6);
-      p.pack(2);
+      p.pack(3);
       p.pack(9);
       p.pack(3);
       p.pack(std::string("w"));
@@ -845,18 +925,20 @@ TEST_CASE("wire skips a trailing field of every msgpack kind, as msgpack-c packs
   };
   for (const auto& [name, pack_extra] : kinds) {
     CAPTURE(name);
-    // A job_info [2, 5, job, total] followed by every value pack_extra writes, counted by msgpack-c.
+    // A job_info [3, 5, job, total, fingerprint] followed by every value pack_extra writes, counted by
+    // msgpack-c.
     msgpack::sbuffer extra;
     packer xp(extra);
     pack_extra(xp);
     std::size_t count = 0;
     for (std::size_t off = 0; off < extra.size(); ++count) (void)msgpack::unpack(extra.data(), extra.size(), off);
     const auto exact = packed([&](packer& p) {
-                         p.pack_array(static_cast<std::uint32_t>(4 + count));
-                         p.pack(2);
+                         p.pack_array(static_cast<std::uint32_t>(5 + count));
+                         p.pack(3);
                          p.pack(5);
                          p.pack(7);
                          p.pack(-1);
+                         p.pack(std::string());
                        }) +
                        std::string(extra.data(), extra.size());
     const wire::message expected = wire::job_info{.job = 7, .total = -1};
@@ -865,7 +947,7 @@ TEST_CASE("wire skips a trailing field of every msgpack kind, as msgpack-c packs
 }
 
 TEST_CASE("wire refuses 0xc1, the byte msgpack never uses, as a trailing field") {
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020501ff c1")), doctest::Contains("0xc1"), protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("96030501ffa0 c1")), doctest::Contains("0xc1"), protocol_error);
 }
 
 TEST_CASE("wire refuses every truncated prefix of a valid frame") {
@@ -909,11 +991,12 @@ TEST_CASE("wire decodes or refuses random garbage, and never fails any other way
     CHECK(refused > 4900);
   }
   SUBCASE("random bytes behind a valid envelope") {
-    // Starts with fixarray, version 2, a valid type: gets past the header into the body decoders.
+    // Starts with fixarray (of up to 11, a sink_status's count), version 3, a valid type: gets past the
+    // header into the body decoders.
     for (int i = 0; i < 5000; ++i) {
       std::string frame;
-      frame.push_back(static_cast<char>(0x90 | (3 + rng() % 8)));
-      frame.push_back('\x02');
+      frame.push_back(static_cast<char>(0x90 | (3 + rng() % 9)));
+      frame.push_back('\x03');
       frame.push_back(static_cast<char>(1 + rng() % 13)); // every type, and a few unknown ones
       frame.push_back(static_cast<char>(rng() % 128));
       const auto extra = static_cast<std::size_t>(rng() % 32);
@@ -967,39 +1050,47 @@ TEST_CASE("wire refuses valid msgpack that is not an array") {
 TEST_CASE("wire refuses an envelope shorter than version, type and job") {
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("90")), "malformed message: 0 fields, expected at least 3",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9102")), "malformed message: 1 fields, expected at least 3",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9103")), "malformed message: 1 fields, expected at least 3",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("920201")), "malformed message: 2 fields, expected at least 3",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("920301")), "malformed message: 2 fields, expected at least 3",
                        protocol_error);
 }
 
 TEST_CASE("wire refuses another protocol version with a message naming both versions") {
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93070801")), "unsupported protocol version 7 (this build speaks 2)",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93070801")), "unsupported protocol version 7 (this build speaks 3)",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93000801")), "unsupported protocol version 0 (this build speaks 2)",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93000801")), "unsupported protocol version 0 (this build speaks 3)",
                        protocol_error);
   // A worker_status of version 1 (golden bytes of that version: no lost list, `received` for next_seq).
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("99 01 01 07 a3683a31 04 02 cd012c ce00011170 05")),
-                       "unsupported protocol version 1 (this build speaks 2)", protocol_error);
-  // A version 3 worker_status that is otherwise perfectly valid.
+                       "unsupported protocol version 1 (this build speaks 3)", protocol_error);
+  // A job_info of version 2, the one before ours (golden bytes of that version: no fingerprint).
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94 02 05 01 ff")), "unsupported protocol version 2 (this build speaks 3)",
+                       protocol_error);
+  // A sink_status of version 2 (no claim, no fingerprint), and one laid out as ours but of version 2.
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("99 02 06 04 00 00 00 c2 90 90")),
+                       "unsupported protocol version 2 (this build speaks 3)", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b 02 06 04 00 00 00 c2 90 90 c2 a0")),
+                       "unsupported protocol version 2 (this build speaks 3)", protocol_error);
+  // A version 4 worker_status that is otherwise perfectly valid.
   auto frame = wire::encode(wire::worker_status{.job = 1, .name = "w", .slots = 1, .free = 1});
-  frame[1] = '\x03';
-  CHECK_THROWS_WITH_AS(wire::decode(frame), "unsupported protocol version 3 (this build speaks 2)", protocol_error);
+  frame[1] = '\x04';
+  CHECK_THROWS_WITH_AS(wire::decode(frame), "unsupported protocol version 4 (this build speaks 3)", protocol_error);
   // The version is read before anything else is checked: whatever a future envelope holds, and
   // however large its version number, the peer is told which version it speaks.
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9107")), "unsupported protocol version 7 (this build speaks 2)",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9107")), "unsupported protocol version 7 (this build speaks 3)",
                        protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93 01 cd0100 c0")),
-                       "unsupported protocol version 1 (this build speaks 2)", protocol_error);
+                       "unsupported protocol version 1 (this build speaks 3)", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93 cf0000000100000001 08 01")),
-                       "unsupported protocol version 4294967297 (this build speaks 2)", protocol_error);
+                       "unsupported protocol version 4294967297 (this build speaks 3)", protocol_error);
   // So do the hot-path decoders.
   wire::tasks_view tasks;
   CHECK_THROWS_WITH_AS(wire::decode_tasks(from_hex("93070301"), tasks),
-                       "unsupported protocol version 7 (this build speaks 2)", protocol_error);
+                       "unsupported protocol version 7 (this build speaks 3)", protocol_error);
   wire::results_view results;
   CHECK_THROWS_WITH_AS(wire::decode_results(from_hex("93070901"), results),
-                       "unsupported protocol version 7 (this build speaks 2)", protocol_error);
+                       "unsupported protocol version 7 (this build speaks 3)", protocol_error);
 }
 
 TEST_CASE("wire's foreign_version names the version of a frame decode refuses for its version, and only then") {
@@ -1008,18 +1099,23 @@ TEST_CASE("wire's foreign_version names the version of a frame decode refuses fo
   CHECK(wire::foreign_version(from_hex("9107")) == 7u);
   CHECK(wire::foreign_version(from_hex("99 01 01 07 a3683a31 04 02 cd012c ce00011170 05")) == 1u);
   CHECK(wire::foreign_version(from_hex("93 cf0000000100000001 08 01")) == 4294967297u);
+  CHECK(wire::foreign_version(from_hex("94 02 05 01 ff")) == 2u); // a job_info of version 2
   // A newer ventilator's answer to us: [its version, 11, 0].
-  CHECK(wire::foreign_version(from_hex("93030b00")) == 3u);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93030b00")), "unsupported protocol version 3 (this build speaks 2)",
+  CHECK(wire::foreign_version(from_hex("93040b00")) == 4u);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040b00")), "unsupported protocol version 4 (this build speaks 3)",
+                       protocol_error);
+  // And an older one's (version 2 sends the same envelope).
+  CHECK(wire::foreign_version(from_hex("93020b00")) == 2u);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93020b00")), "unsupported protocol version 2 (this build speaks 3)",
                        protocol_error);
   SUBCASE("nothing for our own frames, well-formed or not") {
     for (const auto& frame : sample_frames()) {
       CAPTURE(to_hex(frame.substr(0, 16)));
       CHECK_FALSE(wire::foreign_version(frame).has_value());
     }
-    CHECK_FALSE(wire::foreign_version(from_hex("9302")).has_value());         // ours, truncated
-    CHECK_FALSE(wire::foreign_version(from_hex("930264c0")).has_value());     // ours, no such type
-    CHECK_FALSE(wire::foreign_version(from_hex("93 cc02 0801")).has_value()); // ours, in a uint8
+    CHECK_FALSE(wire::foreign_version(from_hex("9303")).has_value());         // ours, truncated
+    CHECK_FALSE(wire::foreign_version(from_hex("930364c0")).has_value());     // ours, no such type
+    CHECK_FALSE(wire::foreign_version(from_hex("93 cc03 0801")).has_value()); // ours, in a uint8
   }
   SUBCASE("nothing for garbage") {
     for (const auto* hex : {"", "c0", "02", "90", "80", "a3616263", "93ff0801", "93a1310801", "93c30801", "93c00801",
@@ -1037,7 +1133,7 @@ TEST_CASE("wire round-trips wrong_version, the answer to a peer of another versi
   CHECK(wire::peek_type(frame) == wire::msg_type::wrong_version);
   CHECK_FALSE(wire::foreign_version(frame).has_value());
   // Its envelope, the same in every version from 2 on: [version, 11, job].
-  CHECK(to_hex(frame) == "93020b00");
+  CHECK(to_hex(frame) == "93030b00");
 }
 
 TEST_CASE("wire refuses a version that is not an unsigned integer") {
@@ -1048,13 +1144,13 @@ TEST_CASE("wire refuses a version that is not an unsigned integer") {
 }
 
 TEST_CASE("wire refuses an unknown message type") {
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93020001")), "malformed message: unknown type 0", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93020c01")), "malformed message: unknown type 12", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93026401")), "malformed message: unknown type 100", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9302ccff01")), "malformed message: unknown type 255", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9302cd010001")), doctest::Contains(": integer out of range"),
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93030001")), "malformed message: unknown type 0", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93030c01")), "malformed message: unknown type 12", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93036401")), "malformed message: unknown type 100", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9303ccff01")), "malformed message: unknown type 255", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9303cd010001")), doctest::Contains(": integer out of range"),
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9302c301")), doctest::Contains(": expected an integer"), protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9303c301")), doctest::Contains(": expected an integer"), protocol_error);
 }
 
 TEST_CASE("wire refuses a message with fewer fields than its type needs") {
@@ -1063,7 +1159,7 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
   // worker_status needs 3 + 7 fields; this has 9 (no `lost`, as version 1 laid it out).
   const auto frame = packed([](packer& p) {
     p.pack_array(9);
-    p.pack(2);
+    p.pack(3);
     p.pack(1);
     p.pack(7);
     p.pack(std::string("h:1"));
@@ -1074,194 +1170,223 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
     p.pack(0);
   });
   CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 9 fields, expected 10", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("96020302 01 c4010a a0")),
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("96030302 01 c4010a a0")),
                        "malformed message: type 3 has 6 fields, expected 7", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94020401 c3")), "malformed message: type 4 has 4 fields, expected 6",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94030401 c3")), "malformed message: type 4 has 4 fields, expected 6",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93020501")), "malformed message: type 5 has 3 fields, expected 4",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93030501")), "malformed message: type 5 has 3 fields, expected 5",
+                       protocol_error);
+  // job_info without its fingerprint (as version 2 laid it out).
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94030501 ff")), "malformed message: type 5 has 4 fields, expected 5",
                        protocol_error);
   // sink_status without its done list (and version 1's layout, held_back optional and last).
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("98020604 00 00 00 c2 90")),
-                       "malformed message: type 6 has 8 fields, expected 9", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94020701 05")), "malformed message: type 7 has 4 fields, expected 5",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("98030604 00 00 00 c2 90")),
+                       "malformed message: type 6 has 8 fields, expected 11", protocol_error);
+  // sink_status without its claim and fingerprint (as version 2 laid it out), and without its fingerprint.
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("99030604 00 00 00 c2 90 90")),
+                       "malformed message: type 6 has 9 fields, expected 11", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030604 00 00 00 c2 90 90 c3")),
+                       "malformed message: type 6 has 10 fields, expected 11", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94030701 05")), "malformed message: type 7 has 4 fields, expected 5",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9402090161")), "malformed message: type 9 has 4 fields, expected 5",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9403090161")), "malformed message: type 9 has 4 fields, expected 5",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93020a01")), "malformed message: type 10 has 3 fields, expected 4",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93030a01")), "malformed message: type 10 has 3 fields, expected 4",
                        protocol_error);
 }
 
 TEST_CASE("wire refuses fields of the wrong type") {
-  // worker_status: 9a 02 01 07 | name slots free next_seq completed_job busy lost
+  // worker_status: 9a 03 01 07 | name slots free next_seq completed_job busy lost
   SUBCASE("a worker name that is an integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 05 04 02 00 00 00 90")), "malformed message: expected bytes",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 05 04 02 00 00 00 90")), "malformed message: expected bytes",
                          protocol_error);
   }
   SUBCASE("a slot count that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 a134 02 00 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 a134 02 00 00 00 90")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a slot count that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 ff 02 00 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 ff 02 00 00 00 90")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a slot count or a busy count beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 cf0000000100000000 02 00 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 cf0000000100000000 02 00 00 00 90")),
                          "malformed message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 00 00 cf0000000100000000 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 00 00 cf0000000100000000 90")),
                          "malformed message: integer out of range", protocol_error);
   }
   SUBCASE("a next_seq that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 ff 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 ff 00 00 90")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a lost list that is not an array, or holds a malformed run") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 00 00 00 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 00 00 00 a0")),
                          "malformed message: lost is not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 00 00 00 91 02")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 00 00 00 91 02")),
                          "malformed id range message: not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 00 00 00 91 9102")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 00 00 00 91 9102")),
                          "malformed id range message: 1 fields, expected at least 2", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 00 00 00 91 92 02 cfffffffffffffffff")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 00 00 00 91 92 02 cfffffffffffffffff")),
                          "malformed id range message: range overflows", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a020107 a168 04 02 00 00 00 91 92 ff 01")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a030107 a168 04 02 00 00 00 91 92 ff 01")),
                          "malformed id range message: expected an integer", protocol_error);
   }
   SUBCASE("a job that is a float") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("930202 cb3ff0000000000000")), "malformed message: expected an integer",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("930302 cb3ff0000000000000")), "malformed message: expected an integer",
                          protocol_error);
   }
   SUBCASE("a completion flag that is an integer, or a sent_seq that is a boolean") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96020401 01 00 00")), "malformed message: expected a boolean",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96030401 01 00 00")), "malformed message: expected a boolean",
                          protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96020401 c3 c3 00")), "malformed message: expected an integer",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96030401 c3 c3 00")), "malformed message: expected an integer",
                          protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96020401 c3 00 a0")), "malformed message: expected an integer",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96030401 c3 00 a0")), "malformed message: expected an integer",
                          protocol_error);
   }
   SUBCASE("a held_back flag that is an integer, or held bytes that are negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 00 00 00 01 90 90")), "malformed message: expected a boolean",
-                         protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 00 00 ff c2 90 90")), "malformed message: expected an integer",
-                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 00 00 00 01 90 90 c2 a0")),
+                         "malformed message: expected a boolean", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 00 00 ff c2 90 90 c2 a0")),
+                         "malformed message: expected an integer", protocol_error);
   }
-  // tasks: 97 02 03 02 | seq terminator sink_endpoint tasks
+  // tasks: 97 03 03 02 | seq terminator sink_endpoint tasks
   SUBCASE("a seq that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 a0 c4010a a0 90")), "malformed message: expected an integer",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 a0 c4010a a0 90")), "malformed message: expected an integer",
                          protocol_error);
   }
   SUBCASE("a task list that is a map") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 80")), "malformed message: tasks is not an array",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 80")), "malformed message: tasks is not an array",
                          protocol_error);
   }
   SUBCASE("a task that is not an array") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 05")), "malformed task message: not an array",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 05")), "malformed task message: not an array",
                          protocol_error);
   }
   SUBCASE("a task with three fields (no retries_left)") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 93 00 01 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 93 00 01 c400")),
                          "malformed task message: 3 fields, expected at least 4", protocol_error);
   }
   SUBCASE("a task with two fields") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 92 00 01")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 92 00 01")),
                          "malformed task message: 2 fields, expected at least 4", protocol_error);
   }
   SUBCASE("a task payload that is nil") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 94 00 01 c0 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 94 00 01 c0 00")),
                          "malformed task message: expected bytes", protocol_error);
   }
   SUBCASE("a task attempt beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 94 00 cf0000000100000000 c400 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 94 00 cf0000000100000000 c400 00")),
                          "malformed task message: integer out of range", protocol_error);
   }
   SUBCASE("a task retries_left that is not a 32-bit unsigned integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 94 00 01 c400 cf0000000100000000")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 94 00 01 c400 cf0000000100000000")),
                          "malformed task message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 94 00 01 c400 ff")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 94 00 01 c400 ff")),
                          "malformed task message: expected an integer", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97020302 01 c4010a a0 91 94 00 01 c400 a133")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97030302 01 c4010a a0 91 94 00 01 c400 a133")),
                          "malformed task message: expected an integer", protocol_error);
   }
-  // sink_status: 99 02 06 04 | written_below done_below held_bytes held_back acks done
+  // sink_status: 9b 03 06 04 | written_below done_below held_bytes held_back acks done claim fingerprint
   SUBCASE("a done list that is a string, or a range that overflows") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 02 00 00 c2 90 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 90 a0 c2 a0")),
                          "malformed message: done is not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 02 00 00 c2 90 91 92 02 cfffffffffffffffff")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 90 91 92 02 cfffffffffffffffff c2 a0")),
                          "malformed id range message: range overflows", protocol_error);
     // The largest range that does not overflow.
-    CHECK(wire::decode(from_hex("99020604 02 00 00 c2 90 91 92 01 cffffffffffffffffe")) ==
+    CHECK(wire::decode(from_hex("9b030604 02 00 00 c2 90 91 92 01 cffffffffffffffffe c2 a0")) ==
           wire::message(
               wire::sink_status{.job = 4,
                                 .written_below = 2,
                                 .done = {{.first = 1, .count = std::numeric_limits<std::uint64_t>::max() - 1}}}));
   }
   SUBCASE("an ack list that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 02 00 00 c2 a0 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 a0 90 c2 a0")),
                          "malformed message: acks is not an array", protocol_error);
   }
   SUBCASE("an ack with an unknown task status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 02 00 00 c2 91 93 00 01 07 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 91 93 00 01 07 90 c2 a0")),
                          "malformed ack message: unknown task status 7", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 02 00 00 c2 91 93 00 01 ccff 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 91 93 00 01 ccff 90 c2 a0")),
                          "malformed ack message: unknown task status 255", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("99020604 02 00 00 c2 91 93 00 01 cd0100 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 91 93 00 01 cd0100 90 c2 a0")),
                          "malformed ack message: integer out of range", protocol_error);
   }
   SUBCASE("an ack of a task too large, the last status there is") {
     CHECK(
-        wire::decode(from_hex("99020604 02 00 00 c2 91 93 00 01 06 90")) ==
+        wire::decode(from_hex("9b030604 02 00 00 c2 91 93 00 01 06 90 c2 a0")) ==
         wire::message(wire::sink_status{
             .job = 4, .written_below = 2, .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::too_large}}}));
   }
+  SUBCASE("a claim that is not a boolean, or a fingerprint that is not a string") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 90 90 01 a0")),
+                         "malformed message: expected a boolean", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 90 90 c0 a0")),
+                         "malformed message: expected a boolean", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 90 90 c3 05")),
+                         "malformed message: expected bytes", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b030604 02 00 00 c2 90 90 c3 c0")),
+                         "malformed message: expected bytes", protocol_error);
+    // A fingerprint as bin (c4 02 "fp") is read as the str it is sent as.
+    CHECK(wire::decode(from_hex("9b030604 02 00 00 c2 90 90 c3 c4026670")) ==
+          wire::message(wire::sink_status{.job = 4, .written_below = 2, .claim = true, .fingerprint = "fp"}));
+  }
+  // job_info: 95 03 05 01 | total fingerprint
+  SUBCASE("a total that is a string, or a fingerprint that is not a string") {
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501 a0 a0")), "malformed message: expected an integer",
+                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501 ff 05")), "malformed message: expected bytes", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501 ff c0")), "malformed message: expected bytes", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501 ff 90")), "malformed message: expected bytes", protocol_error);
+  }
   SUBCASE("a result list that is nil") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 c0")), doctest::Contains(": results is not an array"),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 c0")), doctest::Contains(": results is not an array"),
                          protocol_error);
   }
   SUBCASE("a result with eight fields (no payload)") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 98 01 01 00 00 c400 c400 00 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 98 01 01 00 00 c400 c400 00 00")),
                          "malformed result message: 8 fields, expected at least 9", protocol_error);
   }
   SUBCASE("a result with seven fields (no retries_left, no payload)") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 97 01 01 00 00 c400 c400 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 97 01 01 00 00 c400 c400 00")),
                          "malformed result message: 7 fields, expected at least 9", protocol_error);
   }
   SUBCASE("a result code beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 ce80000000 c400 c400 00 00 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 ce80000000 c400 c400 00 00 c400")),
                          "malformed result message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400")),
                          "malformed result message: integer out of range", protocol_error);
   }
   SUBCASE("a result with an unknown status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 07 00 c400 c400 00 00 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 07 00 c400 c400 00 00 c400")),
                          "malformed result message: unknown task status 7", protocol_error);
   }
   SUBCASE("a result runtime that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 00 00 c400 c400 ff 00 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 00 00 c400 c400 ff 00 c400")),
                          "malformed result message: expected an integer", protocol_error);
   }
   SUBCASE("a result retries_left that is not a 32-bit unsigned integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 01 c400 c400 00 cf0000000100000000 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 01 c400 c400 00 cf0000000100000000 c400")),
                          "malformed result message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 01 c400 c400 00 ff c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 01 c400 c400 00 ff c400")),
                          "malformed result message: expected an integer", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 01 c400 c400 00 c400 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 01 c400 c400 00 c400 c400")),
                          "malformed result message: expected an integer", protocol_error);
   }
   SUBCASE("a result payload that is not bytes") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 01 c400 c400 00 00 c0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 01 c400 c400 00 00 c0")),
                          "malformed result message: expected bytes", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95020903 a177 91 99 01 01 01 01 c400 c400 00 00 05")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030903 a177 91 99 01 01 01 01 c400 c400 00 00 05")),
                          "malformed result message: expected bytes", protocol_error);
   }
 }
 
 TEST_CASE("wire accepts a total of -1 and refuses any other negative total") {
-  CHECK(wire::decode(from_hex("94020501ff")) == wire::message{wire::job_info{.job = 1, .total = -1}});
-  CHECK(wire::decode(from_hex("9402050100")) == wire::message{wire::job_info{.job = 1, .total = 0}});
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94020501fe")), doctest::Contains(": negative total"), protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94020501d38000000000000000")), doctest::Contains(": negative total"),
+  CHECK(wire::decode(from_hex("95030501ffa0")) == wire::message{wire::job_info{.job = 1, .total = -1}});
+  CHECK(wire::decode(from_hex("9503050100a0")) == wire::message{wire::job_info{.job = 1, .total = 0}});
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501fea0")), doctest::Contains(": negative total"), protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501d38000000000000000a0")), doctest::Contains(": negative total"),
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94020501cf8000000000000000")),
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501cf8000000000000000a0")),
                        doctest::Contains(": integer out of range"), protocol_error);
 }
 
@@ -1277,7 +1402,7 @@ TEST_CASE("wire refuses a frame larger than max_bytes and accepts one of exactly
   const wire::message m =
       wire::tasks_msg{.job = 1, .terminator = "\n", .tasks = {{.id = 0, .payload = std::string(1000, 'p')}}};
   const auto frame = wire::encode(m);
-  // 97 02 03 01 | 00 | c4 01 0a | a0 | 91 | 94 00 01 c5 03e8 <1000 bytes> 00
+  // 97 03 03 01 | 00 | c4 01 0a | a0 | 91 | 94 00 01 c5 03e8 <1000 bytes> 00
   REQUIRE(frame.size() == 1017);
   CHECK(wire::decode(frame, frame.size()) == m);
   CHECK_THROWS_WITH_AS(wire::decode(frame, frame.size() - 1), "malformed message: 1017 bytes exceeds the limit of 1016",
@@ -1288,14 +1413,14 @@ TEST_CASE("wire refuses a frame larger than max_bytes and accepts one of exactly
 TEST_CASE("wire refuses length prefixes that claim more than the frame holds") {
   // An array of 2^32-1 elements and a bin of 2^32-1 bytes in a few bytes: refused, not allocated.
   CHECK_THROWS_AS(wire::decode(from_hex("ddffffffff 01 01 01")), protocol_error);
-  CHECK_THROWS_AS(wire::decode(from_hex("97020302 00 c6ffffffff 0a")), protocol_error);
-  CHECK_THROWS_AS(wire::decode(from_hex("97020302 00 c4010a a0 ddffffffff")), protocol_error);
+  CHECK_THROWS_AS(wire::decode(from_hex("97030302 00 c6ffffffff 0a")), protocol_error);
+  CHECK_THROWS_AS(wire::decode(from_hex("97030302 00 c4010a a0 ddffffffff")), protocol_error);
   CHECK_THROWS_AS(wire::decode(from_hex("df ffffffff 01 01")), protocol_error);
 }
 
 TEST_CASE("wire refuses nesting deeper than the protocol uses") {
   // A job_info with a trailing field nested 100 arrays deep.
-  const auto frame = from_hex("95020501ff") + std::string(100, '\x91') + from_hex("00");
+  const auto frame = from_hex("96030501ffa0") + std::string(100, '\x91') + from_hex("00");
   CHECK_THROWS_AS(wire::decode(frame), protocol_error);
 }
 
@@ -1308,9 +1433,9 @@ TEST_CASE("wire error messages say 'malformed message' once, not 'malformed mess
     p.pack(1);
   });
   CHECK_THROWS_WITH_AS(wire::decode(map), "malformed message: not an array", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("920201")), "malformed message: 2 fields, expected at least 3",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("920301")), "malformed message: 2 fields, expected at least 3",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94020501fe")), "malformed message: negative total", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("95030501fea0")), "malformed message: negative total", protocol_error);
 }
 
 TEST_CASE("wire names each task status in lower case") {
@@ -1335,4 +1460,10 @@ TEST_CASE("wire's sink_status overload of encode_to writes the same bytes as enc
   std::string out = "stale bytes that must be replaced";
   wire::encode_to(out, s);
   CHECK(out == wire::encode(wire::message(s)));
+  // And a claim, whose fields come last.
+  const wire::sink_status claim{
+      .job = 3, .done_below = 9, .done = {{.first = 12, .count = 2}}, .claim = true, .fingerprint = "range 1:20:1"};
+  wire::encode_to(out, claim);
+  CHECK(out == wire::encode(wire::message(claim)));
+  CHECK(wire::decode(out) == wire::message(claim));
 }

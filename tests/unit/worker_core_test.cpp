@@ -452,15 +452,23 @@ TEST_CASE("worker core ends with exit 1 on a frame of another protocol version")
     version = 1;
     core.on_message(std::string("\x94\x01\x04\x07\xc3", 5), t0); // [1, vent_status, 7, true]
   }
-  SUBCASE("a wrong_version from a ventilator of version 3") {
-    version = 3;
-    core.on_message(std::string("\x93\x03\x0b\x00", 4), t0); // [3, wrong_version, 0]
+  SUBCASE("a vent_status of version 2, the one before ours") {
+    version = 2;
+    core.on_message(std::string("\x96\x02\x04\x07\xc3\x00\x00", 7), t0); // [2, vent_status, 7, true, 0, 0]
+  }
+  SUBCASE("a wrong_version from a ventilator of version 2") {
+    version = 2;
+    core.on_message(std::string("\x93\x02\x0b\x00", 4), t0); // [2, wrong_version, 0]
+  }
+  SUBCASE("a wrong_version from a ventilator of version 4") {
+    version = 4;
+    core.on_message(std::string("\x93\x04\x0b\x00", 4), t0); // [4, wrong_version, 0]
   }
   CHECK(core.current_phase() == worker_core::phase::finished);
   CHECK(core.exit_code() == 1);
   REQUIRE(log.lines.size() == 1);
   CHECK(log.lines[0].ends_with(fmt::format(
-      "error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version {}; this worker speaks 2\n", version)));
+      "error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version {}; this worker speaks 3\n", version)));
 }
 
 TEST_CASE("worker core counts and drops a malformed frame") {

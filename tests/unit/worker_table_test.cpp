@@ -117,10 +117,35 @@ TEST_CASE("worker table clamps a reported batch number to what was sent so a pee
   CHECK(t.find("a")->resolved_below == 2);
   CHECK(t.find("a")->credit() == 4);
 
-  // A brand new worker claiming batches gets none of them counted.
+  // A brand new worker already in our job (it served the process we restarted as) gets none of
+  // them counted either: they are settled, and our batches to it are numbered after them.
   (void)t.on_status("b", status(3, 100), t0);
-  CHECK(t.find("b")->resolved_below == 1);
+  CHECK(t.find("b")->resolved_below == 100);
+  CHECK(t.find("b")->next_seq == 100);
   CHECK(t.find("b")->credit() == 3);
+  // A claim near the counter's end is not taken up (our numbers must not wrap).
+  (void)t.on_status("c", status(3, std::uint64_t{1} << 63), t0);
+  CHECK(t.find("c")->next_seq == 1);
+  CHECK(t.find("c")->credit() == 3);
+}
+
+TEST_CASE("worker table adopting a restarted job numbers each worker's batches after the ones it has") {
+  worker_table t(job - 1); // the job id drawn at start, before the sink named the job we continue
+  // A worker of the job we continue reports that job's numbers: they mean nothing in ours yet.
+  (void)t.on_status("a", status(4, 7), t0);
+  CHECK(t.find("a")->next_seq == 1);
+  t.adopt_job(job);
+  CHECK(t.find("a")->credit() == 0); // until it speaks in the adopted job's numbers
+  (void)t.on_status("a", status(4, 7), t0);
+  CHECK(t.find("a")->next_seq == 7);
+  CHECK(t.find("a")->resolved_below == 7);
+  CHECK(t.find("a")->credit() == 4);
+  t.on_sent("a", 7, 2);
+  CHECK(t.find("a")->credit() == 2);
+  // Once we have sent it a batch, its reports are clamped as always.
+  (void)t.on_status("a", status(4, 50), t0);
+  CHECK(t.find("a")->next_seq == 8);
+  CHECK(t.find("a")->credit() == 4);
 }
 
 TEST_CASE("worker table gives an unreachable worker no credit until it speaks again") {

@@ -14,7 +14,9 @@ namespace mtask::wire {
 
 // Version 2: per-worker batch sequence numbers (lost batches are detected, not guessed), the sink's
 // cumulative acknowledgement (done_below), held result bytes, and wrong_version.
-inline constexpr std::uint32_t protocol_version = 2;
+// Version 3: the input's fingerprint in job_info, and the sink's claim (a restarted ventilator
+// learns the job it continues and every id already done).
+inline constexpr std::uint32_t protocol_version = 3;
 // Frames larger than this are refused by the socket (ZMQ_MAXMSGSIZE) and by the decoder's limits.
 inline constexpr std::size_t default_max_frame_bytes = 256u << 20;
 
@@ -100,6 +102,10 @@ struct vent_status {
 struct job_info {
   std::uint64_t job = 0;
   std::int64_t total = -1; // number of tasks, or -1 while input is still being read
+  // What the input is (its size, mtime and first MiB's hash, and the splitting flags; see
+  // input/fingerprint.hpp): the sink keeps it with the job so that a restarted ventilator can prove
+  // it reads the same input. "" when it cannot be checked (a pipe): such a job cannot be resumed.
+  std::string fingerprint;
   friend bool operator==(const job_info&, const job_info&) = default;
 };
 
@@ -122,6 +128,11 @@ struct sink_status {
   bool held_back = false;
   std::vector<ack> acks;      // failures the sink did not keep (retries left): run them again
   std::vector<id_range> done; // tasks whose final result the sink now holds, as runs of ids
+  // A claim: the answer to a ventilator of another job (a restarted one). `job` is the job this sink
+  // serves, `fingerprint` that job's input, and done_below + `done` every id final at the sink (durable,
+  // with a journal), not just the news: the ventilator adopts the job when its input is the same.
+  bool claim = false;
+  std::string fingerprint; // "" unless `claim`
   friend bool operator==(const sink_status&, const sink_status&) = default;
 };
 

@@ -191,6 +191,7 @@ struct schema<job_info> {
   static constexpr auto type = msg_type::job_info;
   static constexpr auto fields = std::tuple{
       value(&job_info::total, known_or_minus_one),
+      str(&job_info::fingerprint),
   };
 };
 
@@ -204,6 +205,8 @@ struct schema<sink_status> {
       value(&sink_status::held_back),
       list(&sink_status::acks, "acks"),
       list(&sink_status::done, "done"),
+      value(&sink_status::claim),
+      str(&sink_status::fingerprint),
   };
 };
 

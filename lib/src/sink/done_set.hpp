@@ -18,6 +18,8 @@ class done_set {
   // Every id below this is in the set.
   [[nodiscard]] std::uint64_t watermark() const { return below_; }
   [[nodiscard]] std::uint64_t size() const { return below_ + above_.size(); }
+  // Returns: the ids above the watermark, in no particular order.
+  [[nodiscard]] const std::unordered_set<std::uint64_t>& above() const { return above_; }
 
  private:
   std::uint64_t below_ = 0;

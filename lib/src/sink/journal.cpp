@@ -11,7 +11,7 @@
 namespace mtask::journal {
 namespace {
 
-enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3 };
+enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, job = 64 };
 // From this type on, a reader that does not know a record skips it (the ventilator's restart will
 // add records of its own; an older sink can still resume from such a journal).
 constexpr std::uint8_t first_optional_type = 64;
@@ -154,7 +154,7 @@ bool plausible_record_at(std::string_view bytes, std::size_t pos) {
   if (!f || f->length == 0 || f->length > bytes.size() - pos - frame_bytes) return false;
   const auto body = bytes.substr(pos + frame_bytes, f->length);
   const auto type = static_cast<std::uint8_t>(body[0]);
-  return (type >= 1 && type <= 3) && crc32(body) == f->crc;
+  return ((type >= 1 && type <= 3) || type == static_cast<std::uint8_t>(record_type::job)) && crc32(body) == f->crc;
 }
 
 // A bad record at `pos` is a torn tail only if nothing good comes after it: a torn write is the
@@ -206,6 +206,13 @@ void append_record(std::string& out, const commit& c) {
       put_u64(b, h.id);
       put_str(b, h.bytes);
     }
+  });
+}
+
+void append_record(std::string& out, const job_record& j) {
+  framed(out, record_type::job, [&](std::string& b) {
+    put_u64(b, j.job);
+    put_str(b, j.fingerprint);
   });
 }
 
@@ -283,6 +290,14 @@ void state::apply(const commit& c) {
   held.erase(held.begin(), below);
 }
 
+void state::apply(const job_record& j) {
+  if (j.job == 0) throw corrupt("a job record without a job");
+  if (job != 0 && j.job != job) throw corrupt(fmt::format("records of two jobs ({:016x} and {:016x})", job, j.job));
+  if (!fingerprint.empty() && j.fingerprint != fingerprint) throw corrupt("two inputs for one job");
+  job = j.job;
+  fingerprint = j.fingerprint;
+}
+
 read_result read(std::string_view bytes) {
   read_result out;
   bool have_header = false;
@@ -322,6 +337,13 @@ read_result read(std::string_view bytes) {
           out.st.complete = c;
           break;
         }
+        case static_cast<std::uint8_t>(record_type::job): {
+          job_record j;
+          j.job = r.u64();
+          j.fingerprint = r.str();
+          out.st.apply(j);
+          break;
+        }
         default:
           if (type < first_optional_type) throw corrupt(fmt::format("a record of unknown type {}", type));
           break; // a later part's record: not ours to read
@@ -338,13 +360,14 @@ read_result read(std::string_view bytes) {
 
 std::uint64_t snapshot_size(const state& s) {
   constexpr std::uint64_t fixed = 256; // the header with its paths, the commit's fields, the completion
-  return fixed + s.head.output_path.size() + s.head.failures_path.size() + 16 * (s.final_ids.above().size() + 1) +
-         12 * s.held.size() + s.held_bytes;
+  return fixed + s.head.output_path.size() + s.head.failures_path.size() + s.fingerprint.size() +
+         16 * (s.final_ids.above().size() + 1) + 12 * s.held.size() + s.held_bytes;
 }
 
 std::string snapshot(const state& s) {
   std::string out;
   append_record(out, s.head);
+  if (s.job != 0 && !s.fingerprint.empty()) append_record(out, job_record{.job = s.job, .fingerprint = s.fingerprint});
   commit c{.job = s.job,
            .output_end = s.output_end,
            .failures_end = s.failures_end,

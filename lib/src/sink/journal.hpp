@@ -63,8 +63,18 @@ struct completion {
   friend bool operator==(const completion&, const completion&) = default;
 };
 
+// The job the sink serves and its input (wire::job_info's fingerprint), journaled before its first
+// commit: a restarted ventilator must prove it reads the same input. Record type 64, the first of
+// the optional ones: a reader that does not know it skips it.
+struct job_record {
+  std::uint64_t job = 0;
+  std::string fingerprint;
+  friend bool operator==(const job_record&, const job_record&) = default;
+};
+
 // Appends one framed record to `out`.
 void append_record(std::string& out, const header& h);
+void append_record(std::string& out, const job_record& j);
 void append_record(std::string& out, const commit& c);
 void append_record(std::string& out, const completion& c);
 
@@ -89,7 +99,8 @@ class id_set {
 // What a journal says, record by record.
 struct state {
   header head;
-  std::uint64_t job = 0; // 0: no result was ever journaled
+  std::uint64_t job = 0;   // 0: no result (nor the job's input) was ever journaled
+  std::string fingerprint; // the job's input, "" if never journaled
   id_set final_ids;
   std::map<std::uint64_t, std::string> held; // -k: final results not yet in the output
   std::uint64_t output_end = 0;
@@ -100,6 +111,8 @@ struct state {
   std::uint64_t held_bytes = 0; // of `held`'s results
   // Throws: corrupt when `c` contradicts the state (another job, an output that shrinks).
   void apply(const commit& c);
+  // Throws: corrupt for another job than the commits'.
+  void apply(const job_record& j);
   friend bool operator==(const state&, const state&) = default;
 };
 

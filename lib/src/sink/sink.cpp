@@ -199,6 +199,8 @@ class sink_loop final : public sink_io {
       }
     }
     record_.clear();
+    record_.append(job_record_); // the job's input, before its first results
+    job_record_.clear();
     journal::append_record(record_, c);
     try {
       journal_state_.apply(c);
@@ -216,6 +218,15 @@ class sink_loop final : public sink_io {
       jw_->end_group(seq, record_);
     }
     output([&] { jw_->flush(); });
+  }
+  void journal_job(const journal::job_record& j) override {
+    try {
+      journal_state_.apply(j);
+    } catch (const journal::corrupt& e) {
+      failure_ = fmt::format("journal '{}': {}", opts_.journal_path, e.what()); // our own bug
+      return;
+    }
+    journal::append_record(job_record_, j); // goes out with the next group
   }
   void journal_complete(const journal::completion& c) override {
     record_.clear();
@@ -321,6 +332,7 @@ class sink_loop final : public sink_io {
   std::optional<std::string> failure_; // the first output error
   bool drain_awaited_ = false;         // the core waits for the output to drain
   journal::state journal_state_;       // what the journal says so far (compaction writes it whole)
+  std::string job_record_;             // the job's record, until the first group carries it
   std::string record_;                 // reused encoding buffer
   std::uint64_t last_seq_ = 0;         // the last journal group the core closed
   std::uint64_t told_durable_ = 0;     // the last durable group the core was told of

@@ -44,6 +44,7 @@ void sink_core::resume_from(const journal::state& st) {
   // What was final before the crash stays final: its copies are duplicates, and the ventilator is
   // told again (ids above the watermark as runs) in case the acks never left.
   expected_job_ = st.job;
+  fingerprint_ = st.fingerprint;
   done_.start_at(st.final_ids.watermark());
   for (const auto& [first, end] : st.final_ids.above()) {
     for (auto id = first; id < end; ++id) done_.insert(id);
@@ -109,12 +110,18 @@ void sink_core::on_control(std::string_view frame, time_point now) {
 }
 
 void sink_core::on_job_info(const wire::job_info& j, time_point now) {
-  if (phase_ == phase::waiting_for_job && expected_job_ != 0 && j.job != 0 && j.job != expected_job_) {
-    log::error(
-        "the ventilator at '{}' serves job {:016x}, but the journal is of job {:016x}: a restarted sink "
-        "continues only its own job",
-        cfg_.ventilator_endpoint, j.job, expected_job_);
-    finish(exit_failure);
+  const std::uint64_t mine = job_ != 0 ? job_ : expected_job_;
+  if (j.job != 0 && mine != 0 && j.job != mine) {
+    // A ventilator of another job: ours restarted (it adopts our job if its input is the same) or a
+    // stranger (it refuses to merge its input into our output). Either way it must hear of our job.
+    ++stats_.foreign;
+    if (phase_ == phase::waiting_for_job || phase_ == phase::collecting || phase_ == phase::completing) {
+      if (claimed_to_ != j.job) {
+        log::info("a ventilator of job {:016x} connected: telling it this sink serves job {:016x}", j.job, mine);
+        claimed_to_ = j.job;
+      }
+      send_claim(now);
+    }
     return;
   }
   const bool adopt = phase_ == phase::waiting_for_job && j.job != 0;
@@ -122,6 +129,10 @@ void sink_core::on_job_info(const wire::job_info& j, time_point now) {
     job_ = j.job;
     phase_ = phase::collecting;
     log::info("serving job {:016x}", job_);
+    if (fingerprint_.empty() && !j.fingerprint.empty()) {
+      fingerprint_ = j.fingerprint;
+      if (cfg_.journal) io_.journal_job(journal::job_record{.job = job_, .fingerprint = fingerprint_});
+    }
   }
   if (j.job != job_ || job_ == 0) {
     ++stats_.foreign;
@@ -523,19 +534,57 @@ void sink_core::finish(int code) {
 
 // ---- sending ----
 
-void sink_core::send_status(time_point now) {
-  status_.job = job_;
+void sink_core::fill_marks(wire::sink_status& s) const {
   const bool ordered = cfg_.keep_order && !aggregator_;
   if (cfg_.journal) {
     // Only what is durable: a crash must not lose what the ventilator was told is done.
-    status_.written_below = ordered ? durable_written_below_ : std::numeric_limits<std::uint64_t>::max();
-    status_.done_below = durable_below_;
+    s.written_below = ordered ? durable_written_below_ : std::numeric_limits<std::uint64_t>::max();
+    s.done_below = durable_below_;
   } else {
-    status_.written_below = ordered ? order_.next() : std::numeric_limits<std::uint64_t>::max();
-    status_.done_below = done_.watermark();
+    s.written_below = ordered ? order_.next() : std::numeric_limits<std::uint64_t>::max();
+    s.done_below = done_.watermark();
   }
-  status_.held_bytes = held_bytes_;
-  status_.held_back = held_back_;
+  s.held_bytes = held_bytes_;
+  s.held_back = held_back_;
+}
+
+void sink_core::send_claim(time_point now) {
+  wire::sink_status c{.job = job_ != 0 ? job_ : expected_job_, .claim = true, .fingerprint = fingerprint_};
+  fill_marks(c);
+  // Every final id above done_below: the watermark's stragglers and the ids beyond it...
+  std::vector<std::uint64_t> ids;
+  for (auto id = c.done_below; id < done_.watermark(); ++id) ids.push_back(id);
+  for (auto id : done_.above()) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  // ...but with a journal, not those whose group is not durable yet: a ventilator skips what a
+  // claim lists for good, so a crash must not be able to take it. (The acks of each open group
+  // list its ids, finals and duplicates alike: a duplicate left out is only run once more.)
+  std::vector<wire::id_range> pending;
+  if (cfg_.journal) {
+    for (const auto& g : groups_) pending.insert(pending.end(), g.acks.begin(), g.acks.end());
+    pending.insert(pending.end(), pending_acks_.begin(), pending_acks_.end());
+    std::sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  std::size_t p = 0;
+  for (auto id : ids) {
+    bool unsure = false;
+    for (std::size_t i = p; i < pending.size() && pending[i].first <= id; ++i) {
+      if (id - pending[i].first < pending[i].count) {
+        unsure = true;
+        break;
+      }
+    }
+    while (p < pending.size() && pending[p].first + pending[p].count <= id) ++p;
+    if (!unsure) wire::append_id(c.done, id);
+  }
+  wire::encode_to(frame_, c);
+  last_try_ = now;
+  (void)io_.send_control(frame_); // not retried: the ventilator asks again with its next job_info
+}
+
+void sink_core::send_status(time_point now) {
+  status_.job = job_;
+  fill_marks(status_);
   wire::encode_to(frame_, status_);
   last_try_ = now;
   if (io_.send_control(frame_) != send_result::sent) {

@@ -71,6 +71,9 @@ class sink_io {
   // With a journal, after every group is durable: the job is complete. output_drained() stays
   // false until that is durable too.
   virtual void journal_complete(const journal::completion& c) { (void)c; }
+  // With a journal: the job this sink now serves and its input's fingerprint, to be journaled no
+  // later than the first group (a restarted ventilator proves its input against it).
+  virtual void journal_job(const journal::job_record& j) { (void)j; }
 };
 
 class sink_core {
@@ -143,6 +146,10 @@ class sink_core {
   void finish(int code);
   void send_due(time_point now);
   void send_status(time_point now);
+  // Answers a ventilator of another job (a restarted one) with the job this sink serves, its input,
+  // and every id final here (durable ones only, with a journal).
+  void send_claim(time_point now);
+  void fill_marks(wire::sink_status& s) const; // written_below, done_below, held bytes, held back
   void send(const wire::message& m, time_point now);
   void drop_frame(std::string_view why);
   void resume_from(const journal::state& st);
@@ -198,6 +205,8 @@ class sink_core {
   std::uint64_t durable_below_ = 0; // what statuses say: durable, not merely written
   std::uint64_t durable_written_below_ = 0;
   std::uint64_t expected_job_ = 0; // resuming: the journal's job
+  std::string fingerprint_;        // the job's input, as its ventilator described it (job_info)
+  std::uint64_t claimed_to_ = 0;   // the last other job told of ours (logged once each)
   bool complete_journaled_ = false;
 };
 

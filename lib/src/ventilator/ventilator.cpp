@@ -4,6 +4,7 @@
 
 #include "common/cli.hpp"
 #include "common/log.hpp"
+#include "input/fingerprint.hpp"
 #include "input/input_reader.hpp"
 #include "mtask/error.hpp"
 #include "security/security.hpp"
@@ -42,6 +43,7 @@ ventilator_config config_of(const ventilator_options& o) {
       .max_held_bytes = o.max_held_bytes,
       .sink_endpoint = o.common.sink,
       .ventilator_endpoint = o.common.ventilator,
+      .fingerprint = input_fingerprint(o.input, o.split, o.range),
   };
 }
 
@@ -167,6 +169,7 @@ int ventilator::run() {
     log::info("{} task(s) whose results the sink never acknowledged were run again", s.rerun_unacked);
   if (s.lost_batches > 0) log::info("{} batch(es) lost on the way to a worker were requeued", s.lost_batches);
   if (s.retried > 0) log::info("{} failed attempt(s) were retried", s.retried);
+  if (core_.resumed()) log::info("resumed the job: {} task(s) the sink already held were not run again", s.skipped);
   if (watch_.failures() > 0)
     log::warn("refused {} handshake(s): clients without CURVE or not on --allow", watch_.failures());
   return *core_.exit_code();

@@ -63,6 +63,10 @@ void ventilator_core::send_to_sink(const wire::message& m) {
   if (send_to(sink_id_, m) != send_result::sent) log::debug("could not reach the sink");
 }
 
+void ventilator_core::send_job_info() {
+  send_to_sink(wire::job_info{.job = cfg_.job, .total = total(), .fingerprint = cfg_.fingerprint});
+}
+
 void ventilator_core::send_vent_status(const std::string& id) {
   const auto* w = workers_.find(id);
   if (!w) return;
@@ -75,7 +79,8 @@ void ventilator_core::send_vent_status(const std::string& id) {
 bool ventilator_core::sink_gone() {
   // ROUTER_MANDATORY: a send to a peer whose connection is gone fails.
   return sink_id_.empty() ||
-         send_to(sink_id_, wire::job_info{.job = cfg_.job, .total = total()}) == send_result::unreachable;
+         send_to(sink_id_, wire::job_info{.job = cfg_.job, .total = total(), .fingerprint = cfg_.fingerprint}) ==
+             send_result::unreachable;
 }
 
 void ventilator_core::send_failures(std::vector<wire::result> results) {
@@ -104,6 +109,18 @@ void ventilator_core::resend_decided() {
   }
 }
 
+bool ventilator_core::done_before(std::uint64_t id) {
+  if (id < done_below_at_start_) return true;
+  // Asked in increasing order of id: a run wholly behind `id` is passed for good.
+  while (done_run_ < done_at_start_.size()) {
+    const auto& run = done_at_start_[done_run_];
+    if (id < run.first) return false;
+    if (id - run.first < run.count) return true;
+    ++done_run_;
+  }
+  return false;
+}
+
 void ventilator_core::read_input(time_point) {
   if (input_done_ || phase_ == phase::aborting || phase_ == phase::finished) return;
   // With -k, results the sink holds for an earlier task are bounded in bytes: reading stops (the
@@ -116,10 +133,17 @@ void ventilator_core::read_input(time_point) {
           ? sink_written_below_ + cfg_.window
           : std::numeric_limits<std::uint64_t>::max();
   std::vector<wire::result> too_large;
-  while (ledger_.queued() < want && ledger_.size() < cfg_.window && next_id_ < id_limit) {
+  for (;;) {
+    // A task the sink already holds (we continue a job) is read past, whatever the limits.
+    const bool skip = resumed_ && done_before(next_id_);
+    if (!skip && !(ledger_.queued() < want && ledger_.size() < cfg_.window && next_id_ < id_limit)) break;
     auto payload = input_.next();
     if (!payload) break;
     const auto id = next_id_++;
+    if (skip) {
+      ++stats_.skipped;
+      continue;
+    }
     if (payload->size() + task_overhead + batch_header_bytes() > cfg_.max_message_bytes) {
       // It can never be sent: fail it alone, and the rest of the job goes on.
       ++stats_.too_large;
@@ -141,7 +165,7 @@ void ventilator_core::read_input(time_point) {
   if (input_.exhausted()) {
     input_done_ = true;
     log::info("input ended: {} tasks", next_id_);
-    send_to_sink(wire::job_info{.job = cfg_.job, .total = total()});
+    send_job_info();
   }
 }
 
@@ -226,16 +250,69 @@ void ventilator_core::on(const wire::worker_bye&, const std::string& from, time_
   if (workers_.on_bye(from)) lose_worker(from, "said goodbye");
 }
 
+bool ventilator_core::on_claim(const wire::sink_status& s, time_point now) {
+  if (phase_ != phase::waiting_for_sink || resumed_) return false; // we dispatch our own job already
+  const auto refuse = [&](std::string why) {
+    log::error("{}", why);
+    // Not an abort: that sink keeps waiting for the ventilator of its own job.
+    finish(exit_failure);
+  };
+  if (cfg_.fingerprint.empty()) {
+    refuse(fmt::format(
+        "the sink is in the middle of job {:016x}; this ventilator reads a pipe, which cannot be checked to be "
+        "the same input: to resume, give the input as a file (or stop that sink to start a new job)",
+        s.job));
+    return false;
+  }
+  if (s.fingerprint != cfg_.fingerprint) {
+    refuse(
+        fmt::format("the sink is in the middle of job {:016x}, whose input was [{}]; this input is [{}]: "
+                    "refusing to merge another input into its output (stop that sink, or give it a new "
+                    "--journal, to start a new job)",
+                    s.job, s.fingerprint.empty() ? "unknown" : s.fingerprint, cfg_.fingerprint));
+    return false;
+  }
+  // Nothing was dispatched yet (we were waiting for the sink): taking its job id is all it takes.
+  // At the default level: whoever reads the output must know it continues an earlier run.
+  std::uint64_t held = s.done_below;
+  for (const auto& run : s.done) held += run.first >= s.done_below ? run.count : 0;
+  log::warn("resuming job {:016x}: the sink already holds {} task(s); only the others run", s.job, held);
+  cfg_.job = s.job;
+  workers_.adopt_job(s.job);
+  batch_header_bytes_ = 0; // the job id's encoding may be longer
+  resumed_ = true;
+  done_below_at_start_ = s.done_below;
+  done_at_start_ = s.done;
+  std::sort(done_at_start_.begin(), done_at_start_.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  done_run_ = 0;
+  (void)now;
+  if (!sink_id_.empty()) send_job_info(); // the sink learns we serve its job now
+  return true;
+}
+
 void ventilator_core::on(const wire::sink_status& s, const std::string& from, time_point now) {
+  if (s.claim && s.job != 0 && s.job != cfg_.job && (sink_id_.empty() || from == sink_id_)) {
+    if (!on_claim(s, now)) {
+      if (phase_ != phase::finished) ++stats_.malformed;
+      return;
+    }
+  }
   if (s.job != 0 && s.job != cfg_.job) {
     ++stats_.malformed;
     log::info("dropped a status from a sink serving another job");
+    // A sink already in a job (ours, before we restarted?) answers our job_info with a claim:
+    // ask, once a heartbeat at most (its statuses come with every batch of results).
+    if (phase_ == phase::waiting_for_sink && (sink_id_.empty() || from == sink_id_) && now >= next_probe_) {
+      next_probe_ = now + cfg_.heartbeat;
+      (void)send_to(from, wire::job_info{.job = cfg_.job, .total = total(), .fingerprint = cfg_.fingerprint});
+    }
     return;
   }
   if (sink_id_.empty()) {
     sink_id_ = from;
     log::info("sink connected");
-    send_to_sink(wire::job_info{.job = cfg_.job, .total = total()});
+    send_job_info();
   } else if (from != sink_id_) {
     // The sink keeps its routing id across reconnects, so this is another process.
     ++stats_.malformed;
@@ -245,7 +322,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   sink_seen_ = now;
   if (s.job == 0) {
     // It has not heard of our job yet (its first hello, or our job_info was lost): say it again.
-    send_to_sink(wire::job_info{.job = cfg_.job, .total = total()});
+    send_job_info();
     return;
   }
   sink_spoke_ = now;
@@ -377,7 +454,7 @@ void ventilator_core::on_tick(time_point now) {
           workers_.find(id)->name, lost.requeued.size());
     }
   }
-  send_to_sink(wire::job_info{.job = cfg_.job, .total = total()});
+  send_job_info();
   if (now - last_resend_ >= timeout) {
     resend_decided();
     last_resend_ = now;

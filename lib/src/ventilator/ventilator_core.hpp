@@ -33,6 +33,10 @@ struct ventilator_config {
   std::uint64_t max_held_bytes = 16u << 20;
   std::string sink_endpoint;       // advertised to workers started without --sink
   std::string ventilator_endpoint; // for messages only
+  // What the input is (input/fingerprint.hpp). A sink already serving a job of the same input
+  // makes this a restart: its job is adopted and the ids it holds are skipped. "": a pipe, which
+  // cannot be resumed.
+  std::string fingerprint;
 };
 
 // What the core asks of the network.
@@ -89,11 +93,14 @@ class ventilator_core {
     std::uint64_t rerun_unacked = 0; // tasks of idle workers the sink never acknowledged, run again
     std::uint64_t retried = 0;       // failed attempts run again
     std::uint64_t too_large = 0;     // tasks failed for exceeding --max-message-bytes
+    std::uint64_t skipped = 0;       // resuming: tasks read and not dispatched, the sink held them already
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
   [[nodiscard]] const ledger& tasks() const { return ledger_; }
   [[nodiscard]] const worker_table& workers() const { return workers_; }
   [[nodiscard]] std::uint64_t job() const { return cfg_.job; }
+  // Returns: whether this run continues a job a sink was already serving (a restart).
+  [[nodiscard]] bool resumed() const { return resumed_; }
 
  private:
   void read_input(time_point now);
@@ -103,6 +110,11 @@ class ventilator_core {
   void on(const wire::worker_status& s, const std::string& from, time_point now);
   void on(const wire::worker_bye& b, const std::string& from, time_point now);
   void on(const wire::sink_status& s, const std::string& from, time_point now);
+  // A sink serving another job answered our job_info: continue its job if its input is ours.
+  // Returns: whether the job was adopted (the claim then counts as the sink's first status).
+  bool on_claim(const wire::sink_status& s, time_point now);
+  // Resuming: whether task `id` is already final at the sink (it is read and skipped).
+  bool done_before(std::uint64_t id);
   void on(const wire::abort_msg& a, const std::string& from, time_point now);
   void on(const wire::complete& c, const std::string& from, time_point now);
   void lose_worker(const std::string& id, std::string_view why);
@@ -113,6 +125,7 @@ class ventilator_core {
   std::size_t batch_header_bytes();
   send_result send_to(const std::string& id, const wire::message& m);
   void send_to_sink(const wire::message& m);
+  void send_job_info();
   void send_vent_status(const std::string& id);
   void begin_abort(std::string reason, int code, time_point now);
   void finish(int code);
@@ -131,6 +144,11 @@ class ventilator_core {
 
   std::uint64_t next_id_ = 0;
   bool input_done_ = false;
+  // Resuming: the ids the sink already held when we adopted its job, skipped as they are read.
+  bool resumed_ = false;
+  std::uint64_t done_below_at_start_ = 0;
+  std::vector<wire::id_range> done_at_start_; // sorted, above done_below_at_start_
+  std::size_t done_run_ = 0;                  // the first run not yet behind next_id_
   std::string sink_id_;
   bool impostor_logged_ = false; // a non-sink key sent a sink's message (logged once)
   bool sink_held_back_ = false;
@@ -146,6 +164,7 @@ class ventilator_core {
   time_point next_tick_{};
   time_point last_resend_{};
   time_point last_advance_{};
+  time_point next_probe_{}; // the next job_info that may answer a sink of another job
   int abort_code_ = 1;
   std::map<std::uint64_t, wire::result> decided_; // outcomes decided here, until the sink acks them
   std::set<std::string> wrong_version_peers_;     // logged once each

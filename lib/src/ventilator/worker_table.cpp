@@ -7,6 +7,10 @@ namespace mtask {
 
 namespace {
 
+// A batch number a worker may claim to be at when we take over its numbering: far below the
+// counter's end, so that no hostile claim makes ours wrap.
+constexpr std::uint64_t max_adopted_seq = std::uint64_t{1} << 62;
+
 bool in_ranges(const std::vector<wire::id_range>& ranges, std::uint64_t n) {
   for (const auto& r : ranges) {
     if (n >= r.first && n - r.first < r.count) return true;
@@ -24,6 +28,13 @@ worker_table::status_outcome worker_table::on_status(const std::string& id, cons
   w.name = s.name;
   w.slots = s.slots;
   w.free = s.free;
+  // A worker we have sent nothing yet that is already in our job got its batches from the process
+  // we restarted as: ours are numbered after them (it drops a number it has seen as a duplicate),
+  // and every one before them is settled.
+  if (s.job == job_ && w.next_seq == 1 && w.in_flight.empty() && s.next_seq < max_adopted_seq) {
+    w.next_seq = std::max<std::uint64_t>(s.next_seq, 1);
+    w.resolved_below = w.next_seq;
+  }
   // A worker that has received nothing of our job yet reports another job's numbers. A confused or
   // hostile peer cannot claim batches we never sent (that would inflate its credit).
   const std::uint64_t next = s.job == job_ ? std::min(s.next_seq, w.next_seq) : 1;
@@ -64,6 +75,11 @@ void worker_table::on_sent(const std::string& id, std::uint64_t seq, std::size_t
 void worker_table::on_unreachable(const std::string& id) {
   auto it = workers_.find(id);
   if (it != workers_.end()) it->second.reachable = false;
+}
+
+void worker_table::adopt_job(std::uint64_t job) {
+  job_ = job;
+  for (auto& [id, w] : workers_) w.reachable = false; // its credit was counted in another job's numbers
 }
 
 bool worker_table::on_bye(const std::string& id) {

@@ -66,6 +66,9 @@ class worker_table {
   void on_unreachable(const std::string& id);
   // The worker said goodbye: it is lost now rather than after the heartbeat timeout.
   bool on_bye(const std::string& id);
+  // A restarted ventilator adopts the job it continues (nothing has been sent yet). Every worker
+  // has no credit until its next status, which numbers its batches of that job.
+  void adopt_job(std::uint64_t job);
 
   // Returns: the ids of live workers silent for longer than `timeout`, now marked lost.
   std::vector<std::string> expire(time_point now, millis timeout);
