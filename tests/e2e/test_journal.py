@@ -22,6 +22,8 @@ def read_journal(path):
     """The task ids a journal holds as final and the output's journaled end (parsed here,
     independently of the sink's reader): records are [u32 length][u32 crc32][body], body[0] the
     type; 2 is a commit: job, output_end, failures_end, written_below, failed (u64 each), runs."""
+    if not os.path.exists(path):
+        return set(), 0
     with open(path, "rb") as f:
         data = f.read()
     ids, pos, end = set(), 0, 0
@@ -142,6 +144,74 @@ class SinkRestart(E2E):
         os.environ["MTASK_TEST_JOURNAL_COMPACT_BYTES"] = "4096"  # compacts every few groups
         self.addCleanup(os.environ.pop, "MTASK_TEST_JOURNAL_COMPACT_BYTES", None)
         self.kill_and_restart(keep_order=True)
+
+
+class ReductionRestart(E2E):
+    """--reduce and --reduce-by-key with --journal: the running total is journaled with each group
+    of results, so a sink killed and restarted counts every result exactly once."""
+
+    def killed_twice(self, sink_args, payload):
+        c = self.cluster(heartbeat_ms=50, heartbeat_timeout_ms=1000)
+        for _ in range(2):
+            c.worker(builtin="echo", jobs=2)
+        # The input comes through a pipe a quarter at a time, so the job cannot end before the kills
+        # however fast the machine is: each kill falls while a quarter of the tasks is in flight.
+        fifo = c.fifo()
+        vent = c.ventilator(args=["--idle-timeout-ms", "60000"], stdin_path=fifo.path)
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        args = ["--output", out, "--journal", journal, "--idle-timeout-ms", "60000"] + sink_args
+        sink = c.sink(args)
+        tasks = payload.splitlines(keepends=True)
+        quarter = len(tasks) // 4
+        fifo.write(b"".join(tasks[:2 * quarter]))
+        for k in (1, 2):
+            wait_until(lambda: len(journal_ids(journal)) >= k * quarter or not sink.alive(), 120,
+                       f"{k * quarter} results journaled")
+            self.assertTrue(sink.alive(), f"the sink exited early:\n{tail(sink.stderr())}")
+            sink.signal(signal.SIGKILL)
+            sink.wait(10)
+            sink = c.sink(args)
+            fifo.write(b"".join(tasks[(k + 1) * quarter:(k + 2) * quarter] if k == 1 else tasks[3 * quarter:]))
+        fifo.close()
+        self.assertEqual(self.finish(sink, vent, timeout=120), b"")
+        with open(out, "rb") as f:
+            return f.read()
+
+    def test_a_sum_resumes_exactly_across_sink_kills(self):
+        n = 20000
+        got = self.killed_twice(["--reduce", "sum"], b"".join(b"%d\n" % i for i in range(1, n + 1)))
+        self.assertEqual(got, b"%d\n" % (n * (n + 1) // 2))
+
+    def test_totals_by_key_resume_exactly_across_sink_kills(self):
+        n = 20000
+        payload = b"".join(b"key%02d\t%d\n" % (i % 40, i) for i in range(n))
+        got = self.killed_twice(["--reduce-by-key", "sum"], payload)
+        want = b"".join(b"key%02d\t%d\n" % (k, sum(range(k, n, 40))) for k in range(40))
+        self.assertEqual(got, want)
+
+    def test_a_reduction_refuses_a_journal_of_plain_results_and_the_reverse(self):
+        c = self.cluster()
+        c.worker(builtin="echo")
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(30)))
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        # A job of plain results, killed after the journal holds some.
+        sink = c.sink(["--output", out, "--journal", journal])
+        self.assertEqual(self.finish(sink, vent), b"")
+        os.remove(journal)
+        sink = c.sink(["--output", out, "--journal", journal, "--reduce", "sum"])
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(30)))
+        self.assertEqual(self.finish(sink, vent), b"")
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"435\n")
+        # The complete journal of a sum, run without --reduce: refused before anything is touched.
+        rc, stdout, stderr = run([binary("mtask-sink")] + c.common() + ["--output", out, "--journal", journal],
+                                 timeout=30)
+        self.assertEqual(rc, 1, stderr)
+        self.assertIn("is of a reduction (--reduce, --reduce-by-key): run the sink with the same flags", stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"435\n", "nothing changed")
 
 
 class Journals(E2E):

@@ -387,3 +387,20 @@ TEST_CASE("journal keeps the job's input (record 64), in snapshots too, and refu
   journal::append_record(other, journal::job_record{.job = 9, .fingerprint = "range 1:2:1"});
   CHECK_THROWS_WITH_AS(journal::read(other), doctest::Contains("two inputs"), journal::corrupt);
 }
+
+TEST_CASE("journal keeps a reduction's running total in its commits, the last one winning, in snapshots too") {
+  std::string bytes;
+  journal::append_record(bytes, head());
+  auto cs = commits();
+  cs[0].aggregate = "reduce sum\n1 1 5 0x0p+0 1 5 0x0p+0\n";
+  cs[2].aggregate = std::string("reduce sum\n3 1 9 0x0p+0 1 9 0x0p+0\n") + std::string(1, '\0');
+  for (const auto& c : cs) journal::append_record(bytes, c);
+  const auto r = journal::read(bytes);
+  REQUIRE(r.st.aggregate);
+  CHECK(*r.st.aggregate == *cs[2].aggregate);
+  CHECK(journal::read(journal::snapshot(r.st)).st == r.st);
+  // A commit torn in its total is a torn commit: the state is the one before it.
+  const auto torn = journal::read(std::string_view(bytes).substr(0, bytes.size() - 4));
+  CHECK(torn.torn);
+  CHECK(*torn.st.aggregate == *cs[0].aggregate);
+}

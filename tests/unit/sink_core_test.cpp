@@ -646,3 +646,32 @@ TEST_CASE("sink core's claim with a journal lists only ids whose group is durabl
   CHECK(claim.done_below == 3);
   CHECK(claim.done == std::vector<wire::id_range>{{5, 1}, {7, 1}});
 }
+
+TEST_CASE("sink core journals a reduction's total with each group and resumes it exactly") {
+  auto cfg = journal_config();
+  cfg.make_aggregator = [] { return mtask::make_reducer("sum", false); };
+  mtask::journal::state st;
+  {
+    fake_io io;
+    sink_core core(cfg, io, t0);
+    core.advance(t0);
+    core.on_control(job_info(job, 6), t0);
+    core.on_results(results(job, {ok(0, "1"), ok(1, "2"), ok(2, "3"), ok(3, "4")}), t0); // a group of 4
+    REQUIRE(io.groups.size() == 1);
+    REQUIRE(io.groups[0].second.aggregate);
+    st.apply(io.groups[0].second);
+    core.on_results(results(job, {ok(4, "100")}), t0); // not durable when the sink dies
+  }
+  cfg.resume = std::make_shared<mtask::journal::state>(st);
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, 6), t0);
+  core.on_results(results(job, {ok(2, "3"), ok(4, "5"), ok(5, "6")}), t0); // 2 is a duplicate now
+  CHECK(core.stats().duplicates == 1);
+  core.advance(t0 + millis(20));
+  REQUIRE(io.groups.size() == 1);
+  core.on_durable(io.groups[0].first, t0 + millis(20));
+  core.advance(t0 + millis(21));
+  CHECK(io.out == "21\n"); // 1+2+3+4 from the journal, 5+6 since: task 4's first result died with the sink
+}

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,16 @@ class aggregator {
   // Throws: error "sum overflows" / "key 'K': sum overflows" when a total with fractions is beyond
   //         the double range (1e308 + 1e308).
   virtual std::string finish() = 0;
+
+  // For --journal: the running total as bytes, which restore() reads back into a new aggregator
+  // made the same way, so that a sink restarted from its journal resumes the reduction exactly
+  // (each result counted once, whatever the crash). Called after each group of results.
+  // Returns: nothing when this aggregator cannot be journaled (the default, so a custom reducer
+  //          that overrides neither is refused with --journal rather than resumed wrong).
+  [[nodiscard]] virtual std::optional<std::string> save() const { return std::nullopt; }
+  // Replaces the running total with one save() returned.
+  // Throws: error when `state` is not one save() of an aggregator of this kind returned.
+  virtual void restore(std::string_view state);
 };
 
 // One total over all results, printed as one line "TOTAL\n".

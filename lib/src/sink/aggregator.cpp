@@ -9,6 +9,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <optional>
@@ -169,6 +171,35 @@ class accumulator {
     return true;
   }
 
+  // Appends the state as one line of tokens: count, exact, sum, fsum, best's exact, i and f.
+  // Integers in decimal, long doubles as hex floats ("%La"): both read back bit for bit.
+  void save(std::string& out) const {
+    out += std::to_string(count_) + ' ' + (exact_ ? '1' : '0') + ' ' + int128_string(sum_) + ' ' + hex(fsum_) + ' ' +
+           (best_.exact ? '1' : '0') + ' ' + int128_string(best_.i) + ' ' + hex(best_.f) + '\n';
+  }
+  // Reads one line save() wrote. Returns: false when it is not one.
+  [[nodiscard]] bool restore(std::string_view line) {
+    std::vector<std::string_view> t;
+    while (!line.empty()) {
+      const auto sp = line.find(' ');
+      t.push_back(line.substr(0, sp));
+      if (sp == std::string_view::npos) break;
+      line.remove_prefix(sp + 1);
+    }
+    number n;
+    if (t.size() != 7 || (t[1] != "0" && t[1] != "1") || (t[4] != "0" && t[4] != "1")) return false;
+    const auto [end, ec] = std::from_chars(t[0].data(), t[0].data() + t[0].size(), count_);
+    if (ec != std::errc() || end != t[0].data() + t[0].size()) return false;
+    exact_ = t[1] == "1";
+    if (parse_number(t[2], n) != parse_status::ok || !n.exact) return false;
+    sum_ = n.i;
+    if (!unhex(t[3], fsum_)) return false;
+    best_.exact = t[4] == "1";
+    if (parse_number(t[5], n) != parse_status::ok || !n.exact) return false;
+    best_.i = n.i;
+    return unhex(t[6], best_.f);
+  }
+
   // Returns: the total as text, or nothing for min, max and mean of no values.
   // Throws: error "CONTEXTsum overflows" when a total with fractions is beyond the double range.
   [[nodiscard]] std::optional<std::string> result(reduce_op op, const std::string& context) const {
@@ -189,6 +220,18 @@ class accumulator {
 
  private:
   [[nodiscard]] long double approx_sum() const { return exact_ ? static_cast<long double>(sum_) : fsum_; }
+
+  static std::string hex(long double v) {
+    std::array<char, 64> buf{};
+    std::snprintf(buf.data(), buf.size(), "%La", v);
+    return buf.data();
+  }
+  static bool unhex(std::string_view text, long double& v) {
+    const std::string s(text);
+    char* end = nullptr;
+    v = std::strtold(s.c_str(), &end);
+    return !s.empty() && end == s.c_str() + s.size();
+  }
 
   static bool less(const number& a, const number& b) {
     return a.exact && b.exact ? a.i < b.i : a.approx() < b.approx();
@@ -247,6 +290,17 @@ reduce_op parse_op(std::string_view op, std::string_view flag, bool allow_mean) 
                     (allow_mean ? ", mean)" : ")"));
 }
 
+const char* op_name(reduce_op op) {
+  switch (op) {
+    case reduce_op::sum: return "sum";
+    case reduce_op::count: return "count";
+    case reduce_op::min: return "min";
+    case reduce_op::max: return "max";
+    case reduce_op::mean: return "mean";
+  }
+  return "?";
+}
+
 class reducer final : public aggregator {
  public:
   reducer(reduce_op op, bool per_line) : op_(op), per_line_(per_line) {}
@@ -267,6 +321,23 @@ class reducer final : public aggregator {
     return total ? *total + "\n" : std::string();
   }
 
+  [[nodiscard]] std::optional<std::string> save() const override {
+    std::string out = kind() + '\n';
+    total_.save(out);
+    return out;
+  }
+
+  void restore(std::string_view state) override {
+    const auto nl = state.find('\n');
+    if (nl == std::string_view::npos || state.substr(0, nl) != kind())
+      throw error("the saved total is of another reduction than '" + kind() + "'");
+    accumulator total;
+    auto line = state.substr(nl + 1);
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    if (!total.restore(line)) throw error("the saved total of '" + kind() + "' is damaged");
+    total_ = total;
+  }
+
  private:
   void add_value(accumulator& part, std::string_view text, std::uint64_t task_id, std::size_t line) const {
     const std::string_view value = trim(text);
@@ -276,6 +347,10 @@ class reducer final : public aggregator {
     } else if (!part.add(parse_value(value, task_id, line), op_)) {
       throw error(where(task_id, line) + "sum overflows");
     }
+  }
+
+  [[nodiscard]] std::string kind() const {
+    return std::string("reduce ") + op_name(op_) + (per_line_ ? " per-line" : "");
   }
 
   reduce_op op_;
@@ -322,6 +397,37 @@ class key_reducer final : public aggregator {
     }
   }
 
+  // One line naming the reduction, then KEY<TAB>STATE per key (a key holds neither tab nor newline).
+  [[nodiscard]] std::optional<std::string> save() const override {
+    std::string out = kind() + '\n';
+    for (const auto& [key, total] : keys_) {
+      out += key;
+      out += '\t';
+      total.save(out);
+    }
+    return out;
+  }
+
+  void restore(std::string_view state) override {
+    auto nl = state.find('\n');
+    if (nl == std::string_view::npos || state.substr(0, nl) != kind())
+      throw error("the saved totals are of another reduction than '" + kind() + "'");
+    state.remove_prefix(nl + 1);
+    std::map<std::string, accumulator, std::less<>> keys;
+    while (!state.empty()) {
+      nl = state.find('\n');
+      const auto line = state.substr(0, nl);
+      const auto tab = line.find('\t');
+      accumulator total;
+      if (nl == std::string_view::npos || tab == std::string_view::npos || !total.restore(line.substr(tab + 1)) ||
+          !keys.emplace(std::string(line.substr(0, tab)), total).second) {
+        throw error("the saved totals of '" + kind() + "' are damaged");
+      }
+      state.remove_prefix(nl + 1);
+    }
+    keys_ = std::move(keys);
+  }
+
   std::string finish() override {
     std::string out;
     for (const auto& [key, total] : keys_) {
@@ -340,11 +446,15 @@ class key_reducer final : public aggregator {
     return error(where(task_id, 0) + "key '" + excerpt(key) + "': sum overflows");
   }
 
+  [[nodiscard]] std::string kind() const { return std::string("reduce-by-key ") + op_name(op_); }
+
   reduce_op op_;
   std::map<std::string, accumulator, std::less<>> keys_; // std::less<> finds by string_view
 };
 
 } // namespace
+
+void aggregator::restore(std::string_view) { throw error("this aggregator cannot resume from a journal"); }
 
 std::unique_ptr<aggregator> make_reducer(std::string_view op, bool per_line) {
   return std::make_unique<reducer>(parse_op(op, "--reduce", true), per_line);

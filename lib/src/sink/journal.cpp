@@ -131,6 +131,11 @@ commit read_commit(reader& r) {
     const auto id = r.u64();
     c.held.push_back(held_result{.id = id, .bytes = r.str()});
   }
+  if (!r.done()) {
+    if (r.u8() != 1) throw corrupt("a commit with unknown fields after its results");
+    c.aggregate = r.str();
+  }
+  if (!r.done()) throw corrupt("a commit longer than its fields");
   return c;
 }
 
@@ -206,6 +211,10 @@ void append_record(std::string& out, const commit& c) {
       put_u64(b, h.id);
       put_str(b, h.bytes);
     }
+    if (c.aggregate) {
+      put_u8(b, 1);
+      put_str(b, *c.aggregate);
+    }
   });
 }
 
@@ -280,6 +289,7 @@ void state::apply(const commit& c) {
   failures_end = c.failures_end;
   written_below = c.written_below;
   failed = c.failed;
+  if (c.aggregate) aggregate = c.aggregate;
   for (const auto& run : c.final_ids) final_ids.insert(run.first, run.count);
   for (const auto& h : c.held) {
     auto [it, added] = held.try_emplace(h.id, h.bytes);
@@ -361,7 +371,8 @@ read_result read(std::string_view bytes) {
 std::uint64_t snapshot_size(const state& s) {
   constexpr std::uint64_t fixed = 256; // the header with its paths, the commit's fields, the completion
   return fixed + s.head.output_path.size() + s.head.failures_path.size() + s.fingerprint.size() +
-         16 * (s.final_ids.above().size() + 1) + 12 * s.held.size() + s.held_bytes;
+         16 * (s.final_ids.above().size() + 1) + 12 * s.held.size() + s.held_bytes +
+         (s.aggregate ? s.aggregate->size() : 0);
 }
 
 std::string snapshot(const state& s) {
@@ -374,7 +385,8 @@ std::string snapshot(const state& s) {
            .written_below = s.written_below,
            .failed = s.failed,
            .final_ids = s.final_ids.runs(),
-           .held = {}};
+           .held = {},
+           .aggregate = s.aggregate};
   for (const auto& [id, bytes] : s.held) c.held.push_back(held_result{.id = id, .bytes = bytes});
   append_record(out, c);
   if (s.complete) append_record(out, *s.complete);

@@ -52,6 +52,10 @@ struct commit {
   std::uint64_t failed = 0;              // final failures so far (cumulative)
   std::vector<wire::id_range> final_ids; // newly final: written, or (-k) held below
   std::vector<held_result> held;         // -k: final, waiting in the reorder buffer for an earlier task
+  // --reduce: the aggregator's running total over every result final so far (aggregator::save), in
+  // the same record as the ids, so that a crash can never separate the two. Absent in journals of
+  // sinks without a reduction (and written last, so that journals without it read the same).
+  std::optional<std::string> aggregate;
   friend bool operator==(const commit&, const commit&) = default;
 };
 
@@ -108,7 +112,8 @@ struct state {
   std::uint64_t written_below = 0;
   std::uint64_t failed = 0;
   std::optional<completion> complete;
-  std::uint64_t held_bytes = 0; // of `held`'s results
+  std::uint64_t held_bytes = 0;         // of `held`'s results
+  std::optional<std::string> aggregate; // --reduce: the last commit's running total
   // Throws: corrupt when `c` contradicts the state (another job, an output that shrinks).
   void apply(const commit& c);
   // Throws: corrupt for another job than the commits'.

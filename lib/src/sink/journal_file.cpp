@@ -193,6 +193,14 @@ opened_journal open_journal(const journal_paths& p, const std::string& routing_i
     throw error(fmt::format("journal '{}' was written with --failures '{}', not '{}'", p.journal, h.failures_path,
                             absolute(p.failures)));
   }
+  if (r.st.aggregate && !p.reduces) {
+    throw error(fmt::format(
+        "journal '{}' is of a reduction (--reduce, --reduce-by-key): run the sink with the same flags", p.journal));
+  }
+  if (!r.st.aggregate && p.reduces && r.st.final_ids.size() > 0) {
+    throw error(
+        fmt::format("journal '{}' holds results, not a reduction's total: run the sink without --reduce", p.journal));
+  }
   j.st = std::move(r.st);
   j.torn = r.torn;
   if (j.st.complete) { // nothing to open: the job is done

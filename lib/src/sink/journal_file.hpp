@@ -21,6 +21,7 @@ struct journal_paths {
   std::string failures; // "" without --failures
   bool keep_order = false;
   bool jsonl = false;
+  bool reduces = false; // --reduce, --reduce-by-key or a custom reducer: the journal holds its totals
 };
 
 struct opened_journal {

@@ -355,7 +355,8 @@ int run_sink(const sink_options& opts) {
                                          .output = opts.output_path,
                                          .failures = opts.failures_path,
                                          .keep_order = opts.keep_order,
-                                         .jsonl = opts.jsonl},
+                                         .jsonl = opts.jsonl,
+                                         .reduces = static_cast<bool>(opts.make_aggregator)},
                            random_routing_id());
     if (journal->torn)
       log::warn("journal '{}' ended in a torn record: recovered to its last whole one", opts.journal_path);

@@ -43,6 +43,10 @@ sink_core::sink_core(sink_config cfg, sink_io& io, time_point now)
 void sink_core::resume_from(const journal::state& st) {
   // What was final before the crash stays final: its copies are duplicates, and the ventilator is
   // told again (ids above the watermark as runs) in case the acks never left.
+  // A reduction resumes from the total journaled with the last durable group, which counts exactly
+  // the results final in the journal.
+  // (open_journal has checked that the journal holds a total exactly when this sink reduces.)
+  if (aggregator_ && st.aggregate) aggregator_->restore(*st.aggregate);
   expected_job_ = st.job;
   fingerprint_ = st.fingerprint;
   done_.start_at(st.final_ids.watermark());
@@ -495,6 +499,7 @@ void sink_core::ship_group(time_point now) {
   pending_.job = job_;
   pending_.written_below = cfg_.keep_order ? order_.next() : 0;
   pending_.failed = stats_.failed;
+  if (aggregator_) pending_.aggregate = aggregator_->save();
   for (auto id : pending_held_) {
     if (const auto* bytes = order_.find(id)) pending_.held.push_back(journal::held_result{.id = id, .bytes = *bytes});
   }

@@ -54,8 +54,8 @@ int sink_main(int argc, char** argv, std::function<std::unique_ptr<aggregator>()
     if (!opts.journal_path.empty() && opts.output_path.empty()) {
       throw usage_error("--journal needs --output FILE (the journal says where results end in it)");
     }
-    if (!opts.journal_path.empty() && (custom || !reduce.empty() || !reduce_by_key.empty())) {
-      throw usage_error("--journal does not work with reductions (--reduce, --reduce-by-key, custom reducers) yet");
+    if (!opts.journal_path.empty() && custom && !make_aggregator()->save()) {
+      throw usage_error("--journal needs a reducer that can save its total (override aggregator::save and restore)");
     }
     if (!reduce.empty()) {
       (void)make_reducer(reduce, per_line); // reject an unknown operation now, not at the first result
