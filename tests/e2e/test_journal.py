@@ -283,11 +283,6 @@ class Journals(E2E):
         self.assertEqual(rc, 2)
         self.assertEqual(stderr, "mtask-sink: error: --journal needs --output FILE (the journal says where results "
                                  "end in it) (try --help)\n")
-        for reduce in (["--reduce", "sum"], ["--reduce-by-key", "sum"]):
-            rc, _, stderr = run([sink, "--output", "/tmp/o", "--journal", "/tmp/j"] + reduce, timeout=10)
-            self.assertEqual(rc, 2)
-            self.assertEqual(stderr, "mtask-sink: error: --journal does not work with reductions (--reduce, "
-                                     "--reduce-by-key, custom reducers) yet (try --help)\n")
 
     def test_failures_file_keeps_what_it_had_and_gets_no_duplicates_across_a_crash(self):
         c = self.cluster()
