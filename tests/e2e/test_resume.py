@@ -105,6 +105,30 @@ class VentilatorRestart(E2E):
         self.check_runs(side, held_at_kill, "the coordinators")
 
 
+    def test_a_journaled_job_stopped_with_sigterm_resumes_when_both_are_started_again(self):
+        """SIGTERM (Ctrl-C) on the sink stops the job: the ventilator is told and exits 1. The
+        journal stays, so the same two commands run again continue it."""
+        c, payload, side, vent_args, sink_args = self.setup_job(keep_order=False)
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        sink_args += ["--output", out, "--journal", journal]
+        sink = c.sink(sink_args)
+        vent = c.ventilator(args=vent_args)
+        wait_until(lambda: count_lines(side) >= 6000 or not vent.alive(), 120, "6000 tasks run")
+        sink.signal(signal.SIGTERM)
+        self.assertEqual(sink.wait(60), 128 + signal.SIGTERM, sink.stderr())
+        self.assertEqual(vent.wait(60), 1, vent.stderr())
+        self.assertIn("the sink gave up: the sink was stopped by signal 15", vent.stderr())
+        held = (journal_ids(journal), side_counts(side))
+        self.assertLess(len(held[0]), TASKS, "stopped mid-job")
+        sink = c.sink(sink_args)
+        vent = c.ventilator(args=vent_args)
+        self.assertEqual(self.finish(sink, vent, timeout=120), b"")
+        with open(out, "rb") as f:
+            self.assertSameMultiset(f.read(), payload)
+        self.check_runs(side, [held], "the job stopped")
+
+
 class Refusals(E2E):
     def started_job(self, journal=False):
         """A job of 50 tasks whose ventilator is killed before any worker came: the sink serves it."""
