@@ -21,25 +21,37 @@ SIDE_SCRIPT = 'while read x; do echo "$x" >> "$SIDE"; echo "$x"; done'
 def read_journal(path):
     """The task ids a journal holds as final and the output's journaled end (parsed here,
     independently of the sink's reader): records are [u32 length][u32 crc32][body], body[0] the
-    type; 2 is a commit: job, output_end, failures_end, written_below, failed (u64 each), runs."""
+    type; 2 is a commit: job, output_end, failures_end, written_below, failed (u64 each), runs;
+    4 is a batch: the records of one write, each [u32 length][body] inside it."""
     if not os.path.exists(path):
         return set(), 0
     with open(path, "rb") as f:
         data = f.read()
-    ids, pos, end = set(), 0, 0
-    while pos + 8 <= len(data):
-        length, _crc = struct.unpack_from("<II", data, pos)
-        if length == 0 or pos + 8 + length > len(data):
-            break  # a torn tail
-        body = data[pos + 8:pos + 8 + length]
-        if body[0] == 2:
-            end = struct.unpack_from("<Q", body, 1 + 8)[0]
-            nruns = struct.unpack_from("<I", body, 1 + 40)[0]
-            for i in range(nruns):
-                first, count = struct.unpack_from("<QQ", body, 1 + 44 + 16 * i)
-                ids.update(range(first, first + count))
-        pos += 8 + length
-    return ids, end
+    ids, end = set(), [0]
+
+    def records(data):
+        pos = 0
+        while pos + 8 <= len(data):
+            length, _crc = struct.unpack_from("<II", data, pos)
+            if length == 0 or pos + 8 + length > len(data):
+                break  # a torn tail
+            body = data[pos + 8:pos + 8 + length]
+            if body[0] == 2:
+                end[0] = struct.unpack_from("<Q", body, 1 + 8)[0]
+                nruns = struct.unpack_from("<I", body, 1 + 40)[0]
+                for i in range(nruns):
+                    first, count = struct.unpack_from("<QQ", body, 1 + 44 + 16 * i)
+                    ids.update(range(first, first + count))
+            elif body[0] == 4:  # a batch: [u32 length][body] each, no checksum of their own
+                inner = 1
+                while inner < len(body):
+                    (n,) = struct.unpack_from("<I", body, inner)
+                    records(struct.pack("<II", n, 0) + body[inner + 4:inner + 4 + n])
+                    inner += 4 + n
+            pos += 8 + length
+
+    records(data)
+    return ids, end[0]
 
 
 def journal_ids(path):

@@ -404,3 +404,44 @@ TEST_CASE("journal keeps a reduction's running total in its commits, the last on
   CHECK(torn.torn);
   CHECK(*torn.st.aggregate == *cs[0].aggregate);
 }
+
+TEST_CASE("journal writes the records of one write as one batch record, whole or torn together") {
+  const auto b = build(true);
+  std::string one;
+  journal::append_record(one, commits()[0]);
+  CHECK(journal::as_one_record(one) == one); // a single record is left as it is
+  CHECK(journal::as_one_record("").empty());
+  // Header alone, then the rest in one write.
+  const std::string head_bytes = b.bytes.substr(0, b.ends[0]);
+  const std::string rest = b.bytes.substr(b.ends[0]);
+  const auto batch = journal::as_one_record(rest);
+  CHECK(batch.size() == rest.size() + 9 - 4 * (b.ends.size() - 1)); // one frame and type; no inner checksums
+  const auto whole = journal::read(head_bytes + batch);
+  CHECK(whole.st == b.states.back());
+  CHECK_FALSE(whole.torn);
+  // A power cut anywhere in that write loses all of it, never some of its records.
+  for (std::size_t cut = 1; cut < batch.size(); cut += 7) {
+    CAPTURE(cut);
+    const auto torn = journal::read(head_bytes + batch.substr(0, cut));
+    CHECK(torn.torn);
+    CHECK(torn.st == b.states.front());
+  }
+  // ...even when later bytes of it reached the disk and earlier ones did not (zeros in between).
+  auto holed = batch;
+  std::fill(holed.begin() + 20, holed.begin() + 40, '\0');
+  const auto r = journal::read(head_bytes + holed);
+  CHECK(r.torn);
+  CHECK(r.st == b.states.front());
+  // A batch whose checksum is good but whose records do not parse was written so: corrupt.
+  std::string bad = batch;
+  bad[9 + 2] = static_cast<char>(0x7f); // the first inner record's length, now past the batch
+  std::string reframed;
+  {
+    const std::string body = bad.substr(8);
+    for (int i = 0; i < 4; ++i) reframed.push_back(static_cast<char>((body.size() >> (8 * i)) & 0xFF));
+    const auto crc = journal::crc32(body);
+    for (int i = 0; i < 4; ++i) reframed.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+    reframed += body;
+  }
+  CHECK_THROWS_AS(journal::read(head_bytes + reframed), journal::corrupt);
+}

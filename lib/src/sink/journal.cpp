@@ -11,7 +11,7 @@
 namespace mtask::journal {
 namespace {
 
-enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, job = 64 };
+enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, batch = 4, job = 64 };
 // From this type on, a reader that does not know a record skips it (the ventilator's restart will
 // add records of its own; an older sink can still resume from such a journal).
 constexpr std::uint8_t first_optional_type = 64;
@@ -159,7 +159,7 @@ bool plausible_record_at(std::string_view bytes, std::size_t pos) {
   if (!f || f->length == 0 || f->length > bytes.size() - pos - frame_bytes) return false;
   const auto body = bytes.substr(pos + frame_bytes, f->length);
   const auto type = static_cast<std::uint8_t>(body[0]);
-  return ((type >= 1 && type <= 3) || type == static_cast<std::uint8_t>(record_type::job)) && crc32(body) == f->crc;
+  return ((type >= 1 && type <= 4) || type == static_cast<std::uint8_t>(record_type::job)) && crc32(body) == f->crc;
 }
 
 // A bad record at `pos` is a torn tail only if nothing good comes after it: a torn write is the
@@ -308,6 +308,75 @@ void state::apply(const job_record& j) {
   fingerprint = j.fingerprint;
 }
 
+namespace {
+
+// Applies one whole, checksummed record's body (a batch's inner records one by one).
+void apply_record(std::string_view body, read_result& out, bool& have_header, bool in_batch) {
+  reader r(body);
+  const auto type = r.u8();
+  if (!have_header && type != static_cast<std::uint8_t>(record_type::header)) {
+    throw corrupt("not an mtask journal (no header)");
+  }
+  switch (type) {
+    case static_cast<std::uint8_t>(record_type::header):
+      if (have_header) throw corrupt("a second header");
+      out.st.head = read_header(r);
+      have_header = true;
+      break;
+    case static_cast<std::uint8_t>(record_type::commit):
+      if (out.st.complete) throw corrupt("results after the job's completion");
+      out.st.apply(read_commit(r));
+      break;
+    case static_cast<std::uint8_t>(record_type::complete): {
+      completion c;
+      c.job = r.u64();
+      c.total = r.u64();
+      c.failed = r.u64();
+      out.st.complete = c;
+      break;
+    }
+    case static_cast<std::uint8_t>(record_type::batch): {
+      // The records of one write, whole or torn together: each [u32 length][body], covered by the
+      // batch's checksum alone (inner checksums would make them look like records of their own
+      // to the search for whole records after a torn one).
+      if (in_batch) throw corrupt("a batch inside a batch");
+      while (!r.done()) {
+        const auto inner = r.str();
+        if (inner.empty()) throw corrupt("an empty record inside a batch");
+        apply_record(inner, out, have_header, true);
+      }
+      break;
+    }
+    case static_cast<std::uint8_t>(record_type::job): {
+      job_record j;
+      j.job = r.u64();
+      j.fingerprint = r.str();
+      out.st.apply(j);
+      break;
+    }
+    default:
+      if (type < first_optional_type) throw corrupt(fmt::format("a record of unknown type {}", type));
+      break; // a later part's record: not ours to read
+  }
+}
+
+} // namespace
+
+std::string as_one_record(std::string_view records) {
+  const auto first = frame_at(records, 0);
+  if (records.empty() || (first && first->length == records.size() - frame_bytes)) return std::string(records);
+  std::string out;
+  framed(out, record_type::batch, [&](std::string& b) {
+    std::size_t pos = 0;
+    while (pos + frame_bytes <= records.size()) {
+      const auto f = frame_at(records, pos);
+      put_str(b, records.substr(pos + frame_bytes, f->length)); // [u32 length][body]: no checksum
+      pos += frame_bytes + f->length;
+    }
+  });
+  return out;
+}
+
 read_result read(std::string_view bytes) {
   read_result out;
   bool have_header = false;
@@ -323,41 +392,8 @@ read_result read(std::string_view bytes) {
       out.torn = true;
       break;
     }
-    reader r(bytes.substr(pos + frame_bytes, f->length));
     try {
-      const auto type = r.u8();
-      if (!have_header && type != static_cast<std::uint8_t>(record_type::header)) {
-        throw corrupt("not an mtask journal (no header)");
-      }
-      switch (type) {
-        case static_cast<std::uint8_t>(record_type::header):
-          if (have_header) throw corrupt("a second header");
-          out.st.head = read_header(r);
-          have_header = true;
-          break;
-        case static_cast<std::uint8_t>(record_type::commit):
-          if (out.st.complete) throw corrupt("results after the job's completion");
-          out.st.apply(read_commit(r));
-          break;
-        case static_cast<std::uint8_t>(record_type::complete): {
-          completion c;
-          c.job = r.u64();
-          c.total = r.u64();
-          c.failed = r.u64();
-          out.st.complete = c;
-          break;
-        }
-        case static_cast<std::uint8_t>(record_type::job): {
-          job_record j;
-          j.job = r.u64();
-          j.fingerprint = r.str();
-          out.st.apply(j);
-          break;
-        }
-        default:
-          if (type < first_optional_type) throw corrupt(fmt::format("a record of unknown type {}", type));
-          break; // a later part's record: not ours to read
-      }
+      apply_record(bytes.substr(pos + frame_bytes, f->length), out, have_header, false);
     } catch (const corrupt& e) {
       throw corrupt(fmt::format("at byte {}: {}", pos, e.what()));
     }

@@ -82,6 +82,12 @@ void append_record(std::string& out, const job_record& j);
 void append_record(std::string& out, const commit& c);
 void append_record(std::string& out, const completion& c);
 
+// Returns: `records` (framed records, written by one write) as one record: unchanged when it is
+// one already, otherwise a batch record (type 4) holding them, so that a power cut in the middle
+// of that write tears one record at the end (recovered) rather than leaving whole records after a
+// damaged one (which a reader must take for damage in the middle).
+std::string as_one_record(std::string_view records);
+
 // Task ids as "everything below a watermark" plus runs above it: 10^8 ids in order cost one number.
 class id_set {
  public:

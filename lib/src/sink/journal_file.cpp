@@ -407,7 +407,8 @@ std::string write_batch(int out_fd, int failures_fd, int& journal_fd, const std:
     ::close(journal_fd);
     journal_fd = guard.release();
   } else if (!b.records.empty()) {
-    if (int err = write_all(journal_fd, b.records)) return failed("write the journal", journal_path, err);
+    const auto records = journal::as_one_record(b.records);
+    if (int err = write_all(journal_fd, records)) return failed("write the journal", journal_path, err);
     if (::fdatasync(journal_fd) != 0) return failed("sync the journal", journal_path, errno);
   }
   return {};
