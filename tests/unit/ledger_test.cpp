@@ -342,3 +342,16 @@ TEST_CASE("ledger keeps a task set aside out of the queue until the sink acknowl
   CHECK(l.acknowledge(ok(1)) == ledger::ack_outcome::released);
   CHECK_FALSE(l.contains(1));
 }
+
+TEST_CASE("ledger starts its ring again after a long gap in ids instead of filling it") {
+  mtask::ledger l;
+  l.add(0, "held");
+  (void)l.take("w", 1);
+  // A restarted ventilator read past 10 million tasks the sink held: the next id is far ahead.
+  l.add(10'000'001, "next");
+  CHECK(l.span() <= 4);
+  CHECK(l.size() == 2);
+  CHECK(l.contains(0));
+  CHECK(l.acknowledge(mtask::wire::ack{.id = 0, .attempt = 1}) == mtask::ledger::ack_outcome::released);
+  CHECK(l.take("w", 5).size() == 1);
+}

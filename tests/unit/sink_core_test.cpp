@@ -675,3 +675,41 @@ TEST_CASE("sink core journals a reduction's total with each group and resumes it
   core.advance(t0 + millis(21));
   CHECK(io.out == "21\n"); // 1+2+3+4 from the journal, 5+6 since: task 4's first result died with the sink
 }
+
+TEST_CASE("sink core's claim leaves out a group handed to the journal and not yet durable") {
+  auto cfg = journal_config();
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, -1, "range 0:99:1"), t0);
+  core.on_results(results(job, {ok(0, "a"), ok(3, "d")}), t0);
+  core.advance(t0 + millis(10)); // the group closes and goes to the journal's thread...
+  REQUIRE(io.groups.size() == 1);
+  core.on_control(job_info(job + 1, -1, "range 0:99:1"), t0 + millis(10)); // ...which has not synced it
+  auto claim = io.last_status();
+  CHECK(claim.claim);
+  CHECK(claim.done_below == 0);
+  CHECK(claim.done.empty());
+  core.on_durable(io.groups[0].first, t0 + millis(11));
+  core.on_control(job_info(job + 1, -1, "range 0:99:1"), t0 + millis(11));
+  claim = io.last_status();
+  CHECK(claim.done_below == 1);
+  CHECK(claim.done == std::vector<wire::id_range>{{3, 1}});
+}
+
+TEST_CASE("sink core's claim fits a message: runs beyond what fits are left out (they only run again)") {
+  auto cfg = config();
+  cfg.max_message_bytes = 8192 + 20 * 10; // room for 10 runs
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  core.advance(t0);
+  core.on_control(job_info(job, -1, "range"), t0);
+  std::vector<wire::result> rs;
+  for (std::uint64_t id = 1; id < 100; id += 2) rs.push_back(ok(id, "x")); // 50 runs of one id
+  core.on_results(results(job, rs), t0);
+  core.on_control(job_info(job + 1, -1, "range"), t0);
+  const auto claim = io.last_status();
+  CHECK(claim.claim);
+  CHECK(claim.done.size() == 10);
+  CHECK(claim.done.front() == wire::id_range{1, 1});
+}

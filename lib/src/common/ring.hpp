@@ -36,6 +36,11 @@ class ring {
     return slot;
   }
 
+  // Every element is reset and leaves; the capacity stays.
+  void clear() {
+    while (size_ > 0) pop_front();
+  }
+
   // The front element is reset (its resources freed) and leaves.
   void pop_front() {
     assert(size_ > 0);

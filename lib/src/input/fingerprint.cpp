@@ -33,19 +33,25 @@ std::string describe_file(int fd, const std::string& name, const split_options& 
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw error(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) return {}; // a pipe, a terminal, a socket: its bytes cannot be read twice
-  std::vector<char> head(std::min<std::size_t>(head_bytes, static_cast<std::size_t>(st.st_size)));
+  // The first MiB from where reading starts.
+  const auto start = std::max<off_t>(::lseek(fd, 0, SEEK_CUR), 0);
+  std::vector<char> head(
+      std::min<std::size_t>(head_bytes, static_cast<std::size_t>(std::max<off_t>(st.st_size - start, 0))));
   std::size_t got = 0;
   while (got < head.size()) {
-    const auto n = ::pread(fd, head.data() + got, head.size() - got, static_cast<off_t>(got));
+    const auto n = ::pread(fd, head.data() + got, head.size() - got, start + static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw error(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
   }
-  return fmt::format("file size={} mtime={}.{:09} head={:016x} sep={:02x} lines={} block={}", st.st_size,
-                     st.st_mtim.tv_sec, st.st_mtim.tv_nsec, fnv1a(std::string_view(head.data(), got)),
-                     static_cast<unsigned>(static_cast<unsigned char>(split.separator)), split.records_per_task,
-                     split.block_bytes);
+  // Where reading starts: stdin redirected from a file may be positioned past its start.
+  const auto offset = ::lseek(fd, 0, SEEK_CUR);
+  return fmt::format(
+      "file dev={} ino={} size={} mtime={}.{:09} offset={} head={:016x} sep={:02x} lines={} block={}",
+      static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino), st.st_size, st.st_mtim.tv_sec,
+      st.st_mtim.tv_nsec, offset < 0 ? 0 : offset, fnv1a(std::string_view(head.data(), got)),
+      static_cast<unsigned>(static_cast<unsigned char>(split.separator)), split.records_per_task, split.block_bytes);
 }
 
 } // namespace

@@ -43,8 +43,16 @@ void ledger::for_each_live(Fn fn) {
 }
 
 void ledger::add(std::uint64_t id, std::string payload) {
+  assert((ring_.empty() || id >= base_ + ring_.size()) && "task ids come from a counter and are never reused");
+  // A long gap (a restarted ventilator read past millions of tasks the sink held) is not filled
+  // slot by slot: what is live moves aside to the stragglers and the ring starts again at `id`.
+  if (!ring_.empty() && id - (base_ + ring_.size()) > std::max(ring_min_span, ring_slack_factor * live_)) {
+    for (std::size_t i = 0; i < ring_.size(); ++i) {
+      if (ring_[i].where != state::released) stragglers_.emplace(base_ + i, std::move(ring_[i]));
+    }
+    ring_.clear();
+  }
   if (ring_.empty()) base_ = id;
-  assert(id >= base_ + ring_.size() && "task ids come from a counter and are never reused");
   // Ids are consecutive from the ventilator's counter; a gap (never made by it) is filled with
   // released slots so indexing stays id - base_.
   while (base_ + ring_.size() < id) ring_.emplace_back();

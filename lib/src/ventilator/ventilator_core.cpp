@@ -18,6 +18,8 @@ constexpr std::size_t task_overhead = 32;
 // Ventilator-side failures sent to the sink carry at most this much of the payload (for --failures):
 // the payload of a task too large to send is itself too large to send back.
 constexpr std::size_t failure_payload_bytes = 256;
+// A restarted ventilator reads past at most this many done tasks per loop turn.
+constexpr std::size_t skip_per_turn = 1u << 16;
 
 } // namespace
 
@@ -45,6 +47,7 @@ time_point ventilator_core::next_wakeup() const {
   // last wait; bounded by one heartbeat timeout).
   if (phase_ == phase::aborting) return last_advance_ + millis(1);
   if (phase_ == phase::farewell) return std::min(next_tick_, last_advance_ + millis(1));
+  if (skip_pending_) return last_advance_; // more done tasks to read past: at once
   return next_tick_;
 }
 
@@ -110,22 +113,37 @@ void ventilator_core::resend_decided() {
 }
 
 bool ventilator_core::done_before(std::uint64_t id) {
-  if (id < done_below_at_start_) return true;
+  if (id < skip_below_) return true;
   // Asked in increasing order of id: a run wholly behind `id` is passed for good.
-  while (done_run_ < done_at_start_.size()) {
-    const auto& run = done_at_start_[done_run_];
-    if (id < run.first) return false;
-    if (id - run.first < run.count) return true;
-    ++done_run_;
+  while (!skip_.empty() && skip_.begin()->second <= id) skip_.erase(skip_.begin());
+  return !skip_.empty() && skip_.begin()->first <= id;
+}
+
+void ventilator_core::skip_later(std::uint64_t first, std::uint64_t count) {
+  // Only ids not read yet: the ledger settles the others.
+  const std::uint64_t end = count > std::numeric_limits<std::uint64_t>::max() - first
+                                ? std::numeric_limits<std::uint64_t>::max()
+                                : first + count;
+  first = std::max(first, next_id_);
+  if (first >= end || end <= skip_below_) return;
+  // Merge with every run it overlaps or touches (runs are disjoint, first -> end).
+  std::uint64_t lo = first, hi = end;
+  auto it = skip_.upper_bound(lo);
+  if (it != skip_.begin() && std::prev(it)->second >= lo) --it;
+  while (it != skip_.end() && it->first <= hi) {
+    lo = std::min(lo, it->first);
+    hi = std::max(hi, it->second);
+    it = skip_.erase(it);
   }
-  return false;
+  skip_.emplace(lo, hi);
 }
 
 void ventilator_core::read_input(time_point) {
   if (input_done_ || phase_ == phase::aborting || phase_ == phase::finished) return;
   // With -k, results the sink holds for an earlier task are bounded in bytes: reading stops (the
-  // tasks already queued still go out, among them whatever the gap is waiting for).
-  if (sink_held_bytes_ >= cfg_.max_held_bytes) return;
+  // tasks already queued still go out, among them whatever the gap is waiting for). A restarted
+  // ventilator may not have read that task yet: ids up to the sink's written_below are still read.
+  const bool held_full = sink_held_bytes_ >= cfg_.max_held_bytes;
   // Read only what credit can use soon, and never beyond the window.
   const auto want = static_cast<std::size_t>(std::max<std::int64_t>(workers_.total_credit(), 1));
   const std::uint64_t id_limit =
@@ -133,15 +151,26 @@ void ventilator_core::read_input(time_point) {
           ? sink_written_below_ + cfg_.window
           : std::numeric_limits<std::uint64_t>::max();
   std::vector<wire::result> too_large;
+  // Skipping is bounded per turn so that a long run of done ids does not hold up the loop (heartbeats,
+  // statuses); next_wakeup() brings the next turn at once.
+  std::size_t skip_budget = skip_per_turn;
+  skip_pending_ = false;
   for (;;) {
     // A task the sink already holds (we continue a job) is read past, whatever the limits.
     const bool skip = resumed_ && done_before(next_id_);
-    if (!skip && !(ledger_.queued() < want && ledger_.size() < cfg_.window && next_id_ < id_limit)) break;
+    if (skip && skip_budget == 0) {
+      skip_pending_ = true;
+      break;
+    }
+    if (!skip && !(ledger_.queued() < want && ledger_.size() < cfg_.window && next_id_ < id_limit &&
+                   (!held_full || next_id_ <= sink_written_below_)))
+      break;
     auto payload = input_.next();
     if (!payload) break;
     const auto id = next_id_++;
     if (skip) {
       ++stats_.skipped;
+      --skip_budget;
       continue;
     }
     if (payload->size() + task_overhead + batch_header_bytes() > cfg_.max_message_bytes) {
@@ -281,11 +310,6 @@ bool ventilator_core::on_claim(const wire::sink_status& s, time_point now) {
   workers_.adopt_job(s.job);
   batch_header_bytes_ = 0; // the job id's encoding may be longer
   resumed_ = true;
-  done_below_at_start_ = s.done_below;
-  done_at_start_ = s.done;
-  std::sort(done_at_start_.begin(), done_at_start_.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  done_run_ = 0;
   (void)now;
   if (!sink_id_.empty()) send_job_info(); // the sink learns we serve its job now
   return true;
@@ -325,10 +349,14 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
     send_job_info();
     return;
   }
-  sink_spoke_ = now;
-  if (phase_ == phase::waiting_for_sink) {
-    phase_ = phase::running;
-    resend_decided(); // failures decided before the sink was there
+  // A claim is not the sink's confirmation: a sink restarted from its journal takes our (its) job
+  // only at the job_info that answers it, and drops results of the job until then.
+  if (!s.claim) {
+    sink_spoke_ = now;
+    if (phase_ == phase::waiting_for_sink) {
+      phase_ = phase::running;
+      resend_decided(); // failures decided before the sink was there
+    }
   }
   if (s.held_back != sink_held_back_) {
     log::info("{}", s.held_back ? "the sink is holding results back until its stdout drains"
@@ -339,8 +367,14 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   ordered_sink_ = s.written_below != std::numeric_limits<std::uint64_t>::max();
   sink_written_below_ = s.written_below;
   sink_held_bytes_ = s.held_bytes;
-  // Ids at or beyond next_id_ were never handed out: a confused peer cannot make us loop on them.
+  // Ids at or beyond next_id_ were never handed out by us: a confused peer cannot make us loop on
+  // them. A restarted ventilator's predecessor did hand some out, though: what the sink holds of
+  // those is read past when we get there (a late result of a task running at the crash).
   (void)ledger_.release_below(std::min(s.done_below, next_id_));
+  if (resumed_) {
+    skip_below_ = std::max(skip_below_, s.done_below);
+    for (const auto& run : s.done) skip_later(run.first, run.count);
+  }
   for (const auto& run : s.done) {
     const std::uint64_t end = run.first + std::min(run.count, next_id_ > run.first ? next_id_ - run.first : 0);
     for (std::uint64_t id = run.first; id < end; ++id) {

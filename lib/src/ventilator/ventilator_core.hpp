@@ -113,8 +113,11 @@ class ventilator_core {
   // A sink serving another job answered our job_info: continue its job if its input is ours.
   // Returns: whether the job was adopted (the claim then counts as the sink's first status).
   bool on_claim(const wire::sink_status& s, time_point now);
-  // Resuming: whether task `id` is already final at the sink (it is read and skipped).
+  // Resuming: whether task `id` is already final at the sink (it is read and skipped). Asked in
+  // increasing order of id.
   bool done_before(std::uint64_t id);
+  // Resuming: ids [first, first + count) are final at the sink; those not read yet will be skipped.
+  void skip_later(std::uint64_t first, std::uint64_t count);
   void on(const wire::abort_msg& a, const std::string& from, time_point now);
   void on(const wire::complete& c, const std::string& from, time_point now);
   void lose_worker(const std::string& id, std::string_view why);
@@ -144,11 +147,12 @@ class ventilator_core {
 
   std::uint64_t next_id_ = 0;
   bool input_done_ = false;
-  // Resuming: the ids the sink already held when we adopted its job, skipped as they are read.
+  // Resuming: ids not read yet that the sink holds already (its claim, and late acks of tasks our
+  // predecessor dispatched), skipped as they are read.
   bool resumed_ = false;
-  std::uint64_t done_below_at_start_ = 0;
-  std::vector<wire::id_range> done_at_start_; // sorted, above done_below_at_start_
-  std::size_t done_run_ = 0;                  // the first run not yet behind next_id_
+  std::uint64_t skip_below_ = 0;
+  std::map<std::uint64_t, std::uint64_t> skip_; // first -> end, disjoint runs above skip_below_
+  bool skip_pending_ = false;                   // a turn's budget ran out with done tasks ahead
   std::string sink_id_;
   bool impostor_logged_ = false; // a non-sink key sent a sink's message (logged once)
   bool sink_held_back_ = false;
