@@ -4,6 +4,7 @@
 // "Journal" section of docs/ARCHITECTURE.md.
 #pragma once
 
+#include "common/id_set.hpp"
 #include "mtask/error.hpp"
 #include "protocol/wire.hpp"
 
@@ -88,23 +89,7 @@ void append_record(std::string& out, const completion& c);
 // damaged one (which a reader must take for damage in the middle).
 std::string as_one_record(std::string_view records);
 
-// Task ids as "everything below a watermark" plus runs above it: 10^8 ids in order cost one number.
-class id_set {
- public:
-  void insert(std::uint64_t first, std::uint64_t count);
-  [[nodiscard]] bool contains(std::uint64_t id) const;
-  [[nodiscard]] std::uint64_t watermark() const { return below_; }
-  [[nodiscard]] std::uint64_t size() const;
-  // Returns: the runs above the watermark, in order (first → end).
-  [[nodiscard]] const std::map<std::uint64_t, std::uint64_t>& above() const { return above_; }
-  // Returns: every id, as runs: [0, watermark) first (if any), then those above.
-  [[nodiscard]] std::vector<wire::id_range> runs() const;
-  friend bool operator==(const id_set&, const id_set&) = default;
-
- private:
-  std::uint64_t below_ = 0;
-  std::map<std::uint64_t, std::uint64_t> above_; // first -> end, disjoint, not touching
-};
+using id_set = mtask::id_set; // the journal's final ids (common/id_set.hpp)
 
 // What a journal says, record by record.
 struct state {

@@ -112,30 +112,16 @@ void ventilator_core::resend_decided() {
   }
 }
 
-bool ventilator_core::done_before(std::uint64_t id) {
-  if (id < skip_below_) return true;
-  // Asked in increasing order of id: a run wholly behind `id` is passed for good.
-  while (!skip_.empty() && skip_.begin()->second <= id) skip_.erase(skip_.begin());
-  return !skip_.empty() && skip_.begin()->first <= id;
-}
+bool ventilator_core::done_before(std::uint64_t id) const { return skip_.contains(id); }
 
 void ventilator_core::skip_later(std::uint64_t first, std::uint64_t count) {
   // Only ids not read yet: the ledger settles the others.
-  const std::uint64_t end = count > std::numeric_limits<std::uint64_t>::max() - first
-                                ? std::numeric_limits<std::uint64_t>::max()
-                                : first + count;
-  first = std::max(first, next_id_);
-  if (first >= end || end <= skip_below_) return;
-  // Merge with every run it overlaps or touches (runs are disjoint, first -> end).
-  std::uint64_t lo = first, hi = end;
-  auto it = skip_.upper_bound(lo);
-  if (it != skip_.begin() && std::prev(it)->second >= lo) --it;
-  while (it != skip_.end() && it->first <= hi) {
-    lo = std::min(lo, it->first);
-    hi = std::max(hi, it->second);
-    it = skip_.erase(it);
+  if (first + count <= next_id_) return;
+  if (first < next_id_) {
+    count -= next_id_ - first;
+    first = next_id_;
   }
-  skip_.emplace(lo, hi);
+  skip_.insert(first, count);
 }
 
 void ventilator_core::read_input(time_point) {
@@ -372,7 +358,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   // those is read past when we get there (a late result of a task running at the crash).
   (void)ledger_.release_below(std::min(s.done_below, next_id_));
   if (resumed_) {
-    skip_below_ = std::max(skip_below_, s.done_below);
+    skip_later(0, s.done_below);
     for (const auto& run : s.done) skip_later(run.first, run.count);
   }
   for (const auto& run : s.done) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/id_set.hpp"
 #include "input/input_reader.hpp"
 #include "protocol/send_result.hpp"
 #include "protocol/wire.hpp"
@@ -115,7 +116,7 @@ class ventilator_core {
   bool on_claim(const wire::sink_status& s, time_point now);
   // Resuming: whether task `id` is already final at the sink (it is read and skipped). Asked in
   // increasing order of id.
-  bool done_before(std::uint64_t id);
+  [[nodiscard]] bool done_before(std::uint64_t id) const;
   // Resuming: ids [first, first + count) are final at the sink; those not read yet will be skipped.
   void skip_later(std::uint64_t first, std::uint64_t count);
   void on(const wire::abort_msg& a, const std::string& from, time_point now);
@@ -150,9 +151,8 @@ class ventilator_core {
   // Resuming: ids not read yet that the sink holds already (its claim, and late acks of tasks our
   // predecessor dispatched), skipped as they are read.
   bool resumed_ = false;
-  std::uint64_t skip_below_ = 0;
-  std::map<std::uint64_t, std::uint64_t> skip_; // first -> end, disjoint runs above skip_below_
-  bool skip_pending_ = false;                   // a turn's budget ran out with done tasks ahead
+  id_set skip_;
+  bool skip_pending_ = false; // a turn's budget ran out with done tasks ahead
   std::string sink_id_;
   bool impostor_logged_ = false; // a non-sink key sent a sink's message (logged once)
   bool sink_held_back_ = false;
