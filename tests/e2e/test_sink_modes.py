@@ -158,5 +158,44 @@ class HandlerApi(E2E):
         self.assertNotIn("lost", vent.stderr())
 
 
+
+class Stats(E2E):
+    def test_stats_sum_up_the_job_as_json(self):
+        """--stats: one JSON document at the end; its totals match the job (a task retried once,
+        one failing for good, two workers), read back with Python's json module."""
+        c = self.cluster()
+        state = os.path.join(c.dir, "state")
+        os.mkdir(state)
+        # Task 7 fails the first time only; task 13 always fails; the rest echo.
+        cmd = ["sh", "-c", f'read x; if [ "$x" = 13 ]; then exit 4; fi; '
+                           f'if [ "$x" = 7 ] && [ ! -e {state}/seen ]; then touch {state}/seen; exit 1; fi; echo "$x"']
+        c.worker(*cmd, jobs=2)
+        c.worker(*cmd, jobs=2)
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(40)), ["--retries", "1"])
+        stats_path = os.path.join(c.dir, "stats.json")
+        sink = c.sink(["--stats", stats_path])
+        self.finish(sink, vent, expect=3)
+        with open(stats_path) as f:
+            stats = json.load(f)
+        job = stats["job"]
+        self.assertEqual(job["tasks"], 40)
+        self.assertEqual(job["by_status"]["ok"], 39)
+        self.assertEqual(job["by_status"]["failed"], 1)
+        self.assertEqual(job["retries"], 2, "task 7 once, task 13 once (its second attempt is final)")
+        self.assertEqual(job["malformed_dropped"], 0)
+        self.assertGreater(job["wall_seconds"], 0)
+        self.assertEqual(len(stats["workers"]), 2)
+        self.assertEqual(sum(w["attempts"] for w in stats["workers"]), 42)
+        self.assertEqual(sum(w["failures"] for w in stats["workers"]), 3)
+        for w in stats["workers"]:
+            r = w["runtime_us"]
+            self.assertLessEqual(r["p50"], r["p90"])
+            self.assertLessEqual(r["p90"], r["p99"])
+            self.assertLessEqual(r["p99"], r["max"])
+        self.assertLessEqual(len(stats["slowest"]), 10)
+        runtimes = [t["runtime_us"] for t in stats["slowest"]]
+        self.assertEqual(runtimes, sorted(runtimes, reverse=True))
+
+
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ struct sink_options {
   std::string journal_path;
   std::int64_t journal_every = 8192;    // fsync after this many final results...
   std::int64_t journal_interval_ms = 2; // ...or this long after the first of a group
+  std::string stats_path;               // --stats: one JSON document of the job's figures at the end
   // When set, results are fed to the aggregator it makes and only its total is written, at the
   // end (--reduce, --reduce-by-key, or a custom reducer through the C++ API).
   std::function<std::unique_ptr<aggregator>()> make_aggregator;

@@ -81,7 +81,26 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal = !o.journal_path.empty(),
                      .journal_every = static_cast<std::size_t>(o.journal_every),
                      .journal_interval = millis(o.journal_interval_ms),
-                     .resume = std::move(resume)};
+                     .resume = std::move(resume),
+                     .stats = !o.stats_path.empty()};
+}
+
+// --stats: written whole under a temporary name, then renamed, so a reader never sees half of it.
+void write_stats(const std::string& path, std::string_view json) {
+  const auto tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  for (std::size_t done = 0; ok && done < json.size();) {
+    const auto n = ::write(fd, json.data() + done, json.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<std::size_t>(n);
+  }
+  if (fd >= 0) ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    log::error("cannot write --stats '{}': {}", path, std::strerror(errno));
+    ::unlink(tmp.c_str());
+  }
 }
 
 // A frame's bytes for the core. A message of several frames (our protocol has none) is handed on
@@ -120,7 +139,8 @@ class sink_loop final : public sink_io {
 
   int run() {
     log::info("bound '{}', ventilator '{}'", opts_.common.sink, opts_.common.ventilator);
-    sink_core core(cfg_, *this, clock::now());
+    const auto started = clock::now();
+    sink_core core(cfg_, *this, started);
     bool stopping = false;
     bool failure_told = false;
     for (auto now = clock::now(); !core.exit_code(); now = clock::now()) {
@@ -146,6 +166,13 @@ class sink_loop final : public sink_io {
     if (pull_watch_.failures() > 0)
       log::warn("refused {} handshake(s): clients without CURVE or not on --allow", pull_watch_.failures());
     if (!stopping) drain(); // after giving up, what was written so far still reaches the reader
+    if (!opts_.stats_path.empty()) {
+      const auto& s = core.stats();
+      write_stats(opts_.stats_path, core.job_statistics().to_json(job_stats::totals{
+                                        .job = core.job(),
+                                        .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
+                                        .malformed = s.malformed + s.foreign}));
+    }
     return *core.exit_code();
   }
 

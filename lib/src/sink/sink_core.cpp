@@ -215,12 +215,14 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
   auto& done = cfg_.journal ? pending_acks_ : status_.done;
   if (done_.contains(r.id)) {
     ++stats_.duplicates;
+    if (cfg_.stats) attempts_.on_duplicate();
     // Acknowledged again: the first ack may have been lost with a dropped connection. A flood of
     // copies of one id costs one run, not one entry each.
     const bool in_last_run = !done.empty() && r.id >= done.back().first && r.id - done.back().first < done.back().count;
     if (!in_last_run) wire::append_id(done, r.id);
     return;
   }
+  if (cfg_.stats) attempts_.on_attempt(worker, r);
   if (!r.final()) {
     // The ventilator runs it again; only the final outcome is written.
     status_.acks.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});

@@ -9,6 +9,7 @@
 #include "protocol/send_result.hpp"
 #include "protocol/wire.hpp"
 #include "sink/done_set.hpp"
+#include "sink/job_stats.hpp"
 #include "sink/journal.hpp"
 #include "sink/reorder_buffer.hpp"
 
@@ -44,6 +45,7 @@ struct sink_config {
   millis journal_interval{2};
   // Resuming from a journal: its job (the only one this sink serves), its final ids, -k's held results.
   std::shared_ptr<const journal::state> resume;
+  bool stats = false; // --stats: every attempt is counted in job_statistics()
 };
 
 // What the core asks of its surroundings.
@@ -125,6 +127,8 @@ class sink_core {
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
   [[nodiscard]] std::uint64_t job() const { return job_; }
+  // With cfg.stats: the attempts seen so far, for --stats.
+  [[nodiscard]] const job_stats& job_statistics() const { return attempts_; }
   // Bytes held in -k's reorder buffer (the simulator checks it stays bounded).
   [[nodiscard]] std::uint64_t held_bytes() const { return held_bytes_; }
 
@@ -160,6 +164,7 @@ class sink_core {
   phase phase_ = phase::waiting_for_job;
   std::optional<int> exit_code_;
   counters stats_;
+  job_stats attempts_; // --stats
   std::uint64_t job_ = 0;
   bool held_back_ = false;  // the output's backlog passed output_limit: results wait in the socket
   bool status_due_ = false; // the last control frame could not be sent: the phase's frames are retried

@@ -24,6 +24,9 @@ int sink_main(int argc, char** argv, std::function<std::unique_ptr<aggregator>()
                  "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or "
                  "signal, payload, stderr tail)");
   app.add_option("--output", opts.output_path, "Write the results to FILE instead of stdout");
+  app.add_option("--stats", opts.stats_path,
+                 "At the end, write the job's figures to FILE as one JSON document: totals by status, retries, "
+                 "duplicates; per worker its attempts, failures, busy time and runtime percentiles; the slowest tasks");
   app.add_option("--journal", opts.journal_path,
                  "Journal in FILE which tasks are final (and where they end in --output), durably before they are "
                  "acknowledged, so that the same command run again after a crash resumes the job. A journal that "
