@@ -55,6 +55,12 @@ snapshot_mtask() {
     cp "$from/$role/mtask-$role" "$MTASK_BIN/mtask-$role.new"
     mv "$MTASK_BIN/mtask-$role.new" "$MTASK_BIN/mtask-$role"
   done
+  # mtask (case 10 only) when the build has it.
+  rm -f "$MTASK_BIN/mtask"
+  if [ -x "$from/mtask/mtask" ]; then
+    cp "$from/mtask/mtask" "$MTASK_BIN/mtask.new"
+    mv "$MTASK_BIN/mtask.new" "$MTASK_BIN/mtask"
+  fi
   # mtask-keygen (case 8 only) when the build has it: older builds stay usable for cases 1-7.
   rm -f "$MTASK_BIN/mtask-keygen"
   if [ -x "$from/keygen/mtask-keygen" ]; then

@@ -24,7 +24,7 @@ BIN_DIR = os.environ.get("MTASK_BIN_DIR", os.path.join(os.path.dirname(__file__)
 def binary(name):
     for sub in ("", name.replace("mtask-", "") + "/"):
         path = os.path.join(BIN_DIR, sub, name)
-        if os.path.exists(path):
+        if os.path.isfile(path):  # build/mtask is the folder of the mtask binary
             return path
     raise FileNotFoundError(f"{name} not found under {BIN_DIR} (set MTASK_BIN_DIR)")
 

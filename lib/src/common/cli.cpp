@@ -30,6 +30,10 @@ void add_common_flags(CLI::App& app, common_options& opts, const std::string& id
          "--sink", opts.sink,
          "Endpoint the sink binds and workers push results to (workers started without it use the ventilator's)")
       ->capture_default_str();
+  add_process_flags(app, opts, idle_help);
+}
+
+void add_process_flags(CLI::App& app, common_options& opts, const std::string& idle_help) {
   app.add_flag("-v,--verbose", opts.verbose, "More detail on stderr (repeat for debug)");
   app.add_flag("-q,--quiet", opts.quiet, "Only errors on stderr");
   app.add_option("--heartbeat-ms", opts.heartbeat_ms, "Interval between heartbeats")
@@ -92,15 +96,24 @@ int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, cons
   log::set_program(app.get_name());
   const int rc = parse_args(app, argc, argv, [&] {
     opts.sink_given = app.get_option("--sink")->count() > 0;
-    if (opts.heartbeat_timeout_ms <= opts.heartbeat_ms) {
-      throw usage_error(fmt::format("--heartbeat-timeout-ms ({}) must exceed --heartbeat-ms ({})",
-                                    opts.heartbeat_timeout_ms, opts.heartbeat_ms));
-    }
+    check_process_flags(opts);
     check_endpoint_syntax("--ventilator", opts.ventilator);
     check_endpoint_syntax("--sink", opts.sink);
     if (validate) validate();
   });
   if (rc >= 0) return rc;
+  apply_log_flags(opts);
+  return -1;
+}
+
+void check_process_flags(const common_options& opts) {
+  if (opts.heartbeat_timeout_ms <= opts.heartbeat_ms) {
+    throw usage_error(fmt::format("--heartbeat-timeout-ms ({}) must exceed --heartbeat-ms ({})",
+                                  opts.heartbeat_timeout_ms, opts.heartbeat_ms));
+  }
+}
+
+void apply_log_flags(const common_options& opts) {
   if (opts.quiet)
     log::set_level(log::level::error);
   else if (opts.verbose >= 2)
@@ -109,7 +122,6 @@ int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, cons
     log::set_level(log::level::info);
   else
     log::set_level(log::level::warn);
-  return -1;
 }
 
 void install_stop_handlers() {

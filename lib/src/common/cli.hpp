@@ -17,6 +17,13 @@ namespace mtask {
 // Adds --ventilator, --sink, -v, -q, --heartbeat-ms, --heartbeat-timeout-ms, --idle-timeout-ms and
 // --max-message-bytes. `idle_help` says what "idle" means for this binary.
 void add_common_flags(CLI::App& app, common_options& opts, const std::string& idle_help);
+// The part of add_common_flags that is not an endpoint: -v, -q, --heartbeat-ms,
+// --heartbeat-timeout-ms, --idle-timeout-ms and --max-message-bytes (mtask picks the endpoints).
+void add_process_flags(CLI::App& app, common_options& opts, const std::string& idle_help);
+// Throws: usage_error when --heartbeat-timeout-ms does not exceed --heartbeat-ms.
+void check_process_flags(const common_options& opts);
+// Sets the log level from -v/-q.
+void apply_log_flags(const common_options& opts);
 
 // Adds the CURVE flags `r` uses: --key everywhere; --ventilator-key (worker, sink); --sink-key
 // (worker, ventilator); --allow and --insecure (ventilator, sink: the two that bind).

@@ -1,0 +1,149 @@
+// The wait loop of mtask: sigtimedwait on SIGCHLD, SIGINT and SIGTERM, with deadlines for the
+// children that do not leave on their own.
+#include "launch/supervisor.hpp"
+
+#include "common/log.hpp"
+#include "mtask/exit_code.hpp"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace mtask {
+namespace {
+
+// After the sink is done, the ventilator and the worker leave on their own as soon as they hear it;
+// this is only for one that does not (a worker that lost its ventilator first).
+constexpr auto leave_grace = std::chrono::seconds(10);
+// After SIGTERM, a role shuts down cleanly (a worker stops its commands: SIGTERM, SIGKILL 1 s later).
+constexpr auto term_grace = std::chrono::seconds(10);
+
+sigset_t job_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGCHLD);
+  return s;
+}
+
+std::string describe(int code) {
+  return code > 128 ? fmt::format("was killed by signal {}", code - 128) : fmt::format("exited with status {}", code);
+}
+
+} // namespace
+
+supervisor::supervisor() {
+  const sigset_t s = job_signals();
+  ::sigprocmask(SIG_BLOCK, &s, &old_mask_);
+}
+
+supervisor::~supervisor() { ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr); }
+
+void supervisor::start(const role_process_spec& spec, bool is_sink) {
+  try {
+    const pid_t pid = start_role_process(spec, old_mask_);
+    children_.push_back(child{spec.name, pid, is_sink, std::nullopt});
+  } catch (...) {
+    stop_all(SIGTERM);
+    (void)wait();
+    throw;
+  }
+}
+
+void supervisor::stop_all(int sig) {
+  for (const auto& c : children_) {
+    if (!c.code) ::kill(c.pid, sig);
+  }
+  if (sig != SIGKILL && !kill_at_) kill_at_ = clock::now() + term_grace;
+}
+
+bool supervisor::all_done() const {
+  return std::all_of(children_.begin(), children_.end(), [](const child& c) { return c.code.has_value(); });
+}
+
+void supervisor::reap() {
+  while (true) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    for (auto& c : children_) {
+      if (c.pid != pid) continue;
+      c.code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+      on_exit(c);
+    }
+  }
+}
+
+// What one child's exit means for the job.
+void supervisor::on_exit(child& c) {
+  const int code = *c.code;
+  log::debug("{} (pid {}) {}", c.name, c.pid, describe(code));
+  if (stop_signal_ != 0) return; // stopping anyway: every exit is expected
+  if (c.is_sink) {
+    sink_code_ = code;
+    if (code == exit_ok || code == exit_tasks_failed) {
+      if (!term_at_) term_at_ = clock::now() + leave_grace;
+    } else {
+      stop_all(SIGTERM); // nobody will collect results: the others would wait out --idle-timeout-ms
+    }
+    return;
+  }
+  // The ventilator ends a job with 0 or 3, a --once worker with 0; anything else, while the sink
+  // still waits, means the job cannot finish.
+  if (code == exit_ok || code == exit_tasks_failed) return;
+  if (!sink_code_) {
+    log::error("{} {}; stopping the job", c.name, describe(code));
+    failed_ = true;
+    stop_all(SIGTERM);
+  }
+}
+
+int supervisor::wait() {
+  const sigset_t s = job_signals();
+  while (!all_done()) {
+    reap();
+    if (all_done()) break;
+    const auto now = clock::now();
+    if (kill_at_ && now >= *kill_at_) {
+      for (const auto& c : children_) {
+        if (!c.code) log::warn("{} (pid {}) did not stop in time: killing it", c.name, c.pid);
+      }
+      stop_all(SIGKILL);
+      kill_at_.reset();
+    } else if (term_at_ && now >= *term_at_) {
+      for (const auto& c : children_) {
+        if (!c.code) log::warn("{} (pid {}) still runs after the sink finished: stopping it", c.name, c.pid);
+      }
+      term_at_.reset();
+      stop_all(SIGTERM);
+    }
+    std::optional<clock::time_point> next;
+    for (const auto& d : {term_at_, kill_at_}) {
+      if (d && (!next || *d < *next)) next = d;
+    }
+    int sig = 0;
+    if (next) {
+      const auto left = std::max(clock::duration::zero(), *next - clock::now());
+      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
+      const timespec ts{static_cast<time_t>(secs.count()),
+                        static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - secs).count())};
+      sig = ::sigtimedwait(&s, nullptr, &ts);
+    } else {
+      sig = ::sigwaitinfo(&s, nullptr);
+    }
+    if ((sig == SIGINT || sig == SIGTERM) && stop_signal_ == 0) {
+      stop_signal_ = sig;
+      log::info("stopped by signal {}: passing it on", sig);
+      stop_all(sig);
+    }
+  }
+  if (stop_signal_ != 0) return 128 + stop_signal_;
+  if (failed_) return exit_failure;
+  if (!sink_code_) return exit_failure;
+  // A sink killed by a signal we did not send is a failure of the job, not a stop.
+  return *sink_code_ > 128 ? exit_failure : *sink_code_;
+}
+
+} // namespace mtask

@@ -1,0 +1,59 @@
+// Watches the roles of an mtask job: passes SIGINT/SIGTERM on, stops the rest when one fails, waits
+// for every child (SIGKILL after a grace period) and decides mtask's exit code.
+#pragma once
+
+#include "launch/role_process.hpp"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mtask {
+
+class supervisor {
+ public:
+  // Blocks SIGINT, SIGTERM and SIGCHLD in this process: they are taken with sigtimedwait, so none
+  // is lost between starting the children and waiting for them.
+  supervisor();
+  // Restores the signal mask (children must all have been waited for: wait() does).
+  ~supervisor();
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  // Starts a role; `is_sink` marks the one whose exit code is the job's.
+  // Throws: error when it cannot be started (the ones already started are stopped and waited for).
+  void start(const role_process_spec& spec, bool is_sink);
+
+  // Waits until every child has exited.
+  // Returns: 128+N when stopped by signal N; 1 when a role other than the sink failed (or the
+  //          sink died of a signal); otherwise the sink's exit code (0, 3 or 1).
+  int wait();
+
+ private:
+  struct child {
+    std::string name;
+    pid_t pid;
+    bool is_sink;
+    std::optional<int> code; // once exited: its exit code, or 128+signal
+  };
+  using clock = std::chrono::steady_clock;
+
+  void reap();
+  void on_exit(child& c);
+  void stop_all(int sig);
+  bool all_done() const;
+
+  sigset_t old_mask_{};
+  std::vector<child> children_;
+  int stop_signal_ = 0;                      // SIGINT/SIGTERM we received
+  bool failed_ = false;                      // a role failed: the job cannot finish
+  std::optional<clock::time_point> term_at_; // SIGTERM what is left (the sink is done)
+  std::optional<clock::time_point> kill_at_; // SIGKILL what is left
+  std::optional<int> sink_code_;
+};
+
+} // namespace mtask

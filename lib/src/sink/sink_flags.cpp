@@ -1,0 +1,57 @@
+// mtask-sink's own flags, shared by mtask-sink, custom sinks and mtask.
+#include "sink/sink_flags.hpp"
+
+#include "mtask/error.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace mtask {
+
+void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
+  opts_ = &opts;
+  app.add_option("--failures", opts.failures_path,
+                 "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or "
+                 "signal, payload, stderr tail)");
+  app.add_option("--output", opts.output_path, "Write the results to FILE instead of stdout");
+  app.add_option("--stats", opts.stats_path,
+                 "At the end, write the job's figures to FILE as one JSON document: totals by status, retries, "
+                 "duplicates; per worker its attempts, failures, busy time and runtime percentiles; the slowest tasks");
+  app.add_option("--journal", opts.journal_path,
+                 "Journal in FILE which tasks are final (and where they end in --output), durably before they are "
+                 "acknowledged, so that the same command run again after a crash resumes the job. A journal that "
+                 "exists means resume; a new job needs a path that does not exist yet");
+  app.add_option("--journal-every", opts.journal_every, "With --journal: fsync after this many final results...")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--journal-interval-ms", opts.journal_interval_ms,
+                 "...or this long after the first result of a group, whichever comes first")
+      ->check(CLI::PositiveNumber);
+  if (!output_modes) return;
+  auto* keep =
+      app.add_flag("-k,--keep-order", opts.keep_order, "Write results in input order rather than as they arrive");
+  auto* jsonl = app.add_flag("--jsonl", opts.jsonl,
+                             "Write one JSON object per result: id, status, attempts, worker, runtime_us, output");
+  auto* r = app.add_option("--reduce", reduce_,
+                           "Write only the total of all results: sum, count, min, max or mean (each result one "
+                           "number; exact for integers)");
+  auto* k = app.add_option("--reduce-by-key", reduce_by_key_,
+                           "Results are lines KEY<TAB>VALUE; write one line per key, sorted: sum, count, min or max");
+  app.add_flag("--per-line", per_line_, "With --reduce: every line of a result is a number");
+  r->excludes(k)->excludes(keep)->excludes(jsonl);
+  k->excludes(keep)->excludes(jsonl);
+}
+
+void sink_flags::finish() const {
+  if (per_line_ && reduce_.empty()) throw usage_error("--per-line only makes sense with --reduce");
+  if (!opts_->journal_path.empty() && opts_->output_path.empty()) {
+    throw usage_error("--journal needs --output FILE (the journal says where results end in it)");
+  }
+  if (!reduce_.empty()) {
+    (void)make_reducer(reduce_, per_line_); // reject an unknown operation now, not at the first result
+    opts_->make_aggregator = [reduce = reduce_, per_line = per_line_] { return make_reducer(reduce, per_line); };
+  } else if (!reduce_by_key_.empty()) {
+    (void)make_key_reducer(reduce_by_key_);
+    opts_->make_aggregator = [reduce_by_key = reduce_by_key_] { return make_key_reducer(reduce_by_key); };
+  }
+}
+
+} // namespace mtask

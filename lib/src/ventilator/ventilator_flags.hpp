@@ -1,0 +1,32 @@
+// mtask-ventilator's own flags (input, splitting, window, retries...), registered by one function
+// so that mtask-ventilator and mtask declare them once.
+#pragma once
+
+#include "ventilator/ventilator.hpp"
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace mtask {
+
+// The flags whose text is converted once parsing is over (sizes, ranges), bound to `opts`.
+class ventilator_flags {
+ public:
+  // Adds -i, -N, -0, --block, --range, --window, --batch, --retries, --max-crashes and
+  // --max-held-bytes to `app`, writing into `opts` (which must outlive the parse).
+  void add(CLI::App& app, ventilator_options& opts);
+
+  // After parsing: stores the converted values in the options given to add().
+  // Throws: usage_error for a bad --block, --max-held-bytes or --range.
+  void finish() const;
+
+ private:
+  ventilator_options* opts_ = nullptr;
+  bool null_separated_ = false;
+  std::string block_, range_, max_held_;
+};
+
+} // namespace mtask

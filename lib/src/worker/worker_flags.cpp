@@ -1,0 +1,61 @@
+// mtask-worker's own flags, shared by mtask-worker, C++ workers and mtask.
+#include "worker/worker_flags.hpp"
+
+#include "common/size.hpp"
+#include "mtask/error.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+namespace mtask {
+
+void worker_flags::add(CLI::App& app, worker_options& opts, parts which) {
+  opts_ = &opts;
+  command_ = which.command;
+  app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
+  if (which.once)
+    app.add_flag(
+        "--once", opts.once,
+        "Exit 0 once the job being served is complete (1 if its ventilator goes away first, or if no ventilator is "
+        "heard for --idle-timeout-ms, which then defaults to 60000)");
+  app.add_option("--prefetch", opts.prefetch,
+                 "Tasks to hold beyond -j so no slot waits for its next task; default: sized from task times (none for "
+                 "tasks over ~2 ms)")
+      ->check(CLI::Range(0, 1 << 20));
+  if (!which.command) return;
+  max_output_ = fmt::format("{}M", default_max_output_bytes >> 20);
+  app.add_option(
+         "--task-timeout-ms", opts.task_timeout_ms,
+         "Fail a task still running after this long: SIGTERM its process group, then SIGKILL 1 s later; 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
+  app.add_option("--max-output-bytes", max_output_,
+                 "Fail a task whose output (with --persistent: whose answer line) passes SIZE bytes (4096, 64k, 1M): "
+                 "SIGKILL its process group at once and discard what it wrote")
+      ->type_name("SIZE")
+      ->capture_default_str();
+  app.add_flag("--persistent", opts.persistent,
+               "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of "
+               "its stdout is the result (CMD must flush per line: sed -u, stdbuf -oL, mawk -W interactive)");
+  app.add_option("--builtin", builtin_,
+                 "Run an in-process handler instead of a command: echo (the task is the result), sleep (sleeps "
+                 "for the task's seconds, for benchmarks)");
+  app.add_option("command", opts.command, "The command and its arguments, after --");
+}
+
+void worker_flags::finish() const {
+  if (!command_) return;
+  opts_->max_output_bytes = parse_size("--max-output-bytes", max_output_);
+  if (!builtin_.empty() && !opts_->command.empty()) throw usage_error("give either --builtin or a command, not both");
+  if (opts_->persistent && opts_->command.empty()) throw usage_error("--persistent needs a command after --");
+  if (!builtin_.empty()) {
+    auto b = builtin_handler(builtin_);
+    if (!b.handler) throw usage_error(fmt::format("--builtin: unknown built-in '{}' (known: echo, sleep)", builtin_));
+    opts_->handler = std::move(b.handler);
+    opts_->handler_inline = b.run_inline;
+  } else if (opts_->command.empty()) {
+    throw usage_error("no command: give one after --, or --builtin");
+  }
+}
+
+} // namespace mtask

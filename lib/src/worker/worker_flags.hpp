@@ -1,0 +1,40 @@
+// mtask-worker's own flags (-j, --builtin, --persistent, the command after --...), registered by
+// one function so that mtask-worker, C++ workers and mtask declare them once.
+#pragma once
+
+#include "mtask/worker.hpp"
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace mtask {
+
+class worker_flags {
+ public:
+  struct parts {
+    bool once = true;    // --once (mtask always sets it itself)
+    bool command = true; // --task-timeout-ms, --max-output-bytes, --persistent, --builtin and CMD
+                         // (a C++ worker brings its own handler)
+  };
+
+  // Adds -j, --once, --prefetch and, as `which` says, the command flags to `app`, writing into
+  // `opts` (which must outlive the parse).
+  void add(CLI::App& app, worker_options& opts, parts which);
+
+  // After parsing: stores --max-output-bytes and the --builtin handler in the options given to
+  // add(). Does nothing when the command flags were not added.
+  // Throws: usage_error for a bad size, an unknown built-in, both or neither of --builtin and a
+  //         command, --persistent without a command.
+  void finish() const;
+
+ private:
+  worker_options* opts_ = nullptr;
+  bool command_ = true;
+  std::string builtin_;
+  std::string max_output_;
+};
+
+} // namespace mtask
