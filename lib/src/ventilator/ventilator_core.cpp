@@ -18,6 +18,9 @@ constexpr std::size_t task_overhead = 32;
 // Ventilator-side failures sent to the sink carry at most this much of the payload (for --failures):
 // the payload of a task too large to send is itself too large to send back.
 constexpr std::size_t failure_payload_bytes = 256;
+// Resuming: runs of ids final at the sink that we keep to skip, at most (a sink sends a few per
+// status; a confused one must not grow them without bound).
+constexpr std::size_t max_done_runs = 1u << 20;
 
 } // namespace
 
@@ -119,6 +122,34 @@ bool ventilator_core::done_before(std::uint64_t id) {
     ++done_run_;
   }
   return false;
+}
+
+void ventilator_core::take_done(std::uint64_t done_below, const std::vector<wire::id_range>& done) {
+  // Ids at or beyond next_id_ were never handed out: a confused peer cannot make us loop on them.
+  (void)ledger_.release_below(std::min(done_below, next_id_));
+  for (const auto& run : done) {
+    const std::uint64_t end = run.first + std::min(run.count, next_id_ > run.first ? next_id_ - run.first : 0);
+    for (std::uint64_t id = run.first; id < end; ++id) {
+      (void)ledger_.acknowledge(wire::ack{.id = id, .attempt = 0, .status = wire::task_status::ok});
+    }
+  }
+  if (!resumed_) return;
+  // Continuing a job, we may not have read yet what the sink has final (results of the ventilator
+  // we replace, made durable after its claim): skipped as read, or they would run again.
+  done_below_at_start_ = std::max(done_below_at_start_, done_below);
+  bool added = false;
+  for (const auto& run : done) {
+    const bool ahead = run.count > 0 && (run.first >= next_id_ || run.count > next_id_ - run.first);
+    if (!ahead || done_at_start_.size() >= max_done_runs) continue;
+    done_at_start_.push_back(run);
+    added = true;
+  }
+  if (!added) return;
+  // done_before() has passed the runs before done_run_ for good.
+  done_at_start_.erase(done_at_start_.begin(), done_at_start_.begin() + static_cast<std::ptrdiff_t>(done_run_));
+  std::sort(done_at_start_.begin(), done_at_start_.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  done_run_ = 0;
 }
 
 void ventilator_core::read_input(time_point) {
@@ -286,6 +317,8 @@ bool ventilator_core::on_claim(const wire::sink_status& s, time_point now) {
   std::sort(done_at_start_.begin(), done_at_start_.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   done_run_ = 0;
+  if (early_job_ == s.job) take_done(early_done_below_, early_done_);
+  early_done_.clear();
   (void)now;
   if (!sink_id_.empty()) send_job_info(); // the sink learns we serve its job now
   return true;
@@ -301,6 +334,16 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   if (s.job != 0 && s.job != cfg_.job) {
     ++stats_.malformed;
     log::info("dropped a status from a sink serving another job");
+    if (phase_ == phase::waiting_for_sink && (sink_id_.empty() || from == sink_id_)) {
+      if (early_job_ != s.job) {
+        early_job_ = s.job;
+        early_done_below_ = 0;
+        early_done_.clear();
+      }
+      early_done_below_ = std::max(early_done_below_, s.done_below);
+      if (early_done_.size() + s.done.size() <= max_done_runs)
+        early_done_.insert(early_done_.end(), s.done.begin(), s.done.end());
+    }
     // A sink already in a job (ours, before we restarted?) answers our job_info with a claim:
     // ask, once a heartbeat at most (its statuses come with every batch of results).
     if (phase_ == phase::waiting_for_sink && (sink_id_.empty() || from == sink_id_) && now >= next_probe_) {
@@ -339,14 +382,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   ordered_sink_ = s.written_below != std::numeric_limits<std::uint64_t>::max();
   sink_written_below_ = s.written_below;
   sink_held_bytes_ = s.held_bytes;
-  // Ids at or beyond next_id_ were never handed out: a confused peer cannot make us loop on them.
-  (void)ledger_.release_below(std::min(s.done_below, next_id_));
-  for (const auto& run : s.done) {
-    const std::uint64_t end = run.first + std::min(run.count, next_id_ > run.first ? next_id_ - run.first : 0);
-    for (std::uint64_t id = run.first; id < end; ++id) {
-      (void)ledger_.acknowledge(wire::ack{.id = id, .attempt = 0, .status = wire::task_status::ok});
-    }
-  }
+  take_done(s.done_below, s.done);
   for (const auto& a : s.acks) {
     if (ledger_.acknowledge(a) == ledger::ack_outcome::retry) {
       ++stats_.retried;

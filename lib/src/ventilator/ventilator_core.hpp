@@ -115,6 +115,9 @@ class ventilator_core {
   bool on_claim(const wire::sink_status& s, time_point now);
   // Resuming: whether task `id` is already final at the sink (it is read and skipped).
   bool done_before(std::uint64_t id);
+  // The sink's acknowledgements: every id below `done_below` and in `done` is final there. Those
+  // read release the ledger; resuming, those not read yet are skipped when they are.
+  void take_done(std::uint64_t done_below, const std::vector<wire::id_range>& done);
   void on(const wire::abort_msg& a, const std::string& from, time_point now);
   void on(const wire::complete& c, const std::string& from, time_point now);
   void lose_worker(const std::string& id, std::string_view why);
@@ -149,6 +152,12 @@ class ventilator_core {
   std::uint64_t done_below_at_start_ = 0;
   std::vector<wire::id_range> done_at_start_; // sorted, above done_below_at_start_
   std::size_t done_run_ = 0;                  // the first run not yet behind next_id_
+  // Waiting for the sink, the acks of its statuses of a job not (yet) ours: the sink has sent them
+  // and forgotten them, and its claim lists only what was durable when it was made, so they count
+  // if we adopt that job.
+  std::uint64_t early_job_ = 0;
+  std::uint64_t early_done_below_ = 0;
+  std::vector<wire::id_range> early_done_;
   std::string sink_id_;
   bool impostor_logged_ = false; // a non-sink key sent a sink's message (logged once)
   bool sink_held_back_ = false;
