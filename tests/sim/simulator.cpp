@@ -274,6 +274,7 @@ class world {
   void crash_ventilator();
   void restart_ventilator();
   void on_run(int worker, std::uint64_t id); // a worker started task `id`
+  void heard_done(std::string_view frame);   // the ventilator got a sink_status
   [[nodiscard]] double ms_since_start() const {
     return std::chrono::duration<double, std::milli>(now_ - start_).count();
   }
@@ -310,13 +311,14 @@ class world {
   std::vector<task_spec> tasks_;
   std::vector<std::string> payloads_; // the input, read again by a restarted ventilator
   std::vector<int> strikes_;
-  std::vector<int> runs_; // starts per task id, on any worker
+  std::vector<int> runs_;       // starts per task id, on any worker
+  std::vector<bool> told_done_; // ids the running ventilator was told are final at the sink
   // Tasks the journal held when the sink crashed: they must never be sent to a worker again.
   // `acked`: the running ventilator had its acknowledgement (or no ventilator ran, and the next
-  // one learns the job from the sink's claim). Otherwise the ventilator still held it, its ack lost
-  // with the crash, and the restarted sink acknowledges it again; until then what would rerun it
+  // one learns the job from the sink's claim). Otherwise the ventilator holds it, or will read it,
+  // its ack lost with the crash, and the restarted sink acknowledges it again; until then what would rerun it
   // without the crash still may: a worker that received it lost (at any time), or an ack lost
-  // with the sink's connection dropping after the crash.
+  // or held up on the sink's connection (cut off at the crash, or dropped since).
   struct guard {
     time_point since;
     bool acked = false;
@@ -458,6 +460,28 @@ void world::reconnect() {
   }
 }
 
+void world::heard_done(std::string_view frame) {
+  wire::message m;
+  try {
+    m = wire::decode(frame, vcfg_.max_message_bytes);
+  } catch (const protocol_error&) {
+    return;
+  }
+  const auto* st = std::get_if<wire::sink_status>(&m);
+  if (!st) return;
+  if (o_.trace) {
+    std::string runs;
+    for (const auto& r : st->done) runs += fmt::format(" {}+{}", r.first, r.count);
+    fmt::print(stderr, "{:>10.3f} sim: the ventilator gets a status of job {:016x}{}: done below {},{}\n",
+               ms_since_start(), st->job, st->claim ? " (a claim)" : "", st->done_below, runs);
+  }
+  if (st->job != vent_->job()) return; // dropped (or a claim it refused)
+  for (std::uint64_t id = 0; id < told_done_.size() && id < st->done_below; ++id) told_done_[id] = true;
+  for (const auto& r : st->done) {
+    for (auto id = r.first; id < told_done_.size() && id - r.first < r.count; ++id) told_done_[id] = true;
+  }
+}
+
 void world::on_run(int worker, std::uint64_t id) {
   if (id >= runs_.size()) return;
   ++runs_[id];
@@ -488,6 +512,8 @@ void world::schedule(fault f, std::size_t after) {
 
 void world::crash_sink() {
   sink_.reset();
+  // A partition of the sink's connection holds up acks as a crash does: counted as a drop since.
+  const std::uint64_t drops_before = sink_link_drops_ - (link_up_at_.contains(sink_link_) ? 1 : 0);
   // Its sockets close: the ventilator's connection and every worker's results connection.
   drop_link(sink_link_, millis::max() / 4);
   for (auto& w : workers_) drop_link(w.sink_link, millis::max() / 4);
@@ -529,8 +555,7 @@ void world::crash_sink() {
   backlog_ = 0;
   for (const auto& run : r.st.final_ids.runs()) {
     for (auto id = run.first; id < run.first + run.count && id < runs_.size(); ++id) {
-      guards_[id] = guard{
-          .since = now_, .acked = !(vent_up() && vent_->tasks().contains(id)), .sink_link_drops = sink_link_drops_};
+      guards_[id] = guard{.since = now_, .acked = !vent_up() || told_done_[id], .sink_link_drops = drops_before};
     }
   }
   resume_ = std::make_shared<const journal::state>(std::move(r.st));
@@ -557,6 +582,7 @@ void world::restart_ventilator() {
   // The same command again: the same input and fingerprint, bound at the same address, and a new
   // random job id, which it gives up for the job the sink claims.
   input_ = std::make_unique<vector_source>(payloads_);
+  told_done_.assign(told_done_.size(), false);
   vcfg_.job = rng_.below(std::numeric_limits<std::uint64_t>::max()) | 1;
   timed([&] { vent_ = std::make_unique<ventilator_core>(vcfg_, *input_, *vent_net_, now_); });
   vent_closed_ = false;
@@ -591,10 +617,12 @@ void world::deliver(flight f) {
   auto& k = links_[static_cast<std::size_t>(f.link)];
   if (f.generation != k.generation) return; // lost with its connection
   if (f.link == sink_link_) {
-    if (f.to_b && vent_)
+    if (f.to_b && vent_) {
       timed([&] { vent_->on_message("sink", f.bytes, now_); });
-    else if (!f.to_b && sink_)
+      if (!o_.scale && wire::peek_type(f.bytes) == wire::msg_type::sink_status) heard_done(f.bytes);
+    } else if (!f.to_b && sink_) {
       sink_->on_control(f.bytes, now_);
+    }
     return;
   }
   // A worker's link: which one, and which way.
@@ -849,6 +877,7 @@ outcome world::run() {
   }
   strikes_.assign(n_tasks, 0);
   runs_.assign(n_tasks, 0);
+  told_done_.assign(n_tasks, false);
   // Faults are spread over about as long as the job takes without them.
   fault_span_ = std::max(millis(300), work * 3 / 2 / (static_cast<int>(slots_) * n_workers));
   payloads_ = std::move(payloads);
