@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::uint64_t seeds = 1;
   bool verbose = false;
+  bool trace = false;
   bool no_faults = false;
   std::vector<int> scale;
   int tasks = 0;
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--tasks", tasks, "Tasks per job (0: drawn from the seed)");
   app.add_flag("--no-faults", no_faults, "Inject no faults");
   app.add_flag("-v,--verbose", verbose, "The roles' log lines and the faults on stderr");
+  app.add_flag("--trace", trace,
+               "With --verbose: debug lines at simulated times, and every batch and result delivered");
   app.add_option("--scale", scale, "Worker counts: time the ventilator core per task with that many workers");
   try {
     app.parse(argc, argv);
@@ -46,7 +49,8 @@ int main(int argc, char** argv) {
   std::uint64_t failed = 0, faults = 0, events = 0;
   double sim_seconds = 0;
   for (std::uint64_t s = seed; s < seed + seeds; ++s) {
-    auto out = mtask::sim::run({.seed = s, .faults = !no_faults, .verbose = verbose, .tasks = tasks});
+    auto out = mtask::sim::run(
+        {.seed = s, .faults = !no_faults, .verbose = verbose, .trace = trace && verbose, .tasks = tasks});
     faults += out.faults;
     events += out.events;
     sim_seconds += out.simulated_seconds;

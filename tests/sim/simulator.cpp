@@ -1,13 +1,16 @@
 // The simulated world: links with per-direction FIFO delivery and random delays, faults (dropped
 // connections and what was queued on them, partitions, worker crashes, restarts and pauses,
 // duplicate deliveries, full queues, a slow reader at the sink, payloads and results near and over
-// the frame limit), and the invariants checked on every run. One seeded RNG decides everything.
+// the frame limit, the sink and the ventilator crashing and restarting), the sink's disk (its
+// journal's fsyncs, and what a crash leaves of it), and the invariants checked on every run. One
+// seeded RNG decides everything.
 #include "simulator.hpp"
 
 #include "common/log.hpp"
 #include "input/input_reader.hpp"
 #include "mtask/error.hpp"
 #include "protocol/wire.hpp"
+#include "sink/journal.hpp"
 #include "sink/sink_core.hpp"
 #include "ventilator/ventilator_core.hpp"
 #include "worker/task_runner.hpp"
@@ -20,6 +23,8 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <queue>
@@ -86,11 +91,14 @@ class vector_source final : public task_source {
 // `output_bytes` of output.
 class sim_runner final : public task_runner {
  public:
-  explicit sim_runner(unsigned slots) : slots_(slots) {}
+  // `on_start` hears of every task started (the simulator counts runs per task id).
+  sim_runner(unsigned slots, std::function<void(std::uint64_t)> on_start)
+      : slots_(slots), on_start_(std::move(on_start)) {}
   bool has_room() const override { return running_.size() < slots_; }
   void start(job_task t, time_point now) override {
     std::uint64_t id = 0, out = 0, ms = 0;
     (void)std::sscanf(t.task.payload.c_str(), "t%lu:%lu:%lu:", &id, &out, &ms);
+    on_start_(t.task.id);
     running_.push_back({now + millis(ms), out, std::move(t)});
   }
   std::size_t running() const override { return running_.size(); }
@@ -120,10 +128,48 @@ class sim_runner final : public task_runner {
     job_task task;
   };
   unsigned slots_;
+  std::function<void(std::uint64_t)> on_start_;
   std::vector<run> running_;
 };
 
 class world;
+
+// The sink's disk (--output FILE --journal J), as journal_file.cpp uses it: each journal group's
+// records reach J in order, each after a simulated fsync; the output's bytes are written at once
+// but count as durable only with the record after them (the real writer syncs FILE, then appends
+// and syncs the record), so a crash cuts FILE back to the end the journal names.
+struct sim_disk {
+  struct sync {
+    time_point at;
+    std::uint64_t seq = 0; // the journal group; 0 for the completion
+    std::string records;
+  };
+  std::string journal;      // the synced records (the header first)
+  std::deque<sync> syncing; // written, their fsync not yet returned, in order
+  std::string job_record;   // the job's record, until the next group carries it (as sink.cpp does)
+  bool complete = false;    // a completion record is synced
+};
+
+// Kinds of fault (the numbers are what --verbose prints).
+enum fault_kind : int {
+  sink_link_drop,
+  worker_vent_link_drop,
+  worker_sink_link_drop,
+  worker_crash,
+  worker_pause,
+  slow_reader,
+  worker_start,
+  sink_crash,
+  sink_restart,
+  ventilator_crash,
+  ventilator_restart,
+};
+constexpr const char* fault_names[] = {"sink link drop",        "worker-ventilator link drop",
+                                       "worker-sink link drop", "worker crash",
+                                       "worker pause",          "slow reader",
+                                       "worker start",          "sink crash",
+                                       "sink restart",          "ventilator crash",
+                                       "ventilator restart"};
 
 // One connection: `a` is the connecting side (a worker or the sink), `b` the bound side (the
 // ventilator, or the sink for a worker's results). Each direction is FIFO.
@@ -141,6 +187,7 @@ struct flight {
   std::uint64_t generation;
   bool to_b;
   std::string bytes;
+  time_point sent;
   bool operator>(const flight& o) const { return at != o.at ? at > o.at : order > o.order; }
 };
 
@@ -154,7 +201,8 @@ struct sim_worker {
   std::unique_ptr<sim_runner> runner;
   std::unique_ptr<worker_io> io;
   std::unique_ptr<worker_core> core;
-  std::set<std::uint64_t> delivered; // task ids it received
+  std::set<std::uint64_t> delivered;              // task ids it received
+  std::map<std::uint64_t, time_point> dispatched; // when the ventilator sent each id it received, the last time
 };
 
 class world {
@@ -170,20 +218,33 @@ class world {
     auto& last = to_b ? k.last_to_b : k.last_to_a;
     const auto at = std::max(now_ + std::chrono::microseconds(50 + rng_.below(o_.faults ? 3000 : 200)), last);
     last = at;
-    flights_.push(flight{at, order_++, l, k.generation, to_b, std::string(frame)});
+    flights_.push(flight{at, order_++, l, k.generation, to_b, std::string(frame), now_});
     if (o_.faults && rng_.chance(0.01)) { // a duplicate delivery, right behind the first (FIFO holds)
-      flights_.push(flight{at, order_++, l, k.generation, to_b, std::string(frame)});
+      flights_.push(flight{at, order_++, l, k.generation, to_b, std::string(frame), now_});
     }
     return send_result::sent;
+  }
+  // A journal group's (or the completion's) records, synced after a simulated fsync.
+  void sync_later(std::uint64_t seq, std::string records) {
+    const auto at = now_ + std::chrono::microseconds(200 + rng_.below(7800));
+    disk_.syncing.push_back(sim_disk::sync{.at = disk_.syncing.empty() ? at : std::max(at, disk_.syncing.back().at),
+                                           .seq = seq,
+                                           .records = std::move(records)});
+  }
+  [[nodiscard]] std::uint64_t failures_bytes() const {
+    std::uint64_t n = 0;
+    for (const auto& f : failures_) n += f.size();
+    return n;
   }
   int worker_index_of(const std::string& id) const {
     auto it = worker_by_id_.find(id);
     return it == worker_by_id_.end() ? -1 : it->second;
   }
 
-  std::string output_;                // what the sink wrote
+  std::string output_;                // what the sink wrote (its FILE)
   std::vector<std::string> failures_; // --failures lines
   std::size_t backlog_ = 0;           // output bytes the reader has not taken
+  sim_disk disk_;
   std::vector<sim_worker> workers_;
   std::vector<link> links_;
   int sink_link_ = -1;
@@ -191,8 +252,32 @@ class world {
   time_point start_ = time_point{} + std::chrono::hours(1);
 
  private:
+  struct fault {
+    time_point at;
+    int kind;
+    std::uint64_t target;
+    millis length;
+  };
+
   void start_worker();
   void drop_link(int l, millis down_for);
+  [[nodiscard]] bool vent_up() const { return vent_ && !vent_->exit_code(); }
+  [[nodiscard]] bool sink_up() const { return sink_ && !sink_->exit_code(); }
+  // Whether both processes at the ends of link `l` run (a link to a process that is down stays down).
+  [[nodiscard]] bool ends_up(int l) const;
+  // Brings up every link that is down for no reason but a process that has restarted since.
+  void reconnect();
+  void schedule(fault f, std::size_t after);
+  [[nodiscard]] millis restart_delay();
+  void crash_sink();
+  void restart_sink();
+  void crash_ventilator();
+  void restart_ventilator();
+  void on_run(int worker, std::uint64_t id); // a worker started task `id`
+  void heard_done(std::string_view frame);   // the ventilator got a sink_status
+  [[nodiscard]] double ms_since_start() const {
+    return std::chrono::duration<double, std::milli>(now_ - start_).count();
+  }
   void crash_worker(int i);
   void strike(int i); // worker i went away (or silent past the timeout) holding what it was sent
   void deliver(flight f);
@@ -224,7 +309,25 @@ class world {
   unsigned slots_ = 1;
 
   std::vector<task_spec> tasks_;
+  std::vector<std::string> payloads_; // the input, read again by a restarted ventilator
   std::vector<int> strikes_;
+  std::vector<int> runs_;       // starts per task id, on any worker
+  std::vector<bool> told_done_; // ids the running ventilator was told are final at the sink
+  // Tasks the journal held when the sink crashed: they must never be sent to a worker again.
+  // `acked`: the running ventilator had its acknowledgement (or no ventilator ran, and the next
+  // one learns the job from the sink's claim). Otherwise the ventilator holds it, or will read it,
+  // its ack lost with the crash, and the restarted sink acknowledges it again; until then what would rerun it
+  // without the crash still may: a worker that received it lost (at any time), or an ack lost
+  // or held up on the sink's connection (cut off at the crash, or dropped since).
+  struct guard {
+    time_point since;
+    bool acked = false;
+    std::uint64_t sink_link_drops = 0;
+  };
+  std::map<std::uint64_t, guard> guards_;
+  std::uint64_t sink_link_drops_ = 0;
+  std::shared_ptr<const journal::state> resume_; // what the restarted sink reads from its journal
+  time_point last_restart_{};                    // the job must end in time after this too
   std::unique_ptr<vector_source> input_;
   std::unique_ptr<ventilator_net> vent_net_;
   std::unique_ptr<ventilator_core> vent_;
@@ -235,12 +338,6 @@ class world {
   std::size_t drain_per_ms_ = 1u << 20;
   time_point slow_until_{};
 
-  struct fault {
-    time_point at;
-    int kind;
-    std::uint64_t target;
-    millis length;
-  };
   std::vector<fault> faults_;
   std::size_t next_fault_ = 0;
   millis fault_span_{0}; // faults happen while the job is expected to run
@@ -277,7 +374,22 @@ class sink_adapter final : public sink_io {
   }
   void write_failure(std::string_view line) override { w_.failures_.emplace_back(line); }
   std::size_t output_backlog() const override { return w_.backlog_; }
-  bool output_drained() override { return w_.backlog_ == 0; }
+  // With a journal, also every record synced (the real loop waits for its journal's thread).
+  bool output_drained() override { return w_.backlog_ == 0 && w_.disk_.syncing.empty(); }
+  void journal_group(std::uint64_t seq, const journal::commit& group) override {
+    journal::commit c = group;
+    c.output_end = w_.output_.size();
+    c.failures_end = w_.failures_bytes();
+    std::string records = std::exchange(w_.disk_.job_record, {});
+    journal::append_record(records, c);
+    w_.sync_later(seq, std::move(records));
+  }
+  void journal_job(const journal::job_record& j) override { journal::append_record(w_.disk_.job_record, j); }
+  void journal_complete(const journal::completion& c) override {
+    std::string records;
+    journal::append_record(records, c);
+    w_.sync_later(0, std::move(records));
+  }
 
  private:
   world& w_;
@@ -311,7 +423,7 @@ void world::start_worker() {
   w.vent_link = static_cast<int>(links_.size() - 1);
   links_.emplace_back();
   w.sink_link = static_cast<int>(links_.size() - 1);
-  w.runner = std::make_unique<sim_runner>(slots_);
+  w.runner = std::make_unique<sim_runner>(slots_, [this, i](std::uint64_t id) { on_run(i, id); });
   w.io = std::make_unique<worker_adapter>(*this, i);
   // With --sink given, the worker's loop connects at start; otherwise the core asks when the
   // ventilator names the endpoint.
@@ -325,6 +437,156 @@ void world::start_worker() {
                                                        .ventilator_endpoint = "ipc:///sim/ventilator"},
                                          *w.runner, *w.io, now_);
   worker_by_id_[w.id] = i;
+  // A coordinator that is down (crashed, not yet restarted) cannot be connected to yet.
+  links_[static_cast<std::size_t>(w.vent_link)].up = ends_up(w.vent_link);
+  links_[static_cast<std::size_t>(w.sink_link)].up = ends_up(w.sink_link);
+}
+
+bool world::ends_up(int l) const {
+  if (l == sink_link_) return vent_up() && sink_up();
+  for (const auto& w : workers_) {
+    if (l == w.vent_link) return w.alive && vent_up();
+    if (l == w.sink_link) return w.alive && sink_up();
+  }
+  return false;
+}
+
+void world::reconnect() {
+  // ZeroMQ reconnects every few ms: a restarted coordinator is connected to at once, by its peers'
+  // routing ids. A link in a partition (its timer pending) heals at its time.
+  for (std::size_t l = 0; l < links_.size(); ++l) {
+    const int i = static_cast<int>(l);
+    if (!links_[l].up && !link_up_at_.contains(i) && ends_up(i)) links_[l].up = true;
+  }
+}
+
+void world::heard_done(std::string_view frame) {
+  wire::message m;
+  try {
+    m = wire::decode(frame, vcfg_.max_message_bytes);
+  } catch (const protocol_error&) {
+    return;
+  }
+  const auto* st = std::get_if<wire::sink_status>(&m);
+  if (!st) return;
+  if (o_.trace) {
+    std::string runs;
+    for (const auto& r : st->done) runs += fmt::format(" {}+{}", r.first, r.count);
+    fmt::print(stderr, "{:>10.3f} sim: the ventilator gets a status of job {:016x}{}: done below {},{}\n",
+               ms_since_start(), st->job, st->claim ? " (a claim)" : "", st->done_below, runs);
+  }
+  if (st->job != vent_->job()) return; // dropped (or a claim it refused)
+  for (std::uint64_t id = 0; id < told_done_.size() && id < st->done_below; ++id) told_done_[id] = true;
+  for (const auto& r : st->done) {
+    for (auto id = r.first; id < told_done_.size() && id - r.first < r.count; ++id) told_done_[id] = true;
+  }
+}
+
+void world::on_run(int worker, std::uint64_t id) {
+  if (id >= runs_.size()) return;
+  ++runs_[id];
+  auto g = guards_.find(id);
+  if (g == guards_.end() || !violation_.empty()) return;
+  // A copy dispatched before the crash was in flight (a restarted ventilator sends again what the
+  // sink had not yet made durable when it claimed the job): it may run.
+  const auto& w = workers_[static_cast<std::size_t>(worker)];
+  if (auto d = w.dispatched.find(id); d != w.dispatched.end() && d->second < g->second.since) return;
+  if (!g->second.acked && (strikes_[id] > 0 || sink_link_drops_ != g->second.sink_link_drops)) return;
+  violation_ =
+      fmt::format("task {} ran again at +{} ms although the sink's journal held it when the sink crashed at +{} ms", id,
+                  std::chrono::duration_cast<millis>(now_ - start_).count(),
+                  std::chrono::duration_cast<millis>(g->second.since - start_).count());
+}
+
+millis world::restart_delay() {
+  // Mostly soon (a supervisor restarting it), sometimes after the heartbeat timeout, always well
+  // within the other side's --idle-timeout-ms (60 s), after which it gives up by design.
+  return rng_.chance(0.25) ? rng_.between(heartbeat_timeout, millis(20000)) : rng_.between(millis(1), millis(2000));
+}
+
+void world::schedule(fault f, std::size_t after) {
+  faults_.push_back(f);
+  std::sort(faults_.begin() + static_cast<std::ptrdiff_t>(after) + 1, faults_.end(),
+            [](const fault& a, const fault& b) { return a.at < b.at; });
+}
+
+void world::crash_sink() {
+  sink_.reset();
+  // A partition of the sink's connection holds up acks as a crash does: counted as a drop since.
+  const std::uint64_t drops_before = sink_link_drops_ - (link_up_at_.contains(sink_link_) ? 1 : 0);
+  // Its sockets close: the ventilator's connection and every worker's results connection.
+  drop_link(sink_link_, millis::max() / 4);
+  for (auto& w : workers_) drop_link(w.sink_link, millis::max() / 4);
+  // What the disk keeps: the synced records, and perhaps some written ones whose fsync had not
+  // returned (the last of them possibly torn). Not a completion, though: a sink restarted on a
+  // complete journal exits at once without telling the ventilator, which then gives up after its
+  // idle timeout (the known edge in docs/ARCHITECTURE.md, "Journal"), so crash_sink() is not
+  // called once the completion is synced, and an unsynced one is lost.
+  std::string j = disk_.journal;
+  for (const auto& s : disk_.syncing) {
+    if (s.seq == 0 || rng_.chance(0.5)) break;
+    if (rng_.chance(0.3)) {
+      j += s.records.substr(0, rng_.below(s.records.size()));
+      break;
+    }
+    j += s.records;
+  }
+  disk_.syncing.clear();
+  disk_.job_record.clear();
+  journal::read_result r;
+  try {
+    r = journal::read(j);
+  } catch (const journal::corrupt& e) {
+    violation_ = fmt::format("the journal left by the sink's crash is corrupt: {}", e.what());
+    return;
+  }
+  disk_.journal = j.substr(0, r.valid_bytes); // the restarted sink cuts a torn tail
+  if (r.st.output_end > output_.size() || r.st.failures_end > failures_bytes()) {
+    violation_ = "the journal names an output end beyond what was written";
+    return;
+  }
+  // FILE and --failures are cut back to the journaled ends: what was written after is lost.
+  if (o_.verbose) {
+    fmt::print(stderr, "sim: the journal keeps {} final task(s); the output is cut from {} to {} bytes\n",
+               r.st.final_ids.size(), output_.size(), r.st.output_end);
+  }
+  output_.resize(r.st.output_end);
+  while (failures_bytes() > r.st.failures_end) failures_.pop_back();
+  backlog_ = 0;
+  for (const auto& run : r.st.final_ids.runs()) {
+    for (auto id = run.first; id < run.first + run.count && id < runs_.size(); ++id) {
+      guards_[id] = guard{.since = now_, .acked = !vent_up() || told_done_[id], .sink_link_drops = drops_before};
+    }
+  }
+  resume_ = std::make_shared<const journal::state>(std::move(r.st));
+}
+
+void world::restart_sink() {
+  // A new process on the same journal: its routing id comes from the journal's header, so the
+  // ventilator's ROUTER sees the same peer.
+  auto cfg = scfg_;
+  cfg.resume = resume_;
+  sink_ = std::make_unique<sink_core>(std::move(cfg), *sink_io_, now_);
+  sink_closed_ = false;
+  reconnect();
+}
+
+void world::crash_ventilator() {
+  vent_.reset(); // its ledger, its worker table, everything
+  input_.reset();
+  drop_link(sink_link_, millis::max() / 4);
+  for (auto& w : workers_) drop_link(w.vent_link, millis::max() / 4);
+}
+
+void world::restart_ventilator() {
+  // The same command again: the same input and fingerprint, bound at the same address, and a new
+  // random job id, which it gives up for the job the sink claims.
+  input_ = std::make_unique<vector_source>(payloads_);
+  told_done_.assign(told_done_.size(), false);
+  vcfg_.job = rng_.below(std::numeric_limits<std::uint64_t>::max()) | 1;
+  timed([&] { vent_ = std::make_unique<ventilator_core>(vcfg_, *input_, *vent_net_, now_); });
+  vent_closed_ = false;
+  reconnect();
 }
 
 void world::drop_link(int l, millis down_for) {
@@ -355,10 +617,12 @@ void world::deliver(flight f) {
   auto& k = links_[static_cast<std::size_t>(f.link)];
   if (f.generation != k.generation) return; // lost with its connection
   if (f.link == sink_link_) {
-    if (f.to_b)
+    if (f.to_b && vent_) {
       timed([&] { vent_->on_message("sink", f.bytes, now_); });
-    else
+      if (!o_.scale && wire::peek_type(f.bytes) == wire::msg_type::sink_status) heard_done(f.bytes);
+    } else if (!f.to_b && sink_) {
       sink_->on_control(f.bytes, now_);
+    }
     return;
   }
   // A worker's link: which one, and which way.
@@ -366,7 +630,7 @@ void world::deliver(flight f) {
     auto& w = workers_[i];
     if (f.link == w.vent_link) {
       if (f.to_b) {
-        timed([&] { vent_->on_message(w.id, f.bytes, now_); });
+        if (vent_) timed([&] { vent_->on_message(w.id, f.bytes, now_); });
       } else if (w.alive) {
         if (w.paused_until > now_) { // stopped: it reads the message when it resumes, in order
           f.at = w.paused_until;
@@ -378,7 +642,16 @@ void world::deliver(flight f) {
           wire::tasks_view tv;
           try {
             wire::decode_tasks(f.bytes, tv, vcfg_.max_message_bytes);
-            for (const auto& t : tv.tasks) w.delivered.insert(t.id);
+            for (const auto& t : tv.tasks) {
+              w.delivered.insert(t.id);
+              w.dispatched[t.id] = f.sent;
+            }
+            if (o_.trace) {
+              std::string ids;
+              for (const auto& t : tv.tasks) ids += fmt::format(" {}", t.id);
+              fmt::print(stderr, "{:>10.3f} sim: {} gets batch {} of job {:016x}:{}\n", ms_since_start(), w.id, tv.seq,
+                         tv.job, ids);
+            }
           } catch (const protocol_error&) {}
         }
         w.core->on_message(f.bytes, now_);
@@ -386,7 +659,18 @@ void world::deliver(flight f) {
       return;
     }
     if (f.link == w.sink_link) {
-      if (f.to_b) sink_->on_results(f.bytes, now_);
+      if (f.to_b && sink_) {
+        if (o_.trace) {
+          wire::results_view rv;
+          try {
+            wire::decode_results(f.bytes, rv, vcfg_.max_message_bytes);
+            std::string ids;
+            for (const auto& r : rv.results) ids += fmt::format(" {}", r.id);
+            fmt::print(stderr, "{:>10.3f} sim: the sink gets results from {}:{}\n", ms_since_start(), w.id, ids);
+          } catch (const protocol_error&) {}
+        }
+        sink_->on_results(f.bytes, now_);
+      }
       return;
     }
   }
@@ -402,11 +686,23 @@ void world::schedule_faults() {
                             .length = rng_.chance(0.2) ? rng_.between(heartbeat_timeout, 2 * heartbeat_timeout)
                                                        : rng_.between(millis(1), millis(800))});
   }
+  // In about a fifth of the seeds, one or two coordinators crash (the sink, the ventilator, both in
+  // either order, the second sometimes while the first is still down); each restarts later.
+  if (rng_.chance(0.2)) {
+    const auto crashes = 1 + rng_.below(2);
+    auto at = now_ + rng_.between(millis(0), fault_span_);
+    for (std::uint64_t k = 0; k < crashes; ++k) {
+      faults_.push_back(fault{
+          .at = at, .kind = rng_.chance(0.5) ? sink_crash : ventilator_crash, .target = 0, .length = restart_delay()});
+      at = rng_.chance(0.5) ? at + rng_.between(millis(0), millis(3000)) : now_ + rng_.between(millis(0), fault_span_);
+    }
+  }
   std::sort(faults_.begin(), faults_.end(), [](const fault& a, const fault& b) { return a.at < b.at; });
 }
 
 void world::apply_fault(std::size_t k) {
-  const auto& f = faults_[k];
+  const auto f = faults_[k]; // a copy: schedule() may move faults_
+
   ++result_.faults;
   std::vector<int> live;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -415,42 +711,70 @@ void world::apply_fault(std::size_t k) {
   const int victim = live.empty() ? -1 : live[f.target % live.size()];
   const bool long_silence = f.length >= heartbeat_timeout;
   if (o_.verbose) {
-    fmt::print(stderr, "sim: fault {} at +{} ms on worker {} for {} ms\n", f.kind,
+    fmt::print(stderr, "sim: fault {} ({}) at +{} ms on worker {} for {} ms\n", f.kind, fault_names[f.kind],
                std::chrono::duration_cast<millis>(now_ - start_).count(), victim, f.length.count());
   }
+  const auto skip = [&](std::string_view why) {
+    if (o_.verbose) fmt::print(stderr, "sim: skipped: {}\n", why);
+  };
   switch (f.kind) {
-    case 0: // the sink's control connection drops (and reconnects with the same routing id)
+    case sink_link_drop: // the sink's control connection drops (and reconnects with the same routing id)
+      if (links_[static_cast<std::size_t>(sink_link_)].up) ++sink_link_drops_; // acks on it may be lost
       drop_link(sink_link_, f.length);
       break;
-    case 1: // a worker's connection to the ventilator drops
+    case worker_vent_link_drop: // a worker's connection to the ventilator drops
       if (victim < 0) break;
       if (long_silence) strike(victim); // silent past the heartbeat timeout: as good as dead to the ventilator
       drop_link(workers_[static_cast<std::size_t>(victim)].vent_link, f.length);
       break;
-    case 2: // a worker's connection to the sink drops
+    case worker_sink_link_drop: // a worker's connection to the sink drops
       if (victim >= 0) drop_link(workers_[static_cast<std::size_t>(victim)].sink_link, f.length);
       break;
-    case 3: // a worker crashes; a new one starts a little later
+    case worker_crash: // a worker crashes; a new one starts a little later
       if (victim >= 0) crash_worker(victim);
-      faults_.push_back(fault{.at = now_ + f.length, .kind = 6, .target = 0, .length = millis(0)});
-      std::sort(faults_.begin() + static_cast<std::ptrdiff_t>(k) + 1, faults_.end(),
-                [](const fault& a, const fault& b) { return a.at < b.at; });
+      schedule(fault{.at = now_ + f.length, .kind = worker_start, .target = 0, .length = millis(0)}, k);
       break;
-    case 4: // a worker is paused (SIGSTOP) and resumed
+    case worker_pause: // a worker is paused (SIGSTOP) and resumed
       if (victim < 0) break;
       if (long_silence) strike(victim);
       workers_[static_cast<std::size_t>(victim)].paused_until = now_ + f.length;
       break;
-    case 5: // the reader of the sink's output stalls
+    case slow_reader: // the reader of the sink's output stalls
       slow_until_ = now_ + f.length;
       break;
-    case 6: start_worker(); break;
+    case worker_start: start_worker(); break;
+    case sink_crash: // kill -9 of the sink; the same command runs again later, on the same journal
+      if (!sink_up()) {
+        skip("the sink is not running");
+      } else if (disk_.complete) {
+        skip("the job's completion is journaled (known edge: see crash_sink)");
+      } else {
+        crash_sink();
+        schedule(fault{.at = now_ + f.length, .kind = sink_restart, .target = 0, .length = millis(0)}, k);
+        last_restart_ = std::max(last_restart_, now_ + f.length);
+      }
+      break;
+    case sink_restart: restart_sink(); break;
+    case ventilator_crash: // kill -9 of the ventilator; the same command runs again later
+      if (!vent_up()) {
+        skip("the ventilator is not running");
+      } else if (sink_ && sink_->exit_code()) {
+        // The job is over (the sink has its whole output and left): a ventilator started again
+        // would find no sink and give up after its idle timeout, by design.
+        skip("the sink has finished the job");
+      } else {
+        crash_ventilator();
+        schedule(fault{.at = now_ + f.length, .kind = ventilator_restart, .target = 0, .length = millis(0)}, k);
+        last_restart_ = std::max(last_restart_, now_ + f.length);
+      }
+      break;
+    case ventilator_restart: restart_ventilator(); break;
   }
 }
 
 void world::check_bounds() {
   if (!violation_.empty()) return;
-  if (vent_->tasks().size() > vcfg_.window) {
+  if (vent_ && vent_->tasks().size() > vcfg_.window) {
     violation_ = fmt::format("the ledger holds {} tasks, beyond --window {}", vent_->tasks().size(), vcfg_.window);
   }
   // What a worker holds is bounded by the credit it offers: its slots plus the largest prefetch.
@@ -461,7 +785,7 @@ void world::check_bounds() {
   }
   // The reorder buffer: the held-bytes bound, plus what was already dispatched when it was reached.
   const auto held_bound = vcfg_.max_held_bytes + vcfg_.window * max_message;
-  if (sink_->held_bytes() > held_bound) {
+  if (sink_ && sink_->held_bytes() > held_bound) {
     violation_ = fmt::format("the sink holds {} bytes for an earlier task (bound {})", sink_->held_bytes(), held_bound);
   }
 }
@@ -527,6 +851,10 @@ std::string world::check_outcome() {
 
 outcome world::run() {
   now_ = start_;
+  if (o_.trace) {
+    log::set_level(log::level::debug);
+    log::set_sink([this](std::string_view line) { fmt::print(stderr, "{:>10.3f} {}", ms_since_start(), line); });
+  }
   slots_ = o_.scale ? 1 : 1 + static_cast<unsigned>(rng_.below(4));
   const int n_workers = o_.workers > 0 ? o_.workers : 1 + static_cast<int>(rng_.below(5));
   const auto n_tasks = static_cast<std::size_t>(o_.tasks > 0 ? o_.tasks : 20 + static_cast<int>(rng_.below(200)));
@@ -548,9 +876,12 @@ outcome world::run() {
     payloads.push_back(payload_of(id, t));
   }
   strikes_.assign(n_tasks, 0);
+  runs_.assign(n_tasks, 0);
+  told_done_.assign(n_tasks, false);
   // Faults are spread over about as long as the job takes without them.
   fault_span_ = std::max(millis(300), work * 3 / 2 / (static_cast<int>(slots_) * n_workers));
-  input_ = std::make_unique<vector_source>(std::move(payloads));
+  payloads_ = std::move(payloads);
+  input_ = std::make_unique<vector_source>(payloads_);
   vcfg_ = ventilator_config{.job = 0x5eed0000 + o_.seed,
                             .window = o_.scale ? 32768 : 8 + rng_.below(64),
                             .batch = o_.scale ? 4096 : 1 + rng_.below(64),
@@ -561,7 +892,8 @@ outcome world::run() {
                             .max_message_bytes = o_.scale ? wire::default_max_frame_bytes : max_message,
                             .max_held_bytes = 4 * max_message,
                             .sink_endpoint = "ipc:///sim/sink",
-                            .ventilator_endpoint = "ipc:///sim/ventilator"};
+                            .ventilator_endpoint = "ipc:///sim/ventilator",
+                            .fingerprint = fmt::format("sim seed {}", o_.seed)};
   scfg_ = sink_config{.keep_order = rng_.chance(0.5),
                       .failures = true,
                       .heartbeat = heartbeat,
@@ -569,7 +901,15 @@ outcome world::run() {
                       .idle_timeout = millis(60000),
                       .max_message_bytes = vcfg_.max_message_bytes,
                       .output_limit = o_.scale ? std::size_t{4} << 20 : 8 * max_message,
-                      .ventilator_endpoint = "ipc:///sim/ventilator"};
+                      .ventilator_endpoint = "ipc:///sim/ventilator",
+                      // --output FILE --journal J, so that the sink may crash and restart (not when
+                      // timing the ventilator: its acks would wait for the simulated fsyncs).
+                      .journal = !o_.scale,
+                      .journal_every = rng_.chance(0.5) ? 1 + rng_.below(16) : 8192};
+  journal::append_record(disk_.journal, journal::header{.routing_id = "sink",
+                                                        .output_path = "/sim/output",
+                                                        .keep_order = scfg_.keep_order,
+                                                        .failures_path = "/sim/failures"});
   links_.emplace_back();
   sink_link_ = 0;
   vent_net_ = std::make_unique<vent_adapter>(*this);
@@ -579,14 +919,13 @@ outcome world::run() {
   for (int i = 0; i < n_workers; ++i) start_worker();
   schedule_faults();
   const time_point last_fault = faults_.empty() ? now_ : faults_.back().at;
-  const time_point deadline = last_fault + settle + work;
   time_point drained_at = now_;
 
-  while (!vent_->exit_code() || !sink_->exit_code()) {
+  while (!(vent_ && vent_->exit_code() && sink_ && sink_->exit_code())) {
     if (++result_.events > 5'000'000) {
       std::string who;
-      if (!vent_->exit_code() && vent_->next_wakeup() <= now_) who += " ventilator";
-      if (!sink_->exit_code() && sink_->next_wakeup() <= now_) who += " sink";
+      if (vent_up() && vent_->next_wakeup() <= now_) who += " ventilator";
+      if (sink_up() && sink_->next_wakeup() <= now_) who += " sink";
       for (auto& w : workers_) {
         if (w.alive && !w.core->exit_code() && w.core->next_wakeup(now_) <= now_) who += " " + w.id;
       }
@@ -595,8 +934,9 @@ outcome world::run() {
     // The earliest thing that happens next.
     time_point next = time_point::max();
     if (!flights_.empty()) next = flights_.top().at;
-    if (!vent_->exit_code()) next = std::min(next, vent_->next_wakeup());
-    if (!sink_->exit_code()) next = std::min(next, sink_->next_wakeup());
+    if (vent_up()) next = std::min(next, vent_->next_wakeup());
+    if (sink_up()) next = std::min(next, sink_->next_wakeup());
+    if (!disk_.syncing.empty()) next = std::min(next, disk_.syncing.front().at);
     for (auto& w : workers_) {
       if (!w.alive || w.core->exit_code()) continue;
       const auto wake = std::min(w.core->next_wakeup(now_), w.runner->next_deadline(time_point::max()));
@@ -605,6 +945,8 @@ outcome world::run() {
     if (next_fault_ < faults_.size()) next = std::min(next, faults_[next_fault_].at);
     for (const auto& [l, at] : link_up_at_) next = std::min(next, at);
     if (backlog_ > 0) next = std::min(next, now_ + millis(1));
+    // A coordinator restarted after the last fault drawn: the job has as long again from then.
+    const time_point deadline = std::max(last_fault, last_restart_) + settle + work;
     if (next > deadline) {
       return {.failure = fmt::format("the job did not end within {} s of the last fault",
                                      std::chrono::duration_cast<std::chrono::seconds>(settle + work).count())};
@@ -621,7 +963,7 @@ outcome world::run() {
     while (next_fault_ < faults_.size() && faults_[next_fault_].at <= now_) apply_fault(next_fault_++);
     for (auto it = link_up_at_.begin(); it != link_up_at_.end();) {
       if (it->second <= now_) {
-        links_[static_cast<std::size_t>(it->first)].up = true;
+        links_[static_cast<std::size_t>(it->first)].up = ends_up(it->first); // not to a process that is down
         it = link_up_at_.erase(it);
       } else {
         ++it;
@@ -632,20 +974,30 @@ outcome world::run() {
       flights_.pop();
       deliver(std::move(f));
     }
-    if (!vent_->exit_code()) timed([&] { vent_->advance(now_); });
-    if (!sink_->exit_code()) sink_->advance(now_);
+    // The sink's disk: records whose fsync returned are durable, and the loop tells the core.
+    while (!disk_.syncing.empty() && disk_.syncing.front().at <= now_) {
+      auto s = std::move(disk_.syncing.front());
+      disk_.syncing.pop_front();
+      disk_.journal += s.records;
+      if (s.seq == 0)
+        disk_.complete = true;
+      else if (sink_)
+        sink_->on_durable(s.seq, now_);
+    }
+    if (vent_up()) timed([&] { vent_->advance(now_); });
+    if (sink_up()) sink_->advance(now_);
     for (auto& w : workers_) {
       if (!w.alive || w.core->exit_code() || w.paused_until > now_) continue;
       w.runner->on_ready({}, now_);
       w.core->advance(now_);
     }
     // A process that has exited closes its connections.
-    if (sink_->exit_code() && !sink_closed_) {
+    if (sink_ && sink_->exit_code() && !sink_closed_) {
       sink_closed_ = true;
       drop_link(sink_link_, millis::max() / 4);
       for (auto& w : workers_) drop_link(w.sink_link, millis::max() / 4);
     }
-    if (vent_->exit_code() && !vent_closed_) {
+    if (vent_ && vent_->exit_code() && !vent_closed_) {
       vent_closed_ = true;
       drop_link(sink_link_, millis::max() / 4);
       for (auto& w : workers_) drop_link(w.vent_link, millis::max() / 4);

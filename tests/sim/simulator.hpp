@@ -11,6 +11,7 @@ struct options {
   std::uint64_t seed = 1;
   bool faults = true;
   bool verbose = false; // the cores' log lines, and the fault schedule, on stderr
+  bool trace = false;   // with verbose: their debug lines too, at simulated times, and every batch and result delivered
   int workers = 0;      // 0: drawn from the seed (1-5)
   int tasks = 0;        // 0: drawn from the seed
   bool scale = false;   // fault-free, instant tiny tasks, product defaults for window and batch; times the ventilator

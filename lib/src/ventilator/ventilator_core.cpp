@@ -20,6 +20,9 @@ constexpr std::size_t task_overhead = 32;
 constexpr std::size_t failure_payload_bytes = 256;
 // A restarted ventilator reads past at most this many done tasks per loop turn.
 constexpr std::size_t skip_per_turn = 1u << 16;
+// Waiting for the sink: runs of acks of its statuses of another job kept, at most (a sink sends a
+// few per status; a confused one must not grow them without bound).
+constexpr std::size_t max_early_runs = 1u << 20;
 
 } // namespace
 
@@ -122,6 +125,22 @@ void ventilator_core::skip_later(std::uint64_t first, std::uint64_t count) {
     first = next_id_;
   }
   skip_.insert(first, count);
+}
+
+void ventilator_core::take_done(std::uint64_t done_below, const std::vector<wire::id_range>& done) {
+  // Ids at or beyond next_id_ were never handed out by us: a confused peer cannot make us loop on
+  // them. A restarted ventilator's predecessor did hand some out, though: what the sink holds of
+  // those is read past when we get there (a late result of a task running at the crash).
+  (void)ledger_.release_below(std::min(done_below, next_id_));
+  for (const auto& run : done) {
+    const std::uint64_t end = run.first + std::min(run.count, next_id_ > run.first ? next_id_ - run.first : 0);
+    for (std::uint64_t id = run.first; id < end; ++id) {
+      (void)ledger_.acknowledge(wire::ack{.id = id, .attempt = 0, .status = wire::task_status::ok});
+    }
+  }
+  if (!resumed_) return;
+  skip_later(0, done_below);
+  for (const auto& run : done) skip_later(run.first, run.count);
 }
 
 void ventilator_core::read_input(time_point) {
@@ -296,6 +315,10 @@ bool ventilator_core::on_claim(const wire::sink_status& s, time_point now) {
   workers_.adopt_job(s.job);
   batch_header_bytes_ = 0; // the job id's encoding may be longer
   resumed_ = true;
+  // The acks of its statuses of this job that came before the claim: the claim lists only what was
+  // durable when it was made, and the sink forgets acks once sent (found by mtask-sim).
+  if (early_job_ == s.job) take_done(early_done_below_, early_done_);
+  early_done_.clear();
   (void)now;
   if (!sink_id_.empty()) send_job_info(); // the sink learns we serve its job now
   return true;
@@ -311,6 +334,17 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   if (s.job != 0 && s.job != cfg_.job) {
     ++stats_.malformed;
     log::info("dropped a status from a sink serving another job");
+    if (phase_ == phase::waiting_for_sink && (sink_id_.empty() || from == sink_id_)) {
+      // Kept: they count if we adopt that job (its claim may come after them).
+      if (early_job_ != s.job) {
+        early_job_ = s.job;
+        early_done_below_ = 0;
+        early_done_.clear();
+      }
+      early_done_below_ = std::max(early_done_below_, s.done_below);
+      if (early_done_.size() + s.done.size() <= max_early_runs)
+        early_done_.insert(early_done_.end(), s.done.begin(), s.done.end());
+    }
     // A sink already in a job (ours, before we restarted?) answers our job_info with a claim:
     // ask, once a heartbeat at most (its statuses come with every batch of results).
     if (phase_ == phase::waiting_for_sink && (sink_id_.empty() || from == sink_id_) && now >= next_probe_) {
@@ -353,20 +387,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   ordered_sink_ = s.written_below != std::numeric_limits<std::uint64_t>::max();
   sink_written_below_ = s.written_below;
   sink_held_bytes_ = s.held_bytes;
-  // Ids at or beyond next_id_ were never handed out by us: a confused peer cannot make us loop on
-  // them. A restarted ventilator's predecessor did hand some out, though: what the sink holds of
-  // those is read past when we get there (a late result of a task running at the crash).
-  (void)ledger_.release_below(std::min(s.done_below, next_id_));
-  if (resumed_) {
-    skip_later(0, s.done_below);
-    for (const auto& run : s.done) skip_later(run.first, run.count);
-  }
-  for (const auto& run : s.done) {
-    const std::uint64_t end = run.first + std::min(run.count, next_id_ > run.first ? next_id_ - run.first : 0);
-    for (std::uint64_t id = run.first; id < end; ++id) {
-      (void)ledger_.acknowledge(wire::ack{.id = id, .attempt = 0, .status = wire::task_status::ok});
-    }
-  }
+  take_done(s.done_below, s.done);
   for (const auto& a : s.acks) {
     if (ledger_.acknowledge(a) == ledger::ack_outcome::retry) {
       ++stats_.retried;
@@ -392,7 +413,9 @@ void ventilator_core::on(const wire::complete& c, const std::string& from, time_
     return;
   }
   send_to_sink(wire::complete_ack{.job = cfg_.job});
-  if (phase_ != phase::running) return;
+  // Waiting for the sink too: a restarted ventilator whose sink had every result already may hear
+  // `complete` before the status that confirms the job (found by mtask-sim, seed 10597).
+  if (phase_ != phase::running && phase_ != phase::waiting_for_sink) return;
   phase_ = phase::farewell;
   phase_since_ = now;
   failed_ = c.failed;

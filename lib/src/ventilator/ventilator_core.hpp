@@ -117,6 +117,9 @@ class ventilator_core {
   // Resuming: whether task `id` is already final at the sink (it is read and skipped). Asked in
   // increasing order of id.
   [[nodiscard]] bool done_before(std::uint64_t id) const;
+  // The sink's acknowledgements: every id below `done_below` and in `done` is final there. Those
+  // read release the ledger; resuming, those not read yet are skipped when they are.
+  void take_done(std::uint64_t done_below, const std::vector<wire::id_range>& done);
   // Resuming: ids [first, first + count) are final at the sink; those not read yet will be skipped.
   void skip_later(std::uint64_t first, std::uint64_t count);
   void on(const wire::abort_msg& a, const std::string& from, time_point now);
@@ -153,6 +156,12 @@ class ventilator_core {
   bool resumed_ = false;
   id_set skip_;
   bool skip_pending_ = false; // a turn's budget ran out with done tasks ahead
+  // Waiting for the sink, the acks of its statuses of a job not (yet) ours: the sink has sent them
+  // and forgotten them, and its claim lists only what was durable when it was made, so they count
+  // if we adopt that job.
+  std::uint64_t early_job_ = 0;
+  std::uint64_t early_done_below_ = 0;
+  std::vector<wire::id_range> early_done_;
   std::string sink_id_;
   bool impostor_logged_ = false; // a non-sink key sent a sink's message (logged once)
   bool sink_held_back_ = false;
