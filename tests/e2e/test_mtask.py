@@ -199,6 +199,32 @@ class Mtask(E2E):
         wait_until(lambda: not [e for e in os.listdir(self.tmp) if e.startswith("mtask-")], 30,
                    "the private folder to be removed")
 
+    def test_a_journaled_job_killed_with_kill_9_continues_when_run_again(self):
+        """The same mtask command run again after its kill -9 resumes: the sink from its journal,
+        the ventilator from the sink's claim (issue 11). 4000 tasks of 1 ms on 2 slots take at
+        least 2 s, so the kill after 1000 journaled results falls mid-job however fast the machine."""
+        from test_journal import journal_ids
+        payload = b"0.001\n" * 4000
+        out = os.path.join(self.tmp, "results")
+        journal = os.path.join(self.tmp, "journal")
+        args = ["-j", "2", "-k", "--builtin", "sleep", "--output", out, "--journal", journal]
+        p = self.start_mtask(args, payload)
+        wait_until(lambda: len(journal_ids(journal)) >= 1000 or p.poll() is not None, 120, "1000 results journaled")
+        self.assertIsNone(p.poll(), f"mtask ended before the kill:\n{tail(self.stderr_text())}")
+        procs = descendants(p.pid)
+        p.kill()
+        p.wait()
+        wait_until(lambda: not still_running(procs), 60, "the killed job's processes to exit")
+        self.assertLess(len(journal_ids(journal)), 4000, "killed mid-job")
+        # The same command on the same input file (start_mtask would rewrite it: another mtime).
+        with open(os.path.join(self.tmp, "input"), "rb") as stdin, open(self.err_path, "wb") as err:
+            again = subprocess.run([binary("mtask")] + args, stdin=stdin, stderr=err, env=self.env, timeout=120)
+        self.assertEqual(again.returncode, 0, self.stderr_text())
+        self.assertIn("resuming job", self.stderr_text())
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), payload, "byte for byte the undisturbed run's output")
+        self.assertNoPrivateFolderLeft()
+
 
 if __name__ == "__main__":
     main()
