@@ -29,6 +29,12 @@ class VentilatorRestart(E2E):
         sink_args = ["-k"] if keep_order else []
         return c, payload, side, vent_args, sink_args
 
+    def journaled(self, c, sink_args):
+        """The sink's flags with --output and --journal in the cluster's folder: (out, journal, args)."""
+        out = os.path.join(c.dir, "out")
+        journal = os.path.join(c.dir, "journal")
+        return out, journal, sink_args + ["--output", out, "--journal", journal]
+
     def kill(self, proc):
         self.assertTrue(proc.alive(), f"{proc.name} exited early ({proc.p.poll()}):\n{tail(proc.stderr())}")
         proc.signal(signal.SIGKILL)
@@ -76,9 +82,7 @@ class VentilatorRestart(E2E):
         """The sink journals (--output, --journal); both die, and come back sink first, then
         ventilator first; once the ventilator alone."""
         c, payload, side, vent_args, sink_args = self.setup_job(keep_order=True)
-        out = os.path.join(c.dir, "out")
-        journal = os.path.join(c.dir, "journal")
-        sink_args += ["--output", out, "--journal", journal]
+        out, journal, sink_args = self.journaled(c, sink_args)
         sink = c.sink(sink_args)
         vent = c.ventilator(args=vent_args)
         held_at_kill = []
@@ -109,9 +113,7 @@ class VentilatorRestart(E2E):
         """SIGTERM (Ctrl-C) on the sink stops the job: the ventilator is told and exits 1. The
         journal stays, so the same two commands run again continue it."""
         c, payload, side, vent_args, sink_args = self.setup_job(keep_order=False)
-        out = os.path.join(c.dir, "out")
-        journal = os.path.join(c.dir, "journal")
-        sink_args += ["--output", out, "--journal", journal]
+        out, journal, sink_args = self.journaled(c, sink_args)
         sink = c.sink(sink_args)
         vent = c.ventilator(args=vent_args)
         wait_until(lambda: count_lines(side) >= 6000 or not vent.alive(), 120, "6000 tasks run")

@@ -33,7 +33,8 @@ std::string describe_file(int fd, const std::string& name, const split_options& 
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw error(fmt::format("cannot read '{}': {}", name, std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) return {}; // a pipe, a terminal, a socket: its bytes cannot be read twice
-  // The first MiB from where reading starts.
+  // The first MiB from where reading starts (stdin redirected from a file may be positioned past
+  // its start).
   const auto start = std::max<off_t>(::lseek(fd, 0, SEEK_CUR), 0);
   std::vector<char> head(
       std::min<std::size_t>(head_bytes, static_cast<std::size_t>(std::max<off_t>(st.st_size - start, 0))));
@@ -45,13 +46,11 @@ std::string describe_file(int fd, const std::string& name, const split_options& 
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
   }
-  // Where reading starts: stdin redirected from a file may be positioned past its start.
-  const auto offset = ::lseek(fd, 0, SEEK_CUR);
-  return fmt::format(
-      "file dev={} ino={} size={} mtime={}.{:09} offset={} head={:016x} sep={:02x} lines={} block={}",
-      static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino), st.st_size, st.st_mtim.tv_sec,
-      st.st_mtim.tv_nsec, offset < 0 ? 0 : offset, fnv1a(std::string_view(head.data(), got)),
-      static_cast<unsigned>(static_cast<unsigned char>(split.separator)), split.records_per_task, split.block_bytes);
+  return fmt::format("file dev={} ino={} size={} mtime={}.{:09} offset={} head={:016x} sep={:02x} lines={} block={}",
+                     static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino), st.st_size,
+                     st.st_mtim.tv_sec, st.st_mtim.tv_nsec, start, fnv1a(std::string_view(head.data(), got)),
+                     static_cast<unsigned>(static_cast<unsigned char>(split.separator)), split.records_per_task,
+                     split.block_bytes);
 }
 
 } // namespace

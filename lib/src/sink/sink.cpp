@@ -89,16 +89,11 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
 void write_stats(const std::string& path, std::string_view json) {
   const auto tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0;
-  for (std::size_t done = 0; ok && done < json.size();) {
-    const auto n = ::write(fd, json.data() + done, json.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<std::size_t>(n);
-  }
-  if (fd >= 0) ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    log::error("cannot write --stats '{}': {}", path, std::strerror(errno));
+  int err = fd < 0 ? errno : write_all(fd, json);
+  if (fd >= 0 && ::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) {
+    log::error("cannot write --stats '{}': {}", path, std::strerror(err));
     ::unlink(tmp.c_str());
   }
 }

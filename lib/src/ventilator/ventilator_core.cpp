@@ -284,7 +284,7 @@ void ventilator_core::on(const wire::worker_bye&, const std::string& from, time_
   if (workers_.on_bye(from)) lose_worker(from, "said goodbye");
 }
 
-bool ventilator_core::on_claim(const wire::sink_status& s, time_point now) {
+bool ventilator_core::on_claim(const wire::sink_status& s) {
   if (phase_ != phase::waiting_for_sink || resumed_) return false; // we dispatch our own job already
   const auto refuse = [&](std::string why) {
     log::error("{}", why);
@@ -319,14 +319,13 @@ bool ventilator_core::on_claim(const wire::sink_status& s, time_point now) {
   // durable when it was made, and the sink forgets acks once sent (found by mtask-sim).
   if (early_job_ == s.job) take_done(early_done_below_, early_done_);
   early_done_.clear();
-  (void)now;
   if (!sink_id_.empty()) send_job_info(); // the sink learns we serve its job now
   return true;
 }
 
 void ventilator_core::on(const wire::sink_status& s, const std::string& from, time_point now) {
   if (s.claim && s.job != 0 && s.job != cfg_.job && (sink_id_.empty() || from == sink_id_)) {
-    if (!on_claim(s, now)) {
+    if (!on_claim(s)) {
       if (phase_ != phase::finished) ++stats_.malformed;
       return;
     }

@@ -113,7 +113,7 @@ class ventilator_core {
   void on(const wire::sink_status& s, const std::string& from, time_point now);
   // A sink serving another job answered our job_info: continue its job if its input is ours.
   // Returns: whether the job was adopted (the claim then counts as the sink's first status).
-  bool on_claim(const wire::sink_status& s, time_point now);
+  bool on_claim(const wire::sink_status& s);
   // Resuming: whether task `id` is already final at the sink (it is read and skipped). Asked in
   // increasing order of id.
   [[nodiscard]] bool done_before(std::uint64_t id) const;
