@@ -1,26 +1,20 @@
-// Shared command-line flags, usage-error policy and stop-signal handling.
+// Shared command-line flags and usage-error policy.
 #include "common/cli.hpp"
 
 #include "common/log.hpp"
+#include "common/stop_signal.hpp"
 #include "mtask/error.hpp"
 #include "protocol/endpoint.hpp"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
 namespace mtask {
-namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-} // namespace
+namespace {} // namespace
 
 void add_common_flags(CLI::App& app, common_options& opts, const std::string& idle_help) {
   app.add_option("--ventilator", opts.ventilator,
@@ -123,18 +117,6 @@ void apply_log_flags(const common_options& opts) {
   else
     log::set_level(log::level::warn);
 }
-
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0; // no SA_RESTART: poll returns EINTR and the loop sees the signal at once
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN); // a closed stdout is an error to report, not a silent death
-}
-
-int stop_signal() { return g_stop_signal; }
 
 namespace {
 

@@ -39,16 +39,10 @@ int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>
 //          having printed one line "PROGRAM: error: MESSAGE (try --help)").
 int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate);
 
-// Installs SIGINT/SIGTERM handlers that only record the signal; loops poll stop_signal().
-void install_stop_handlers();
-
 // Installs the stop handlers and runs `role`, turning any escaping exception into one error line
 // on stderr and exit code 1 (2 for a usage_error, such as flags that do not go together).
 int run_role(const std::function<int()>& role);
 
 // The name a program was started as (argv[0] without its directory), for messages and --help.
 std::string program_name(const char* argv0, const char* fallback);
-// Returns: the signal that asked us to stop, or 0.
-int stop_signal();
-
 } // namespace mtask

@@ -9,6 +9,7 @@
 
 #include "common/cli.hpp"
 #include "common/log.hpp"
+#include "common/stop_signal.hpp"
 #include "launch/private_dir.hpp"
 #include "mtask/error.hpp"
 

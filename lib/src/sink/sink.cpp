@@ -5,6 +5,7 @@
 #include "common/cli.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "common/stop_signal.hpp"
 #include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
 #include "security/security.hpp"

@@ -2,6 +2,7 @@
 #include "transport/socket.hpp"
 
 #include "common/log.hpp"
+#include "common/stop_signal.hpp"
 #include "mtask/error.hpp"
 
 #include <fmt/format.h>
@@ -145,11 +146,17 @@ std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id) {
 }
 
 void poll_items(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
+  const int stop_fd = stop_signal_fd();
+  if (stop_fd >= 0) items.push_back({nullptr, stop_fd, ZMQ_POLLIN, 0});
   try {
     zmq::poll(items, timeout);
   } catch (const zmq::error_t& e) {
     if (e.num() != EINTR) throw;
     for (auto& i : items) i.revents = 0;
+  }
+  if (stop_fd >= 0) {
+    if (items.back().revents != 0) drain_stop_signal_fd();
+    items.pop_back();
   }
 }
 

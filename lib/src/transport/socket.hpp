@@ -63,8 +63,9 @@ struct incoming {
 // Returns: nothing when no message is waiting.
 [[nodiscard]] std::optional<incoming> try_receive(zmq::socket_t& s, bool has_routing_id);
 
-// zmq::poll that returns (as if nothing were ready) when a signal interrupts it: the caller's
-// loop then looks at stop_signal().
+// zmq::poll that also wakes when a stop signal comes (stop_signal_fd(), on whichever thread the
+// signal lands) and returns as if nothing were ready: the caller's loop then looks at stop_signal().
+// `items` is as it was on return, with each item's revents.
 void poll_items(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout);
 
 // The bytes of `in`'s body.

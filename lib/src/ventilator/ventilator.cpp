@@ -4,6 +4,7 @@
 
 #include "common/cli.hpp"
 #include "common/log.hpp"
+#include "common/stop_signal.hpp"
 #include "input/fingerprint.hpp"
 #include "input/input_reader.hpp"
 #include "mtask/error.hpp"

@@ -6,6 +6,7 @@
 #include "common/cli.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "common/stop_signal.hpp"
 #include "mtask/error.hpp"
 #include "security/security.hpp"
 #include "transport/curve.hpp"
