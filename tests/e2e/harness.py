@@ -206,12 +206,14 @@ def run(argv, input_bytes=b"", timeout=30):
     return r.returncode, r.stdout, r.stderr.decode(errors="replace")
 
 
-def wait_until(predicate, timeout, what):
-    """Polls a condition (not a sleep to synchronise: it returns as soon as the condition holds)."""
+def wait_until(predicate, timeout, what, detail=None):
+    """Polls a condition (not a sleep to synchronise: it returns as soon as the condition holds).
+    `detail`, if given, is called on timeout for what to add to the failure (a process's stderr)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            extra = f"\n{detail()}" if detail else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
         time.sleep(0.02)
 
 

@@ -14,7 +14,7 @@ import zmq
 
 from harness import E2E, main, wait_until
 
-PROTOCOL_VERSION = 3  # what the binaries speak (3: the fingerprint and the sink's claim, issue 11)
+PROTOCOL_VERSION = 4  # what the binaries speak (4: the fleet in job_info for the progress line, issue 12)
 WRONG_VERSION = 11  # message type: "your version is not mine", [version, 11, job]
 
 
@@ -117,14 +117,14 @@ class Hostile(E2E):
             job, next_seq = 0, 1
             try:
                 while not stop.is_set():
-                    # [3, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost]
+                    # [version, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost]
                     try:
                         s.send(msgpack_array(PROTOCOL_VERSION, 1, job, b"swallower", 4, 4, next_seq, 0, 0, []), zmq.NOBLOCK)
                     except zmq.Again:
                         pass  # not connected yet
                     if s.poll(50):
                         msg = msgpack_decode(s.recv())
-                        if msg[1] == 3:  # tasks: [3, 3, job, seq, terminator, sink, [task...]]
+                        if msg[1] == 3:  # tasks: [version, 3, job, seq, terminator, sink, [task...]]
                             if msg[2] != job:
                                 job, next_seq = msg[2], 1
                             next_seq = msg[3] + 1
@@ -229,7 +229,7 @@ class ProtocolVersion(E2E):
     at hello (a `wrong_version` reply, type 11), not silence."""
 
     def test_a_worker_of_version_1_is_told_wrong_version_and_the_ventilator_names_both(self):
-        """Issue: a version-1 worker_status must receive `[3, 11, 0]`, and the ventilator's stderr
+        """Issue: a version-1 worker_status must receive `[4, 11, 0]`, and the ventilator's stderr
         must name both versions (at the default verbosity: whoever started the old worker must
         see why it is refused)."""
         c = self.cluster()

@@ -14,9 +14,8 @@ import time
 import zmq
 
 from harness import E2E, binary, free_tcp_port, lines, main, run, tail, wait_until
-from test_hostile import msgpack_array, msgpack_decode
+from test_hostile import PROTOCOL_VERSION as VERSION, msgpack_array, msgpack_decode
 
-VERSION = 3
 WORKER_STATUS, VENT_STATUS, RESULTS, SINK_STATUS = 1, 4, 9, 6
 
 
@@ -119,9 +118,11 @@ class Curve(E2E):
         # Each is refused at the handshake and says why, at once, before any good worker starts:
         # had either of the ventilator's got a task, it would hold it now.
         wait_until(lambda: f"cannot join the ventilator at '{c.vent_ep}': it runs with --key: this process needs --key "
-                   "and --ventilator-key too" in plain.stderr(), 60, "the keyless worker to name its failure")
+                   "and --ventilator-key too" in plain.stderr(), 60, "the keyless worker to name its failure",
+                   lambda: plain.stderr())
         wait_until(lambda: f"cannot join the ventilator at '{c.vent_ep}': refused (400)" in stranger.stderr(), 60,
-                   "the stranger to say the ventilator refused its key")
+                   "the stranger to say the ventilator refused its key",
+                   lambda: f"stranger:\n{tail(stranger.stderr())}\nventilator:\n{tail(vent.stderr())}")
         for w in (plain_s, stranger_s):
             self.assertEqual(w.wait(60), 1, w.stderr())
             self.assertIn("giving up: the sink will not take our results", w.stderr())
@@ -245,7 +246,7 @@ class Curve(E2E):
         s.curve_secretkey = secret_key(k.p("allow/w2.key_secret")).encode()
         s.curve_serverkey = public_key(k.p("vent.key")).encode()
         s.connect(c.vent_ep)
-        # [3, sink_status, job 0 (hello), written_below, done_below, held_bytes, held_back, acks, done,
+        # [version, sink_status, job 0 (hello), written_below, done_below, held_bytes, held_back, acks, done,
         #  claim, fingerprint]
         s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], [], False, ""))
         wait_until(lambda: "dropped a sink's message from a client whose key is not --sink-key" in vent.stderr(),

@@ -43,10 +43,11 @@ TEST_CASE("job stats counts attempts per worker, final outcomes by status, and k
   s.on_attempt("w2", attempt(100, 60'000, wire::task_status::failed));              // final failure
   s.on_attempt("w2", attempt(101, 7, wire::task_status::timed_out));
   s.on_duplicate();
-  const auto json = s.to_json(job_stats::totals{.job = 0xab, .wall_seconds = 2.0, .malformed = 3});
+  const auto json = s.to_json(job_stats::totals{.job = 0xab, .wall_seconds = 2.0, .malformed = 3, .requeued = 4});
   CHECK(json.starts_with(R"({"job":{"id":"00000000000000ab","wall_seconds":2.000000,"tasks":102,)"));
   CHECK(json.find(R"("by_status":{"ok":100,"failed":1,"signalled":0,"not_started":0,"timed_out":1,"crashed":0,)"
-                  R"("too_large":0},"retries":1,"duplicates_dropped":1,"malformed_dropped":3})") != std::string::npos);
+                  R"("too_large":0},"retries":1,"requeues":4,"duplicates_dropped":1,"malformed_dropped":3})") !=
+        std::string::npos);
   // w1: 100 attempts of 1000..1099 µs; percentiles are bucket lower bounds (within 1/16), never above max.
   CHECK(json.find(R"({"name":"w1","attempts":100,"failures":0,"busy_seconds":0.104950,"busy_share":0.052475,)"
                   R"("runtime_us":{"p50":1024,"p90":1088,"p99":1088,"max":1099}})") != std::string::npos);

@@ -451,20 +451,20 @@ TEST_CASE("sink core ends with exit 1 on a control frame of another protocol ver
   s.core.on_control(v1_job_info, t0);
   CHECK(s.core.exit_code() == 1);
   CHECK(s.core.current_phase() == phase::finished);
-  CHECK(s.io.logs.has("error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version 1; this sink speaks 3"));
+  CHECK(s.io.logs.has("error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version 1; this sink speaks 4"));
   CHECK(s.io.all<wire::abort_msg>().empty()); // it could not read one
 }
 
 TEST_CASE("sink core counts results of another protocol version as malformed and says so once") {
   serving s;
-  const std::string v4_results("\x95\x04\x09\x07\xa1w\x90", 7);
-  s.core.on_results(v4_results, t0);
-  s.core.on_results(v4_results, t0);
+  const std::string v5_results("\x95\x05\x09\x07\xa1w\x90", 7);
+  s.core.on_results(v5_results, t0);
+  s.core.on_results(v5_results, t0);
   CHECK(s.core.stats().malformed == 2);
   CHECK_FALSE(s.core.exit_code());
   std::size_t named = 0;
   for (const auto& l : s.io.logs.lines())
-    named += l.find("protocol version 4; this sink speaks 3") != std::string::npos;
+    named += l.find("protocol version 5; this sink speaks 4") != std::string::npos;
   CHECK(named == 1);
 }
 

@@ -460,15 +460,15 @@ TEST_CASE("worker core ends with exit 1 on a frame of another protocol version")
     version = 2;
     core.on_message(std::string("\x93\x02\x0b\x00", 4), t0); // [2, wrong_version, 0]
   }
-  SUBCASE("a wrong_version from a ventilator of version 4") {
-    version = 4;
-    core.on_message(std::string("\x93\x04\x0b\x00", 4), t0); // [4, wrong_version, 0]
+  SUBCASE("a wrong_version from a ventilator of version 5") {
+    version = 5;
+    core.on_message(std::string("\x93\x05\x0b\x00", 4), t0); // [5, wrong_version, 0]
   }
   CHECK(core.current_phase() == worker_core::phase::finished);
   CHECK(core.exit_code() == 1);
   REQUIRE(log.lines.size() == 1);
   CHECK(log.lines[0].ends_with(fmt::format(
-      "error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version {}; this worker speaks 3\n", version)));
+      "error: the ventilator at 'tcp://127.0.0.1:5557' speaks protocol version {}; this worker speaks 4\n", version)));
 }
 
 TEST_CASE("worker core counts and drops a malformed frame") {

@@ -25,6 +25,9 @@ struct sink_options {
   std::int64_t journal_every = 8192;    // fsync after this many final results...
   std::int64_t journal_interval_ms = 2; // ...or this long after the first of a group
   std::string stats_path;               // --stats: one JSON document of the job's figures at the end
+  // --progress (on) / --no-progress (off); automatic: on when stderr is a terminal and not -q.
+  enum class progress_mode { automatic, on, off } progress = progress_mode::automatic;
+  std::int64_t progress_interval_ms = 5000; // when stderr is not a terminal: a plain line this often
   // When set, results are fed to the aggregator it makes and only its total is written, at the
   // end (--reduce, --reduce-by-key, or a custom reducer through the C++ API).
   std::function<std::unique_ptr<aggregator>()> make_aggregator;

@@ -36,6 +36,11 @@ void set_program(std::string name) {
   global().program = std::move(name);
 }
 
+std::string program() {
+  std::lock_guard lock(global().mutex);
+  return global().program;
+}
+
 void set_level(level lvl) {
   std::lock_guard lock(global().mutex);
   global().lvl = lvl;

@@ -13,6 +13,8 @@ enum class level { error = 0, warn = 1, info = 2, debug = 3 };
 
 // The program name that prefixes every line, e.g. "mtask-sink".
 void set_program(std::string name);
+// Returns: the name set_program() set, for lines drawn outside write() (the sink's progress line).
+std::string program();
 // Lines at or below this level are written; -q lowers it to error, -v raises it.
 void set_level(level lvl);
 level current_level();

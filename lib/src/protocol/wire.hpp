@@ -16,7 +16,9 @@ namespace mtask::wire {
 // cumulative acknowledgement (done_below), held result bytes, and wrong_version.
 // Version 3: the input's fingerprint in job_info, and the sink's claim (a restarted ventilator
 // learns the job it continues and every id already done).
-inline constexpr std::uint32_t protocol_version = 3;
+// Version 4: the ventilator's view of its workers in job_info (live workers, their slots, tasks
+// requeued), for the sink's progress line.
+inline constexpr std::uint32_t protocol_version = 4;
 // Frames larger than this are refused by the socket (ZMQ_MAXMSGSIZE) and by the decoder's limits.
 inline constexpr std::size_t default_max_frame_bytes = 256u << 20;
 
@@ -106,6 +108,11 @@ struct job_info {
   // input/fingerprint.hpp): the sink keeps it with the job so that a restarted ventilator can prove
   // it reads the same input. "" when it cannot be checked (a pipe): such a job cannot be resumed.
   std::string fingerprint;
+  // What only the ventilator knows, for the sink's progress line: workers alive now, the slots they
+  // run together, and tasks requeued so far because their worker was lost.
+  std::uint32_t workers = 0;
+  std::uint64_t slots = 0;
+  std::uint64_t requeued = 0;
   friend bool operator==(const job_info&, const job_info&) = default;
 };
 

@@ -192,6 +192,9 @@ struct schema<job_info> {
   static constexpr auto fields = std::tuple{
       value(&job_info::total, known_or_minus_one),
       str(&job_info::fingerprint),
+      value(&job_info::workers),
+      value(&job_info::slots),
+      value(&job_info::requeued),
   };
 };
 

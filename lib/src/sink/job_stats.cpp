@@ -78,8 +78,8 @@ std::string job_stats::to_json(const totals& t) const {
                                                       "timed_out", "crashed", "too_large"};
     out += fmt::format(R"("{}":{})", names.at(s), by_status_[s]);
   }
-  out += fmt::format(R"(}},"retries":{},"duplicates_dropped":{},"malformed_dropped":{}}},"workers":[)", retried_,
-                     duplicates_, t.malformed);
+  out += fmt::format(R"(}},"retries":{},"requeues":{},"duplicates_dropped":{},"malformed_dropped":{}}},"workers":[)",
+                     retried_, t.requeued, duplicates_, t.malformed);
   bool first = true;
   for (const auto& [name, w] : workers_) {
     if (!first) out += ',';

@@ -27,6 +27,7 @@ class job_stats {
     std::uint64_t job = 0;
     double wall_seconds = 0;
     std::uint64_t malformed = 0; // frames dropped: malformed or of another job
+    std::uint64_t requeued = 0;  // tasks requeued because their worker was lost (the ventilator's count)
   };
   // Returns: the JSON document (one object, ending in a newline); schema in the README.
   [[nodiscard]] std::string to_json(const totals& t) const;

@@ -11,6 +11,7 @@
 #include "security/security.hpp"
 #include "sink/journal_file.hpp"
 #include "sink/output_writer.hpp"
+#include "sink/progress.hpp"
 #include "sink/sink_core.hpp"
 #include "transport/curve.hpp"
 #include "transport/socket.hpp"
@@ -87,6 +88,27 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
 }
 
 // --stats: written whole under a temporary name, then renamed, so a reader never sees half of it.
+// The progress display --progress asks for, or none.
+std::unique_ptr<progress_display> make_progress(const sink_options& opts, time_point start) {
+  const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  using mode = sink_options::progress_mode;
+  const bool on = opts.progress == mode::on || (opts.progress == mode::automatic && terminal && !opts.common.quiet);
+  if (!on) return nullptr;
+  return std::make_unique<progress_display>(STDERR_FILENO, terminal, millis(opts.progress_interval_ms), start);
+}
+
+progress_figures figures_of(const sink_core& core) {
+  const auto& s = core.stats();
+  const auto& fleet = core.ventilator_fleet();
+  return progress_figures{.done = s.written,
+                          .total = core.total(),
+                          .failed = s.failed,
+                          .retried = s.retried,
+                          .requeued = fleet.requeued,
+                          .workers = fleet.workers,
+                          .slots = fleet.slots};
+}
+
 void write_stats(const std::string& path, std::string_view json) {
   const auto tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -137,6 +159,7 @@ class sink_loop final : public sink_io {
     log::info("bound '{}', ventilator '{}'", opts_.common.sink, opts_.common.ventilator);
     const auto started = clock::now();
     sink_core core(cfg_, *this, started);
+    auto progress = make_progress(opts_, started);
     bool stopping = false;
     bool failure_told = false;
     for (auto now = clock::now(); !core.exit_code(); now = clock::now()) {
@@ -158,7 +181,9 @@ class sink_loop final : public sink_io {
       take(core, clock::now());
       watch_.check();
       pull_watch_.check();
+      if (progress) progress->update(figures_of(core), clock::now());
     }
+    if (progress) progress->finish(figures_of(core), clock::now());
     if (pull_watch_.failures() > 0)
       log::warn("refused {} handshake(s): clients without CURVE or not on --allow", pull_watch_.failures());
     if (!stopping) drain(); // after giving up, what was written so far still reaches the reader
@@ -167,7 +192,8 @@ class sink_loop final : public sink_io {
       write_stats(opts_.stats_path, core.job_statistics().to_json(job_stats::totals{
                                         .job = core.job(),
                                         .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
-                                        .malformed = s.malformed + s.foreign}));
+                                        .malformed = s.malformed + s.foreign,
+                                        .requeued = core.ventilator_fleet().requeued}));
     }
     return *core.exit_code();
   }

@@ -143,6 +143,7 @@ void sink_core::on_job_info(const wire::job_info& j, time_point now) {
     return;
   }
   vent_seen_ = now;
+  fleet_ = fleet{.workers = j.workers, .slots = j.slots, .requeued = j.requeued};
   if (j.total >= 0 && total_ < 0) {
     total_ = j.total;
     log::info("the job has {} tasks", total_);

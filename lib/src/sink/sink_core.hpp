@@ -126,6 +126,15 @@ class sink_core {
     std::uint64_t malformed = 0;
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
+  // The job's number of tasks, or -1 while the ventilator is still reading its input.
+  [[nodiscard]] std::int64_t total() const { return total_; }
+  // What the ventilator last said of its workers (job_info), for the progress line.
+  struct fleet {
+    std::uint32_t workers = 0;
+    std::uint64_t slots = 0;
+    std::uint64_t requeued = 0;
+  };
+  [[nodiscard]] const fleet& ventilator_fleet() const { return fleet_; }
   [[nodiscard]] std::uint64_t job() const { return job_; }
   // With cfg.stats: the attempts seen so far, for --stats.
   [[nodiscard]] const job_stats& job_statistics() const { return attempts_; }
@@ -174,6 +183,7 @@ class sink_core {
   done_set done_;
   reorder_buffer order_; // -k (without an aggregator)
   std::int64_t total_ = -1;
+  fleet fleet_;
   // The next status. Its acks and done runs are everything not yet acknowledged: cleared by a send
   // that went out, kept (and bounded by bound_acks()) while none can.
   wire::sink_status status_;

@@ -16,6 +16,17 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
   app.add_option("--stats", opts.stats_path,
                  "At the end, write the job's figures to FILE as one JSON document: totals by status, retries, "
                  "duplicates; per worker its attempts, failures, busy time and runtime percentiles; the slowest tasks");
+  auto* on = app.add_flag_callback(
+      "--progress", [&opts] { opts.progress = sink_options::progress_mode::on; },
+      "Show progress on stderr: done/total, rate, ETA, workers and slots, failures (default: when stderr is a "
+      "terminal); redrawn in place on a terminal, else a plain line every --progress-interval-ms");
+  auto* off = app.add_flag_callback(
+      "--no-progress", [&opts] { opts.progress = sink_options::progress_mode::off; }, "No progress line");
+  on->excludes(off);
+  app.add_option("--progress-interval-ms", opts.progress_interval_ms,
+                 "With --progress and stderr not a terminal: a progress line this often")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 3600000));
   app.add_option("--journal", opts.journal_path,
                  "Journal in FILE which tasks are final (and where they end in --output), durably before they are "
                  "acknowledged, so that the same command run again after a crash resumes the job. A journal that "

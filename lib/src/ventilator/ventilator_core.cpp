@@ -70,7 +70,12 @@ void ventilator_core::send_to_sink(const wire::message& m) {
 }
 
 void ventilator_core::send_job_info() {
-  send_to_sink(wire::job_info{.job = cfg_.job, .total = total(), .fingerprint = cfg_.fingerprint});
+  send_to_sink(wire::job_info{.job = cfg_.job,
+                              .total = total(),
+                              .fingerprint = cfg_.fingerprint,
+                              .workers = static_cast<std::uint32_t>(workers_.live_count()),
+                              .slots = workers_.live_slots(),
+                              .requeued = stats_.requeued});
 }
 
 void ventilator_core::send_vent_status(const std::string& id) {

@@ -148,4 +148,10 @@ std::size_t worker_table::live_count() const {
   return n;
 }
 
+std::uint64_t worker_table::live_slots() const {
+  std::uint64_t n = 0;
+  for (const auto& [id, w] : workers_) n += w.alive ? w.slots : 0;
+  return n;
+}
+
 } // namespace mtask

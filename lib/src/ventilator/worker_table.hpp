@@ -85,6 +85,8 @@ class worker_table {
   // Returns: the credit all live workers offer together.
   [[nodiscard]] std::int64_t total_credit() const;
   [[nodiscard]] std::size_t live_count() const;
+  // Returns: the slots all live workers run together.
+  [[nodiscard]] std::uint64_t live_slots() const;
   [[nodiscard]] std::size_t size() const { return workers_.size(); }
 
  private:
