@@ -124,11 +124,11 @@ class Hostile(E2E):
                         pass  # not connected yet
                     if s.poll(50):
                         msg = msgpack_decode(s.recv())
-                        if msg[1] == 3:  # tasks: [version, 3, job, seq, terminator, sink, [task...]]
+                        if msg[1] == 3:  # tasks: [version, 3, job, seq, terminator, sink, details, [task...]]
                             if msg[2] != job:
                                 job, next_seq = msg[2], 1
                             next_seq = msg[3] + 1
-                            swallowed["tasks"] += len(msg[6])
+                            swallowed["tasks"] += len(msg[7])
             finally:
                 s.close()
                 ctx.term()

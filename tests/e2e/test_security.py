@@ -180,7 +180,7 @@ class Curve(E2E):
                 msg = msgpack_decode(dealer.recv())
                 if msg[1] == VENT_STATUS:
                     told = msg[2]
-        forged = [[i, 1, 0, 0, b"FORGED %d" % i, b"", 0, 0, b""] for i in range(50)]
+        forged = [[i, 1, 0, 0, b"FORGED %d" % i, b"", 0, 0, b"", 0, 0, b""] for i in range(50)]
         try:
             push.send(msgpack_array(VERSION, RESULTS, told or job, "evil", forged), zmq.NOBLOCK)
         except zmq.Again:
@@ -248,7 +248,7 @@ class Curve(E2E):
         s.connect(c.vent_ep)
         # [version, sink_status, job 0 (hello), written_below, done_below, held_bytes, held_back, acks, done,
         #  claim, fingerprint]
-        s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], [], False, ""))
+        s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], [], False, "", False))
         wait_until(lambda: "dropped a sink's message from a client whose key is not --sink-key" in vent.stderr(),
                    30, "the ventilator to drop the impostor's sink_status")
         self.assertFalse(s.poll(500), "the ventilator answered the impostor as if it were the sink")

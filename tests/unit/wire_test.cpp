@@ -98,6 +98,7 @@ std::vector<wire::message> sample_messages() {
                                  .payload = std::string("nul\0inside\xff", 11),
                                  .retries_left = u32_max}}},
       wire::tasks_msg{.job = 4, .seq = u64_max, .terminator = std::string(1, '\0'), .sink_endpoint = "", .tasks = {}},
+      wire::tasks_msg{.job = 4, .seq = 1, .details = true, .tasks = {{.id = 0, .payload = "a"}}},
       wire::vent_status{.job = 5, .complete = true, .sent_seq = 70000, .resolved_below = 300},
       wire::vent_status{.job = 0, .complete = false},
       wire::vent_status{.job = u64_max, .complete = false, .sent_seq = u64_max, .resolved_below = u64_max},
@@ -132,6 +133,7 @@ std::vector<wire::message> sample_messages() {
                         .claim = true,
                         .fingerprint = "file size=3 mtime=1.5 head=af63bd4c8601b7df sep=0a lines=1 block=0"},
       wire::sink_status{.job = 7, .claim = true, .fingerprint = ""},
+      wire::sink_status{.job = 7, .done_below = 2, .details = true},
       wire::complete{.job = 8, .total = 1000000, .failed = 2},
       wire::complete_ack{.job = 9},
       wire::abort_msg{.job = 11, .reason = "input 'data.txt' cannot be read"},
@@ -148,7 +150,10 @@ std::vector<wire::message> sample_messages() {
                                      .error = "",
                                      .runtime_us = 1234,
                                      .retries_left = 0,
-                                     .payload = ""},
+                                     .payload = "",
+                                     .start_us = 1796620523972000,
+                                     .payload_bytes = u64_max,
+                                     .command = "gzip -9k data/a.txt"},
                                     {.id = 5,
                                      .attempt = 2,
                                      .status = wire::task_status::not_started,
@@ -301,8 +306,8 @@ TEST_CASE(
   CHECK_FALSE(wire::peek_type(from_hex("93 04 0c 01")).has_value());                 // no such type
   CHECK_FALSE(wire::peek_type(from_hex("96 04 03 01 01 c4010a a0")).has_value());    // fewer fields than tasks have
   // The envelope only: a body of nils is still named a tasks message (and refused by decode_tasks).
-  CHECK(wire::peek_type(from_hex("97 04 03 01 c0 c0 c0 c0")) == wire::msg_type::tasks);
-  CHECK_THROWS_AS(wire::decode_tasks(from_hex("97 04 03 01 c0 c0 c0 c0"), batch), protocol_error);
+  CHECK(wire::peek_type(from_hex("98 04 03 01 c0 c0 c0 c0 c0")) == wire::msg_type::tasks);
+  CHECK_THROWS_AS(wire::decode_tasks(from_hex("98 04 03 01 c0 c0 c0 c0 c0"), batch), protocol_error);
 }
 
 TEST_CASE("wire encodes every integer and length boundary byte for byte as this layout says") {
@@ -343,7 +348,10 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
                            .error = err,
                            .runtime_us = v,
                            .retries_left = 7,
-                           .payload = name};
+                           .payload = name,
+                           .start_us = v,
+                           .payload_bytes = v,
+                           .command = out};
       const auto expected = packed([&](packer& p) {
         p.pack_array(5);
         p.pack(wire::protocol_version);
@@ -351,7 +359,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
         p.pack(v);
         p.pack(name);
         p.pack_array(1);
-        p.pack_array(9);
+        p.pack_array(12);
         p.pack(v);
         p.pack(static_cast<std::uint32_t>(v));
         p.pack(static_cast<std::uint8_t>(1));
@@ -364,6 +372,10 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
         p.pack(static_cast<std::uint32_t>(7));
         p.pack_bin(static_cast<std::uint32_t>(name.size()));
         p.pack_bin_body(name.data(), static_cast<std::uint32_t>(name.size()));
+        p.pack(v);
+        p.pack(v);
+        p.pack_bin(static_cast<std::uint32_t>(out.size()));
+        p.pack_bin_body(out.data(), static_cast<std::uint32_t>(out.size()));
       });
       CHECK(to_hex(wire::encode(wire::results_msg{.job = v, .worker = name, .results = {r}})) == to_hex(expected));
     }
@@ -396,7 +408,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
                          .fingerprint = fingerprint};
     for (std::size_t i = 0; i < n; ++i) st.done.push_back({.first = 2 * i, .count = 1});
     CHECK(wire::encode(st) == packed([&](packer& p) {
-            p.pack_array(11);
+            p.pack_array(12);
             p.pack(wire::protocol_version);
             p.pack(static_cast<std::uint8_t>(6));
             p.pack(1);
@@ -413,6 +425,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
             }
             p.pack(claim);
             p.pack(fingerprint);
+            p.pack(false); // details
           }));
   }
 }
@@ -458,7 +471,7 @@ TEST_CASE("wire's tasks_builder makes the frame encode() would, one task at a ti
     const auto* sample = std::get_if<wire::tasks_msg>(&m);
     if (!sample) continue;
     for (int reuse = 0; reuse < 2; ++reuse) {
-      b.start(sample->job, sample->seq, sample->terminator, sample->sink_endpoint);
+      b.start(sample->job, sample->seq, sample->terminator, sample->sink_endpoint, sample->details);
       for (const auto& t : sample->tasks) {
         b.add(wire::task_view{.id = t.id, .attempt = t.attempt, .payload = t.payload, .retries_left = t.retries_left});
       }
@@ -500,7 +513,7 @@ TEST_CASE("wire encodes a worker_status of protocol version 4 as these bytes") {
                                               .busy = 5,
                                               .lost = {{.first = 3, .count = 2}, {.first = 200, .count = 1}}};
   // [version, type, job, name (str), slots, free, next_seq, completed_job, busy, lost [[first, count], ...]]
-  // 9a: fixarray (1001xxxx) of 10. 03, 01, 07: positive fixints (0xxxxxxx): version 3, type 1, job 7.
+  // 9a: fixarray (1001xxxx) of 10. 04, 01, 07: positive fixints (0xxxxxxx): version 4, type 1, job 7.
   // a3 683a31: fixstr (101xxxxx) of 3 bytes, "h:1". 04, 02: slots, free. cd 012c: uint16, 300 (too
   // big for a fixint, 255 for uint8). ce 00011170: uint32, 70000 (past 65535). 05: busy.
   // 92: fixarray of 2 runs; 92 03 02: [3, 2]; 92 ccc8 01: [200 as uint8 (past 127), 1].
@@ -514,23 +527,24 @@ TEST_CASE("wire encodes a tasks_msg of protocol version 4 as these bytes") {
                                           .seq = 256,
                                           .terminator = "\n",
                                           .sink_endpoint = "tcp://h:1",
+                                          .details = true,
                                           .tasks = {{.id = 0, .attempt = 1, .payload = "ab", .retries_left = 2},
                                                     {.id = 200, .attempt = 2, .payload = "", .retries_left = 300}}};
-  // [version, type, job, seq, terminator (bin), sink endpoint (str),
+  // [version, type, job, seq, terminator (bin), sink endpoint (str), details (c3: true),
   //  [[id, attempt, payload (bin), retries_left], ...]]
   const std::string golden =
-      "97 04 03 02 cd0100 c4010a a9 7463703a2f2f683a31 92"
+      "98 04 03 02 cd0100 c4010a a9 7463703a2f2f683a31 c3 92"
       " 94 00 01 c4026162 02"
       " 94 ccc8 02 c400 cd012c";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
   // The builder's list header is always an array32 (dd), patched when the frame is taken.
   wire::tasks_builder b;
-  b.start(2, 256, "\n", "tcp://h:1");
+  b.start(2, 256, "\n", "tcp://h:1", true);
   for (const auto& t : std::get<wire::tasks_msg>(m).tasks) {
     b.add(wire::task_view{.id = t.id, .attempt = t.attempt, .payload = t.payload, .retries_left = t.retries_left});
   }
-  CHECK(to_hex(b.frame()) == to_hex(from_hex("97 04 03 02 cd0100 c4010a a9 7463703a2f2f683a31 dd00000002"
+  CHECK(to_hex(b.frame()) == to_hex(from_hex("98 04 03 02 cd0100 c4010a a9 7463703a2f2f683a31 c3 dd00000002"
                                              " 94 00 01 c4026162 02"
                                              " 94 ccc8 02 c400 cd012c")));
 }
@@ -546,7 +560,10 @@ TEST_CASE("wire encodes a results_msg of protocol version 4 as these bytes") {
                                                          .error = "",
                                                          .runtime_us = 1000,
                                                          .retries_left = 1,
-                                                         .payload = "in"},
+                                                         .payload = "in",
+                                                         .start_us = 1796620523972000,
+                                                         .payload_bytes = 2,
+                                                         .command = "sh in"},
                                                         {.id = 70000,
                                                          .attempt = 3,
                                                          .status = wire::task_status::signalled,
@@ -566,12 +583,14 @@ TEST_CASE("wire encodes a results_msg of protocol version 4 as these bytes") {
                                                          .retries_left = 0,
                                                          .payload = ""}}};
   // [version, type, job, worker (str),
-  //  [[id, attempt, status, code, output (bin), error (bin), runtime_us, retries_left, payload (bin)], ...]]
+  //  [[id, attempt, status, code, output (bin), error (bin), runtime_us, retries_left, payload (bin),
+  //    start_us, payload_bytes, command (bin)], ...]]: the first with details (start_us a uint64:
+  //    cf 000662045020a5a0), the others without (00 00 c400).
   const std::string golden =
       "95 04 09 03 a177 93"
-      " 99 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e"
-      " 99 ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400"
-      " 99 02 01 06 00 c400 c400 00 00 c400";
+      " 9c 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e cf000662045020a5a0 02 c405736820696e"
+      " 9c ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400 00 00 c400"
+      " 9c 02 01 06 00 c400 c400 00 00 c400 00 00 c400";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
@@ -590,15 +609,16 @@ TEST_CASE("wire encodes the small messages of protocol version 4 as these bytes"
   CHECK(to_hex(wire::encode(wire::abort_msg{.job = 1, .reason = "x"})) == "94040a01a178");
   CHECK(to_hex(wire::encode(wire::wrong_version{.job = 0})) == "93040b00");
   // [version, type, job, written_below, done_below, held_bytes, held_back, acks [[id, attempt,
-  //  status], ...], done [[first, count], ...], claim, fingerprint (str)]: no claim is c2 a0.
+  //  status], ...], done [[first, count], ...], claim, fingerprint (str), details]: no claim is
+  //  c2 a0, no joblog c2.
   CHECK(to_hex(wire::encode(
             wire::sink_status{.job = 4, .written_below = 0, .acks = {}, .done = {{.first = 3, .count = 200}}})) ==
-        "9b04060400"
+        "9c04060400"
         "0000c2"
         "90"
         "91"
         "9203ccc8"
-        "c2a0");
+        "c2a0c2");
   CHECK(to_hex(wire::encode(
             wire::sink_status{.job = 4,
                               .written_below = 2,
@@ -608,14 +628,14 @@ TEST_CASE("wire encodes the small messages of protocol version 4 as these bytes"
                               .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
                                        {.id = 1, .attempt = 2, .status = wire::task_status::timed_out},
                                        {.id = 2, .attempt = 1, .status = wire::task_status::too_large}}})) ==
-        "9b04060402"
+        "9c04060402"
         "02ce00011170c3"
         "93"
         "93000100"
         "93010204"
         "93020106"
         "90"
-        "c2a0");
+        "c2a0c2");
 }
 
 TEST_CASE("wire encodes a job_info's fingerprint and a sink_status's claim of protocol version 4 as these bytes") {
@@ -646,19 +666,25 @@ TEST_CASE("wire encodes a job_info's fingerprint and a sink_status's claim of pr
     CHECK(wire::decode(from_hex(big_golden)) == big);
   }
   SUBCASE("sink_status with a claim") {
-    // [version, type, job, written_below, done_below, held_bytes, held_back, acks, done, claim, fingerprint]
-    // 9b: fixarray of 11. 03 06 09: version 3, type 6, job 9. 00 05 00 c2: written_below 0,
+    // [version, type, job, written_below, done_below, held_bytes, held_back, acks, done, claim, fingerprint,
+    //  details]
+    // 9c: fixarray of 12. 04 06 09: version 4, type 6, job 9. 00 05 00 c2: written_below 0,
     // done_below 5, held_bytes 0, held_back false. 90: no acks. 91 92 07 03: done [[7, 3]].
-    // c3: claim true. Then the fingerprint.
-    const wire::sink_status small{
-        .job = 9, .done_below = 5, .done = {{.first = 7, .count = 3}}, .claim = true, .fingerprint = range_fp};
-    const std::string small_golden = "9b 04 06 09 00 05 00 c2 90 91 920703 c3 " + range_fp_hex;
+    // c3: claim true. Then the fingerprint, and c3: details asked (the sink keeps a joblog).
+    const wire::sink_status small{.job = 9,
+                                  .done_below = 5,
+                                  .done = {{.first = 7, .count = 3}},
+                                  .claim = true,
+                                  .fingerprint = range_fp,
+                                  .details = true};
+    const std::string small_golden = "9c 04 06 09 00 05 00 c2 90 91 920703 c3 " + range_fp_hex + " c3";
     CHECK(to_hex(wire::encode(small)) == to_hex(from_hex(small_golden)));
     CHECK(wire::decode(from_hex(small_golden)) == wire::message(small));
     // cd 012c: job 300 (uint16). 00 ccc8 00 c2: written_below 0, done_below 200 (uint8), held_bytes 0,
-    // held_back false. 90 90: no acks, no runs done beyond done_below. c3: claim true. Then the str8.
+    // held_back false. 90 90: no acks, no runs done beyond done_below. c3: claim true. Then the str8,
+    // and c2: no details.
     const wire::sink_status big{.job = 300, .done_below = 200, .claim = true, .fingerprint = file_fp};
-    const std::string big_golden = "9b 04 06 cd012c 00 ccc8 00 c2 90 90 c3 " + file_fp_hex;
+    const std::string big_golden = "9c 04 06 cd012c 00 ccc8 00 c2 90 90 c3 " + file_fp_hex + " c2";
     CHECK(to_hex(wire::encode(big)) == to_hex(from_hex(big_golden)));
     CHECK(wire::decode(from_hex(big_golden)) == wire::message(big));
     // The sink's own overload of encode_to writes the same bytes.
@@ -672,13 +698,14 @@ TEST_CASE("wire encodes a job_info's fingerprint and a sink_status's claim of pr
 
 TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it encodes strings") {
   const auto frame = packed([](packer& p) {
-    p.pack_array(7);
+    p.pack_array(8);
     p.pack(wire::protocol_version);
     p.pack(3);
     p.pack(2);
     p.pack(5);
     p.pack(std::string("\n")); // str instead of bin
     pack_bin(p, "tcp://h:1");  // bin instead of str
+    p.pack(false);
     p.pack_array(1);
     p.pack_array(4);
     p.pack(0);
@@ -701,7 +728,7 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
     p.pack(3);
     pack_bin(p, "w"); // bin instead of str
     p.pack_array(1);
-    p.pack_array(9);
+    p.pack_array(12);
     p.pack(1);
     p.pack(2);
     p.pack(1);
@@ -711,6 +738,9 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
     p.pack(10);
     p.pack(4);
     p.pack(std::string("in")); // str instead of bin
+    p.pack(0);
+    p.pack(0);
+    p.pack(std::string("cmd")); // str instead of bin
   });
   const wire::message expected_results = wire::results_msg{.job = 3,
                                                            .worker = "w",
@@ -722,7 +752,8 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
                                                                         .error = "err",
                                                                         .runtime_us = 10,
                                                                         .retries_left = 4,
-                                                                        .payload = "in"}}};
+                                                                        .payload = "in",
+                                                                        .command = "cmd"}}};
   CHECK(wire::decode(results) == expected_results);
 }
 
@@ -789,13 +820,14 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each task of a tasks_msg") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(8);
+      p.pack_array(9);
       p.pack(wire::protocol_version);
       p.pack(3);
       p.pack(2);
       p.pack(1);
       pack_bin(p, "\n");
       p.pack(std::string("tcp://h:1"));
+      p.pack(false);
       p.pack_array(1);
       p.pack_array(6);
       p.pack(9);
@@ -821,7 +853,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each ack of a sink_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(11);
+      p.pack_array(12);
       p.pack(wire::protocol_version);
       p.pack(6);
       p.pack(4);
@@ -842,6 +874,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(std::string("extra"));
       p.pack_false();
       p.pack(std::string());
+      p.pack_false();
     });
     const wire::message expected =
         wire::sink_status{.job = 4,
@@ -859,7 +892,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(3);
       p.pack(std::string("w"));
       p.pack_array(1);
-      p.pack_array(10);
+      p.pack_array(13);
       p.pack(1);
       p.pack(1);
       p.pack(1);
@@ -869,6 +902,9 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(1000);
       p.pack(5);
       pack_bin(p, "ab");
+      p.pack(0);
+      p.pack(0);
+      pack_bin(p, "");
       p.pack(std::string("peak rss"));
       p.pack(std::string("a field from the future"));
     });
@@ -1186,7 +1222,7 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
   });
   CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 9 fields, expected 10", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("96040302 01 c4010a a0")),
-                       "malformed message: type 3 has 6 fields, expected 7", protocol_error);
+                       "malformed message: type 3 has 6 fields, expected 8", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("94040401 c3")), "malformed message: type 4 has 4 fields, expected 6",
                        protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040501")), "malformed message: type 5 has 3 fields, expected 8",
@@ -1199,12 +1235,15 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
                        protocol_error);
   // sink_status without its done list (and version 1's layout, held_back optional and last).
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040604 00 00 00 c2 90")),
-                       "malformed message: type 6 has 8 fields, expected 11", protocol_error);
-  // sink_status without its claim and fingerprint (as version 2 laid it out), and without its fingerprint.
+                       "malformed message: type 6 has 8 fields, expected 12", protocol_error);
+  // sink_status without its claim and fingerprint (as version 2 laid it out), without its fingerprint,
+  // and without details (as version 3 laid it out).
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("99040604 00 00 00 c2 90 90")),
-                       "malformed message: type 6 has 9 fields, expected 11", protocol_error);
+                       "malformed message: type 6 has 9 fields, expected 12", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040604 00 00 00 c2 90 90 c3")),
-                       "malformed message: type 6 has 10 fields, expected 11", protocol_error);
+                       "malformed message: type 6 has 10 fields, expected 12", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 00 00 00 c2 90 90 c3 a0")),
+                       "malformed message: type 6 has 11 fields, expected 12", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("94040701 05")), "malformed message: type 7 has 4 fields, expected 5",
                        protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9404090161")), "malformed message: type 9 has 4 fields, expected 5",
@@ -1262,90 +1301,90 @@ TEST_CASE("wire refuses fields of the wrong type") {
                          protocol_error);
   }
   SUBCASE("a held_back flag that is an integer, or held bytes that are negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 00 00 00 01 90 90 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 00 00 00 01 90 90 c2 a0 c2")),
                          "malformed message: expected a boolean", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 00 00 ff c2 90 90 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 00 00 ff c2 90 90 c2 a0 c2")),
                          "malformed message: expected an integer", protocol_error);
   }
   // tasks: 97 03 03 02 | seq terminator sink_endpoint tasks
   SUBCASE("a seq that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 a0 c4010a a0 90")), "malformed message: expected an integer",
-                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 a0 c4010a a0 c2 90")),
+                         "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a task list that is a map") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 80")), "malformed message: tasks is not an array",
-                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 80")),
+                         "malformed message: tasks is not an array", protocol_error);
   }
   SUBCASE("a task that is not an array") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 05")), "malformed task message: not an array",
-                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 05")),
+                         "malformed task message: not an array", protocol_error);
   }
   SUBCASE("a task with three fields (no retries_left)") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 93 00 01 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 93 00 01 c400")),
                          "malformed task message: 3 fields, expected at least 4", protocol_error);
   }
   SUBCASE("a task with two fields") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 92 00 01")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 92 00 01")),
                          "malformed task message: 2 fields, expected at least 4", protocol_error);
   }
   SUBCASE("a task payload that is nil") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 94 00 01 c0 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 94 00 01 c0 00")),
                          "malformed task message: expected bytes", protocol_error);
   }
   SUBCASE("a task attempt beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 94 00 cf0000000100000000 c400 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 94 00 cf0000000100000000 c400 00")),
                          "malformed task message: integer out of range", protocol_error);
   }
   SUBCASE("a task retries_left that is not a 32-bit unsigned integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 94 00 01 c400 cf0000000100000000")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 94 00 01 c400 cf0000000100000000")),
                          "malformed task message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 94 00 01 c400 ff")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 94 00 01 c400 ff")),
                          "malformed task message: expected an integer", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040302 01 c4010a a0 91 94 00 01 c400 a133")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040302 01 c4010a a0 c2 91 94 00 01 c400 a133")),
                          "malformed task message: expected an integer", protocol_error);
   }
   // sink_status: 9b 03 06 04 | written_below done_below held_bytes held_back acks done claim fingerprint
   SUBCASE("a done list that is a string, or a range that overflows") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 90 a0 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 a0 c2 a0 c2")),
                          "malformed message: done is not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 90 91 92 02 cfffffffffffffffff c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 91 92 02 cfffffffffffffffff c2 a0 c2")),
                          "malformed id range message: range overflows", protocol_error);
     // The largest range that does not overflow.
-    CHECK(wire::decode(from_hex("9b040604 02 00 00 c2 90 91 92 01 cffffffffffffffffe c2 a0")) ==
+    CHECK(wire::decode(from_hex("9c040604 02 00 00 c2 90 91 92 01 cffffffffffffffffe c2 a0 c2")) ==
           wire::message(
               wire::sink_status{.job = 4,
                                 .written_below = 2,
                                 .done = {{.first = 1, .count = std::numeric_limits<std::uint64_t>::max() - 1}}}));
   }
   SUBCASE("an ack list that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 a0 90 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 a0 90 c2 a0 c2")),
                          "malformed message: acks is not an array", protocol_error);
   }
   SUBCASE("an ack with an unknown task status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 91 93 00 01 07 90 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 07 90 c2 a0 c2")),
                          "malformed ack message: unknown task status 7", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 91 93 00 01 ccff 90 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 ccff 90 c2 a0 c2")),
                          "malformed ack message: unknown task status 255", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 91 93 00 01 cd0100 90 c2 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 cd0100 90 c2 a0 c2")),
                          "malformed ack message: integer out of range", protocol_error);
   }
   SUBCASE("an ack of a task too large, the last status there is") {
     CHECK(
-        wire::decode(from_hex("9b040604 02 00 00 c2 91 93 00 01 06 90 c2 a0")) ==
+        wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 06 90 c2 a0 c2")) ==
         wire::message(wire::sink_status{
             .job = 4, .written_below = 2, .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::too_large}}}));
   }
   SUBCASE("a claim that is not a boolean, or a fingerprint that is not a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 90 90 01 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 01 a0 c2")),
                          "malformed message: expected a boolean", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 90 90 c0 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c0 a0 c2")),
                          "malformed message: expected a boolean", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 90 90 c3 05")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c3 05 c2")),
                          "malformed message: expected bytes", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 02 00 00 c2 90 90 c3 c0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c3 c0 c2")),
                          "malformed message: expected bytes", protocol_error);
     // A fingerprint as bin (c4 02 "fp") is read as the str it is sent as.
-    CHECK(wire::decode(from_hex("9b040604 02 00 00 c2 90 90 c3 c4026670")) ==
+    CHECK(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c3 c4026670 c2")) ==
           wire::message(wire::sink_status{.job = 4, .written_below = 2, .claim = true, .fingerprint = "fp"}));
   }
   // job_info: 98 04 05 01 | total fingerprint workers slots requeued
@@ -1365,38 +1404,41 @@ TEST_CASE("wire refuses fields of the wrong type") {
   }
   SUBCASE("a result with eight fields (no payload)") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 98 01 01 00 00 c400 c400 00 00")),
-                         "malformed result message: 8 fields, expected at least 9", protocol_error);
+                         "malformed result message: 8 fields, expected at least 12", protocol_error);
   }
   SUBCASE("a result with seven fields (no retries_left, no payload)") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 97 01 01 00 00 c400 c400 00")),
-                         "malformed result message: 7 fields, expected at least 9", protocol_error);
+                         "malformed result message: 7 fields, expected at least 12", protocol_error);
   }
   SUBCASE("a result code beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 ce80000000 c400 c400 00 00 c400")),
-                         "malformed result message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400")),
-                         "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(
+        wire::decode(from_hex("95040903 a177 91 9c 01 01 01 ce80000000 c400 c400 00 00 c400 00 00 c400")),
+        "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(
+        wire::decode(from_hex("95040903 a177 91 9c 01 01 01 d3ffffffff7fffffff c400 c400 00 00 c400 00 00 c400")),
+        "malformed result message: integer out of range", protocol_error);
   }
   SUBCASE("a result with an unknown status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 07 00 c400 c400 00 00 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 9c 01 01 07 00 c400 c400 00 00 c400 00 00 c400")),
                          "malformed result message: unknown task status 7", protocol_error);
   }
   SUBCASE("a result runtime that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 00 00 c400 c400 ff 00 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 9c 01 01 00 00 c400 c400 ff 00 c400 00 00 c400")),
                          "malformed result message: expected an integer", protocol_error);
   }
   SUBCASE("a result retries_left that is not a 32-bit unsigned integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 01 c400 c400 00 cf0000000100000000 c400")),
-                         "malformed result message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 01 c400 c400 00 ff c400")),
+    CHECK_THROWS_WITH_AS(
+        wire::decode(from_hex("95040903 a177 91 9c 01 01 01 01 c400 c400 00 cf0000000100000000 c400 00 00 c400")),
+        "malformed result message: integer out of range", protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 9c 01 01 01 01 c400 c400 00 ff c400 00 00 c400")),
                          "malformed result message: expected an integer", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 01 c400 c400 00 c400 c400")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 9c 01 01 01 01 c400 c400 00 c400 c400 00 00 c400")),
                          "malformed result message: expected an integer", protocol_error);
   }
   SUBCASE("a result payload that is not bytes") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 01 c400 c400 00 00 c0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 9c 01 01 01 01 c400 c400 00 00 c0 00 00 c400")),
                          "malformed result message: expected bytes", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 99 01 01 01 01 c400 c400 00 00 05")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 9c 01 01 01 01 c400 c400 00 00 05 00 00 c400")),
                          "malformed result message: expected bytes", protocol_error);
   }
 }
@@ -1424,19 +1466,19 @@ TEST_CASE("wire refuses a frame larger than max_bytes and accepts one of exactly
   const wire::message m =
       wire::tasks_msg{.job = 1, .terminator = "\n", .tasks = {{.id = 0, .payload = std::string(1000, 'p')}}};
   const auto frame = wire::encode(m);
-  // 97 03 03 01 | 00 | c4 01 0a | a0 | 91 | 94 00 01 c5 03e8 <1000 bytes> 00
-  REQUIRE(frame.size() == 1017);
+  // 98 04 03 01 | 00 | c4 01 0a | a0 | c2 | 91 | 94 00 01 c5 03e8 <1000 bytes> 00
+  REQUIRE(frame.size() == 1018);
   CHECK(wire::decode(frame, frame.size()) == m);
-  CHECK_THROWS_WITH_AS(wire::decode(frame, frame.size() - 1), "malformed message: 1017 bytes exceeds the limit of 1016",
+  CHECK_THROWS_WITH_AS(wire::decode(frame, frame.size() - 1), "malformed message: 1018 bytes exceeds the limit of 1017",
                        protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(frame, 0), "malformed message: 1017 bytes exceeds the limit of 0", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame, 0), "malformed message: 1018 bytes exceeds the limit of 0", protocol_error);
 }
 
 TEST_CASE("wire refuses length prefixes that claim more than the frame holds") {
   // An array of 2^32-1 elements and a bin of 2^32-1 bytes in a few bytes: refused, not allocated.
   CHECK_THROWS_AS(wire::decode(from_hex("ddffffffff 01 01 01")), protocol_error);
   CHECK_THROWS_AS(wire::decode(from_hex("97040302 00 c6ffffffff 0a")), protocol_error);
-  CHECK_THROWS_AS(wire::decode(from_hex("97040302 00 c4010a a0 ddffffffff")), protocol_error);
+  CHECK_THROWS_AS(wire::decode(from_hex("98040302 00 c4010a a0 c2 ddffffffff")), protocol_error);
   CHECK_THROWS_AS(wire::decode(from_hex("df ffffffff 01 01")), protocol_error);
 }
 

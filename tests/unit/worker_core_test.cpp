@@ -60,6 +60,8 @@ class fake_io : public worker_io {
     return ventilator_answer;
   }
   void connect_sink(const std::string& endpoint) override { connected.push_back(endpoint); }
+  [[nodiscard]] std::uint64_t wall_clock_us() const override { return wall_us; }
+  std::uint64_t wall_us = 1'800'000'000'000'000; // the wall clock results' start_us is taken from
   send_result send_to_sink(std::string_view frame) override {
     if (connected.empty()) return send_result::unreachable;
     to_sink.emplace_back(frame);
@@ -200,6 +202,37 @@ TEST_CASE("worker core runs a batch and pushes its results") {
   CHECK(s.next_seq == 2);
   CHECK(s.free == 4);
   CHECK(s.busy == 0);
+}
+
+TEST_CASE("worker core adds per-attempt details to results only when their batch asks") {
+  fake_runner runner(4);
+  fake_io io;
+  worker_core core(config(4), runner, io, t0);
+  core.advance(t0);
+  SUBCASE("not asked: nothing more travels") {
+    core.on_message(tasks(1, 10, 2, "payload"), t0);
+    drain(core, runner, t0);
+    const auto results = io.results();
+    REQUIRE(results.size() == 2);
+    for (const auto& r : results) {
+      CHECK(r.start_us == 0);
+      CHECK(r.payload_bytes == 0);
+      CHECK(r.command.empty());
+    }
+  }
+  SUBCASE("asked (the sink keeps a joblog): start on the wall clock, payload size, what ran") {
+    auto m = std::get<wire::tasks_msg>(wire::decode(tasks(1, 10, 2, "payload")));
+    m.details = true;
+    core.on_message(wire::encode(m), t0);
+    drain(core, runner, t0);
+    const auto results = io.results();
+    REQUIRE(results.size() == 2);
+    for (const auto& r : results) {
+      CHECK(r.start_us == io.wall_us - 100); // the fake runner's tasks take 100 µs
+      CHECK(r.payload_bytes == 7);
+      CHECK(r.command == "payload"); // the fake runner, like a built-in, ran the payload
+    }
+  }
 }
 
 TEST_CASE("worker core starts at most half its capacity per turn") {

@@ -304,12 +304,14 @@ void results_builder::start(std::uint64_t job, std::string_view worker) {
 }
 
 void tasks_builder::start(std::uint64_t job, std::uint64_t seq, std::string_view terminator,
-                          std::string_view sink_endpoint) {
+                          std::string_view sink_endpoint, bool details) {
   job_ = job;
   frame_.clear();
   {
     writer p(frame_);
-    pack_all_but_list(p, tasks_view{.job = job, .seq = seq, .terminator = terminator, .sink_endpoint = sink_endpoint});
+    pack_all_but_list(
+        p, tasks_view{
+               .job = job, .seq = seq, .terminator = terminator, .sink_endpoint = sink_endpoint, .details = details});
   } // flushed
   open_list();
 }

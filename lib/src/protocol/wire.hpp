@@ -17,7 +17,9 @@ namespace mtask::wire {
 // Version 3: the input's fingerprint in job_info, and the sink's claim (a restarted ventilator
 // learns the job it continues and every id already done).
 // Version 4: the ventilator's view of its workers in job_info (live workers, their slots, tasks
-// requeued), for the sink's progress line.
+// requeued), for the sink's progress line; and per-attempt details (the worker's start time, the
+// payload's size, the command line) that results carry when the sink keeps a --joblog: the sink
+// asks in its status, the ventilator passes it on in each batch.
 inline constexpr std::uint32_t protocol_version = 4;
 // Frames larger than this are refused by the socket (ZMQ_MAXMSGSIZE) and by the decoder's limits.
 inline constexpr std::size_t default_max_frame_bytes = 256u << 20;
@@ -89,6 +91,7 @@ struct tasks_msg {
   std::uint64_t seq = 0;     // this worker's batch number in this job: 1, 2, ... (gaps are losses)
   std::string terminator;    // appended when a payload is written to a command's stdin
   std::string sink_endpoint; // where results go, for workers started without --sink
+  bool details = false;      // results of these tasks carry start_us, payload_bytes and command
   std::vector<task> tasks;
   friend bool operator==(const tasks_msg&, const tasks_msg&) = default;
 };
@@ -140,6 +143,7 @@ struct sink_status {
   // with a journal), not just the news: the ventilator adopts the job when its input is the same.
   bool claim = false;
   std::string fingerprint; // "" unless `claim`
+  bool details = false;    // results should carry per-attempt details (the sink keeps a --joblog)
   friend bool operator==(const sink_status&, const sink_status&) = default;
 };
 
@@ -168,6 +172,12 @@ struct result {
   std::uint64_t runtime_us = 0;
   std::uint32_t retries_left = 0; // echoed from the task: with status != ok and retries left, not final
   std::string payload;            // the task's payload, sent back only with failures (for --failures)
+  // Only when the batch asked for details (the sink's --joblog), else 0 and "": when the attempt
+  // started on the worker's clock (µs since the epoch), the payload's size, and what ran (the
+  // command line with the task in it, or the payload for a built-in or a handler).
+  std::uint64_t start_us = 0;
+  std::uint64_t payload_bytes = 0;
+  std::string command;
   [[nodiscard]] bool final() const { return status == task_status::ok || retries_left == 0; }
   friend bool operator==(const result&, const result&) = default;
 };
@@ -215,6 +225,7 @@ struct tasks_view {
   std::uint64_t seq = 0;
   std::string_view terminator;
   std::string_view sink_endpoint;
+  bool details = false;
   std::vector<task_view> tasks;
 };
 
@@ -230,6 +241,9 @@ struct result_view {
   std::uint64_t runtime_us = 0;
   std::uint32_t retries_left = 0;
   std::string_view payload;
+  std::uint64_t start_us = 0;
+  std::uint64_t payload_bytes = 0;
+  std::string_view command;
   [[nodiscard]] bool final() const { return status == task_status::ok || retries_left == 0; }
 };
 result_view view_of(const result& r);
@@ -272,7 +286,8 @@ class results_builder : public batch_builder {
 // wire::task first).
 class tasks_builder : public batch_builder {
  public:
-  void start(std::uint64_t job, std::uint64_t seq, std::string_view terminator, std::string_view sink_endpoint);
+  void start(std::uint64_t job, std::uint64_t seq, std::string_view terminator, std::string_view sink_endpoint,
+             bool details = false);
   void add(const task_view& t);
 };
 

@@ -121,6 +121,9 @@ struct schema<T> {
       value(&T::runtime_us),
       value(&T::retries_left),
       bin(&T::payload),
+      value(&T::start_us),
+      value(&T::payload_bytes),
+      bin(&T::command),
   };
 };
 
@@ -172,6 +175,7 @@ struct schema<T> {
       value(&T::seq),
       bin(&T::terminator),
       str(&T::sink_endpoint),
+      value(&T::details),
       list(&T::tasks, "tasks"), // last: tasks_builder appends to it
   };
 };
@@ -210,6 +214,7 @@ struct schema<sink_status> {
       list(&sink_status::done, "done"),
       value(&sink_status::claim),
       str(&sink_status::fingerprint),
+      value(&sink_status::details),
   };
 };
 

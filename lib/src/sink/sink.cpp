@@ -9,6 +9,7 @@
 #include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
 #include "security/security.hpp"
+#include "sink/joblog.hpp"
 #include "sink/journal_file.hpp"
 #include "sink/output_writer.hpp"
 #include "sink/progress.hpp"
@@ -84,10 +85,10 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal_every = static_cast<std::size_t>(o.journal_every),
                      .journal_interval = millis(o.journal_interval_ms),
                      .resume = std::move(resume),
-                     .stats = !o.stats_path.empty()};
+                     .stats = !o.stats_path.empty(),
+                     .joblog = !o.joblog_path.empty()};
 }
 
-// --stats: written whole under a temporary name, then renamed, so a reader never sees half of it.
 // The progress display --progress asks for, or none.
 std::unique_ptr<progress_display> make_progress(const sink_options& opts, time_point start) {
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
@@ -109,6 +110,7 @@ progress_figures figures_of(const sink_core& core) {
                           .slots = fleet.slots};
 }
 
+// --stats: written whole under a temporary name, then renamed, so a reader never sees half of it.
 void write_stats(const std::string& path, std::string_view json) {
   const auto tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -133,6 +135,8 @@ class sink_loop final : public sink_io {
         cfg_(config_of(opts, journal)),
         sec_(load_security(opts.common, role::sink)),
         failures_fd_(journal ? -1 : open_failures(opts.failures_path)),
+        joblog_fd_(open_failures(opts.joblog_path)),
+        joblog_(joblog_fd_ >= 0 ? joblog_header() : std::string_view()),
         output_fd_(journal ? -1 : open_output(opts.output_path)),
         jw_(journal ? std::make_unique<journal_writer>(*journal, opts.journal_path) : nullptr),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
@@ -150,6 +154,7 @@ class sink_loop final : public sink_io {
         compact_at_(compact_min_bytes()) {}
   ~sink_loop() override {
     if (failures_fd_ >= 0) ::close(failures_fd_);
+    if (joblog_fd_ >= 0) ::close(joblog_fd_);
     if (output_fd_ >= 0 && output_fd_ != STDOUT_FILENO) ::close(output_fd_);
   }
   sink_loop(const sink_loop&) = delete;
@@ -176,6 +181,7 @@ class sink_loop final : public sink_io {
       if (core.exit_code()) break;
       output([&] { out_.flush(); }); // before waiting: whatever is ready goes to the writer thread now
       if (jw_) output([&] { jw_->flush(); });
+      flush_joblog();
       wait(core, now);
       if (jw_) tell_durable(core, clock::now());
       take(core, clock::now());
@@ -187,6 +193,7 @@ class sink_loop final : public sink_io {
     if (pull_watch_.failures() > 0)
       log::warn("refused {} handshake(s): clients without CURVE or not on --allow", pull_watch_.failures());
     if (!stopping) drain(); // after giving up, what was written so far still reaches the reader
+    flush_joblog();
     if (!opts_.stats_path.empty()) {
       const auto& s = core.stats();
       write_stats(opts_.stats_path, core.job_statistics().to_json(job_stats::totals{
@@ -210,6 +217,10 @@ class sink_loop final : public sink_io {
       jw_->append_output(bytes);
     else
       out_.append(bytes);
+  }
+  void write_attempt(const wire::result_view& r, std::string_view worker) override {
+    append_joblog_line(joblog_, r, worker);
+    if (joblog_.size() >= (1u << 16)) flush_joblog();
   }
   void write_failure(std::string_view line) override {
     if (jw_)
@@ -285,6 +296,14 @@ class sink_loop final : public sink_io {
   }
 
  private:
+  // Writes the joblog's pending lines; a failure is the job's (as for --failures).
+  void flush_joblog() {
+    if (joblog_fd_ < 0 || joblog_.empty() || failure_) return;
+    if (int e = write_all(joblog_fd_, joblog_); e != 0)
+      failure_ = fmt::format("cannot write to '{}': {}", opts_.joblog_path, std::strerror(e));
+    joblog_.clear();
+  }
+
   // Tells the core which journal groups have become durable since it last heard.
   void tell_durable(sink_core& core, time_point now) {
     const auto durable = jw_->durable();
@@ -368,6 +387,8 @@ class sink_loop final : public sink_io {
   zmq::context_t ctx_;
   const security_setup sec_;
   int failures_fd_;
+  int joblog_fd_;                          // --joblog, or -1
+  std::string joblog_;                     // its lines not yet written
   int output_fd_;                          // --output without a journal
   std::unique_ptr<journal_writer> jw_;     // --journal: the output, failures and journal, grouped fsyncs
   std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results

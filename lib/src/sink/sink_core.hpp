@@ -46,6 +46,9 @@ struct sink_config {
   // Resuming from a journal: its job (the only one this sink serves), its final ids, -k's held results.
   std::shared_ptr<const journal::state> resume;
   bool stats = false; // --stats: every attempt is counted in job_statistics()
+  // --joblog: results are asked to carry per-attempt details (the status says so), and every
+  // attempt that is not a duplicate goes to sink_io::write_attempt().
+  bool joblog = false;
 };
 
 // What the core asks of its surroundings.
@@ -59,6 +62,11 @@ class sink_io {
   virtual void write_output(std::string_view bytes) = 0;
   // One JSON line for --failures.
   virtual void write_failure(std::string_view line) = 0;
+  // With cfg.joblog: an attempt's result, from `worker` (its name as results name it).
+  virtual void write_attempt(const wire::result_view& r, std::string_view worker) {
+    (void)r;
+    (void)worker;
+  }
   // Bytes written and not yet taken by the reader.
   [[nodiscard]] virtual std::size_t output_backlog() const = 0;
   // Everything written has reached the reader (the I/O loop flushes before answering).

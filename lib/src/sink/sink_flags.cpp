@@ -13,6 +13,10 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
                  "Write one JSON line per task that failed for good to FILE (id, attempts, status, exit status or "
                  "signal, payload, stderr tail)");
   app.add_option("--output", opts.output_path, "Write the results to FILE instead of stdout");
+  app.add_option("--joblog", opts.joblog_path,
+                 "Write one line per attempt to FILE in GNU parallel's joblog format (Seq Host Starttime JobRuntime "
+                 "Send Receive Exitval Signal Command); workers then send each attempt's start time, payload size "
+                 "and command line");
   app.add_option("--stats", opts.stats_path,
                  "At the end, write the job's figures to FILE as one JSON document: totals by status, retries, "
                  "duplicates; per worker its attempts, failures, busy time and runtime percentiles; the slowest tasks");
@@ -53,6 +57,10 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
 
 void sink_flags::finish() const {
   if (per_line_ && reduce_.empty()) throw usage_error("--per-line only makes sense with --reduce");
+  if (!opts_->journal_path.empty() && !opts_->joblog_path.empty()) {
+    // A restarted sink would log again the attempts written but not journaled before the crash.
+    throw usage_error("--joblog does not go with --journal yet");
+  }
   if (!opts_->journal_path.empty() && opts_->output_path.empty()) {
     throw usage_error("--journal needs --output FILE (the journal says where results end in it)");
   }

@@ -224,7 +224,7 @@ void ventilator_core::dispatch(time_point) {
     const auto* w = workers_.find(id);
     const auto n = std::min(static_cast<std::size_t>(w->credit()), cfg_.batch);
     const auto seq = w->next_seq;
-    batch_.start(cfg_.job, seq, terminator_, cfg_.sink_endpoint);
+    batch_.start(cfg_.job, seq, terminator_, cfg_.sink_endpoint, sink_wants_details_);
     // Each task is encoded from the ledger as it is taken (payloads are not copied on the way),
     // and the message is cut before it would exceed the frame limit.
     const auto count = ledger_.take_each(
@@ -377,6 +377,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   // only at the job_info that answers it, and drops results of the job until then.
   if (!s.claim) {
     sink_spoke_ = now;
+    sink_wants_details_ = s.details;
     if (phase_ == phase::waiting_for_sink) {
       phase_ = phase::running;
       resend_decided(); // failures decided before the sink was there

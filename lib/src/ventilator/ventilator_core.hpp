@@ -184,6 +184,7 @@ class ventilator_core {
   std::size_t batch_header_bytes_ = 0;
   std::string frame_;
   wire::tasks_builder batch_;
+  bool sink_wants_details_ = false; // the sink keeps a joblog: batches ask for per-attempt details
 };
 
 } // namespace mtask

@@ -45,8 +45,12 @@ class command_runner final : public task_runner {
       input.reserve(t.task.payload.size() + t.terminator.size());
       input.append(t.task.payload).append(t.terminator);
     }
+    std::string command_line;
+    if (t.details) { // the joblog's Command: the arguments as they ran (the task went to stdin when none has it)
+      for (const auto& a : *argv) command_line.append(command_line.empty() ? "" : " ").append(a);
+    }
     auto proc = std::make_unique<child_process>(*argv, std::move(input), opts_.max_output_bytes);
-    running_.push_back(run{std::move(t), std::move(proc), now});
+    running_.push_back(run{std::move(t), std::move(proc), now, std::move(command_line)});
   }
 
   void poll_items(std::vector<pollfd>& fds) const override {
@@ -92,6 +96,7 @@ class command_runner final : public task_runner {
     job_task t;
     std::unique_ptr<child_process> proc;
     time_point started;
+    std::string command_line;            // with details asked: what ran, for the joblog
     std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
     bool killed = false;                 // SIGKILL sent (after the grace period, or output too large)
   };
@@ -120,6 +125,7 @@ class command_runner final : public task_runner {
 
   void finish(run& r, time_point now) {
     wire::result res = result_for(r.t);
+    if (r.t.details) res.command = std::move(r.command_line);
     auto& p = *r.proc;
     if (p.start_errno() != 0) {
       res.status = wire::task_status::not_started;

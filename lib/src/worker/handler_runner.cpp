@@ -93,6 +93,7 @@ class handler_runner final : public task_runner {
     r.id = t.task.id;
     r.attempt = t.task.attempt;
     r.retries_left = t.task.retries_left;
+    add_details(r, t);
     try {
       r.output = handler_(t.task.payload);
     } catch (const std::exception& e) {

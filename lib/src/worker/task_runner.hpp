@@ -24,12 +24,23 @@ struct job_task {
   std::uint64_t job = 0;
   wire::task task;
   std::string terminator;
+  bool details = false; // its batch asked for per-attempt details (the sink keeps a --joblog)
 };
 
+// With details asked: the payload's size, and the payload as what ran (the command runner puts
+// its command line there instead). The core adds the start time.
+inline void add_details(wire::result& r, const job_task& t) {
+  if (!t.details) return;
+  r.payload_bytes = t.task.payload.size();
+  r.command = t.task.payload;
+}
+
 // The result skeleton of `t`: its identity and the retries it had left (which tell the sink whether
-// a failure is final).
+// a failure is final), and its details when asked.
 inline wire::result result_for(const job_task& t) {
-  return wire::result{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
+  wire::result r{.id = t.task.id, .attempt = t.task.attempt, .retries_left = t.task.retries_left};
+  add_details(r, t);
+  return r;
 }
 
 struct finished_task {

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <iterator>
 #include <limits>
@@ -18,6 +19,11 @@
 #include <variant>
 
 namespace mtask {
+
+std::uint64_t worker_io::wall_clock_us() const {
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count());
+}
 namespace {
 
 // Tasks to hold beyond the slots are sized so they are about this much work: thousands of
@@ -147,11 +153,12 @@ void worker_core::on_tasks(std::string_view frame, time_point now) {
   if (seq > next_seq_) mark_lost(next_seq_, seq);
   next_seq_ = seq + 1;
   const std::string terminator(batch_.terminator);
+  details_ = batch_.details;
   for (const auto& t : batch_.tasks) {
     backlog_.push_back(job_task{
         batch_.job,
         wire::task{.id = t.id, .attempt = t.attempt, .payload = std::string(t.payload), .retries_left = t.retries_left},
-        terminator});
+        terminator, batch_.details});
   }
   status_due_ = true;
 }
@@ -279,8 +286,12 @@ void worker_core::start_tasks(time_point now) {
 
 void worker_core::collect() {
   runner_.take_finished(finished_);
-  for (const auto& f : finished_) {
+  const std::uint64_t wall_now = details_ && !finished_.empty() ? io_.wall_clock_us() : 0;
+  for (auto& f : finished_) {
     ewma_runtime_us_ = runtime_samples_++ == 0 ? f.runtime_us : 0.9 * ewma_runtime_us_ + 0.1 * f.runtime_us;
+    // When it started, on this worker's clock: now less its runtime (the runners time tasks
+    // themselves; a task handed to a busy pool waits before it starts).
+    if (details_ && f.job == job_) f.result.start_us = wall_now - std::min(wall_now, f.result.runtime_us);
     add_result(f.job, f.result);
   }
   auto returned = runner_.take_returned();

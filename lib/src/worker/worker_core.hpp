@@ -41,6 +41,8 @@ class worker_io {
   virtual void connect_sink(const std::string& endpoint) = 0;
   // Returns: unreachable while no sink socket exists or is connected; full when its queue is.
   virtual send_result send_to_sink(std::string_view frame) = 0;
+  // Returns: the wall clock in µs since the epoch (a result's start_us, for the sink's joblog).
+  [[nodiscard]] virtual std::uint64_t wall_clock_us() const;
 };
 
 class worker_core {
@@ -121,6 +123,7 @@ class worker_core {
   std::uint64_t duplicates_ = 0; // batches delivered twice, dropped
 
   std::uint64_t job_ = 0;            // job of the last tasks received
+  bool details_ = false;             // job_'s batches ask for per-attempt details (a joblog)
   std::uint64_t next_seq_ = 1;       // the batch number of job_ expected next
   std::vector<wire::id_range> lost_; // batches of job_ that will never arrive, until resolved
   std::uint64_t completed_job_ = 0;
