@@ -39,7 +39,7 @@ for ((rep = 1; rep <= REPS; rep++)); do alternate "$rep" echo_plain echo_watched
 # 1 ms tasks: the range's numbers are the payloads, so feed sleep its seconds from a file instead.
 GROUP="$SLEEPS x 1 ms --builtin sleep, -j $SLOTS"
 reference "$GROUP" rate "no --joblog/--stats"
-yes 0.001 | head -n "$SLEEPS" >"$TMP/sleeps"
+awk -v n="$SLEEPS" 'BEGIN { for (i = 0; i < n; i++) print "0.001" }' >"$TMP/sleeps"
 sleep_run() { # LABEL REP ARGS...
   local label=$1 rep=$2; shift 2
   timed "$TMP/out" "$MTASK" -q -j "$SLOTS" --builtin sleep "$@" <"$TMP/sleeps"

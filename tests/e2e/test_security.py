@@ -173,7 +173,7 @@ class Curve(E2E):
         deadline = time.monotonic() + 5
         while told is None and time.monotonic() < deadline:
             try:  # without a completed handshake there is no peer: a blocking send would wait forever
-                dealer.send(msgpack_array(VERSION, WORKER_STATUS, 0, "evil", 0, 0, 1, 0, 0, []), zmq.NOBLOCK)
+                dealer.send(msgpack_array(VERSION, WORKER_STATUS, 0, "evil", 0, 0, 1, 0, 0, [], 0), zmq.NOBLOCK)
             except zmq.Again:
                 pass
             if dealer.poll(200):
@@ -273,7 +273,7 @@ class Curve(E2E):
             s.curve_secretkey = secret_key(k.p(f"{who}.key_secret")).encode()
             s.curve_serverkey = public_key(k.p("vent.key")).encode()
             s.connect(c.vent_ep)
-            s.send(msgpack_array(VERSION, WORKER_STATUS, 0, "x", 0, 0, 1, 0, 0, []))
+            s.send(msgpack_array(VERSION, WORKER_STATUS, 0, "x", 0, 0, 1, 0, 0, [], 0))
             answered = s.poll(10_000)
             s.close()
             if who == "allow/w1":

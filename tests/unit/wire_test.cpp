@@ -140,6 +140,24 @@ std::vector<wire::message> sample_messages() {
       wire::abort_msg{.job = 11, .reason = ""},
       wire::wrong_version{.job = 0},
       wire::wrong_version{.job = u64_max},
+      wire::status_request{},
+      wire::status_report{.job = 3, .phase = "running", .total = -1, .read = 10},
+      wire::status_report{.job = u64_max,
+                          .phase = "farewell",
+                          .total = 70000,
+                          .read = 70000,
+                          .acknowledged = 70000,
+                          .requeued = 3,
+                          .retried = u64_max,
+                          .elapsed_ms = 123456,
+                          .workers = {{.name = "host:1",
+                                       .slots = 4,
+                                       .busy = 4,
+                                       .done = 35000,
+                                       .rate_milli = 1500,
+                                       .silent_ms = 12,
+                                       .alive = true},
+                                      {.name = "w@host:2", .slots = u32_max, .alive = false}}},
       wire::results_msg{.job = 10,
                         .worker = "host:1",
                         .results = {{.id = 4,
@@ -303,7 +321,7 @@ TEST_CASE(
   CHECK_FALSE(wire::peek_type("").has_value());
   CHECK_FALSE(wire::peek_type(from_hex("97 01 03 01 01 c4010a a0 90")).has_value()); // another version
   CHECK_FALSE(wire::peek_type(from_hex("97 03 03 01 01 c4010a a0 90")).has_value()); // the previous version
-  CHECK_FALSE(wire::peek_type(from_hex("93 04 0c 01")).has_value());                 // no such type
+  CHECK_FALSE(wire::peek_type(from_hex("93 04 0e 01")).has_value());                 // no such type
   CHECK_FALSE(wire::peek_type(from_hex("96 04 03 01 01 c4010a a0")).has_value());    // fewer fields than tasks have
   // The envelope only: a body of nils is still named a tasks message (and refused by decode_tasks).
   CHECK(wire::peek_type(from_hex("98 04 03 01 c0 c0 c0 c0 c0")) == wire::msg_type::tasks);
@@ -511,13 +529,15 @@ TEST_CASE("wire encodes a worker_status of protocol version 4 as these bytes") {
                                               .next_seq = 300,
                                               .completed_job = 70000,
                                               .busy = 5,
-                                              .lost = {{.first = 3, .count = 2}, {.first = 200, .count = 1}}};
-  // [version, type, job, name (str), slots, free, next_seq, completed_job, busy, lost [[first, count], ...]]
-  // 9a: fixarray (1001xxxx) of 10. 04, 01, 07: positive fixints (0xxxxxxx): version 4, type 1, job 7.
+                                              .lost = {{.first = 3, .count = 2}, {.first = 200, .count = 1}},
+                                              .done = 128};
+  // [version, type, job, name (str), slots, free, next_seq, completed_job, busy, lost [[first, count], ...],
+  //  done]
+  // 9b: fixarray (1001xxxx) of 11. 04, 01, 07: positive fixints (0xxxxxxx): version 4, type 1, job 7.
   // a3 683a31: fixstr (101xxxxx) of 3 bytes, "h:1". 04, 02: slots, free. cd 012c: uint16, 300 (too
   // big for a fixint, 255 for uint8). ce 00011170: uint32, 70000 (past 65535). 05: busy.
-  // 92: fixarray of 2 runs; 92 03 02: [3, 2]; 92 ccc8 01: [200 as uint8 (past 127), 1].
-  const std::string golden = "9a 04 01 07 a3683a31 04 02 cd012c ce00011170 05 92 920302 92ccc801";
+  // 92: fixarray of 2 runs; 92 03 02: [3, 2]; 92 ccc8 01: [200 as uint8 (past 127), 1]. cc80: done 128.
+  const std::string golden = "9b 04 01 07 a3683a31 04 02 cd012c ce00011170 05 92 920302 92ccc801 cc80";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
@@ -760,7 +780,7 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
 TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in the envelope of a worker_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(12);
+      p.pack_array(13);
       p.pack(wire::protocol_version);
       p.pack(1);
       p.pack(7);
@@ -771,6 +791,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(0);
       p.pack(0);
       p.pack_array(0);
+      p.pack(0);
       p.pack(std::string("a field from the future"));
       p.pack_map(1);
       p.pack(std::string("k"));
@@ -798,7 +819,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each lost run of a worker_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(10);
+      p.pack_array(11);
       p.pack(wire::protocol_version);
       p.pack(1);
       p.pack(7);
@@ -813,6 +834,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(3);
       p.pack(2);
       p.pack_nil();
+      p.pack(0);
     });
     const wire::message expected = wire::worker_status{
         .job = 7, .name = "h:1", .slots = 4, .free = 2, .next_seq = 9, .lost = {{.first = 3, .count = 2}}};
@@ -1196,7 +1218,7 @@ TEST_CASE("wire refuses a version that is not an unsigned integer") {
 
 TEST_CASE("wire refuses an unknown message type") {
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040001")), "malformed message: unknown type 0", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040c01")), "malformed message: unknown type 12", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040e01")), "malformed message: unknown type 14", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93046401")), "malformed message: unknown type 100", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9304ccff01")), "malformed message: unknown type 255", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9304cd010001")), doctest::Contains(": integer out of range"),
@@ -1220,7 +1242,7 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
     p.pack(0);
     p.pack(0);
   });
-  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 9 fields, expected 10", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 9 fields, expected 11", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("96040302 01 c4010a a0")),
                        "malformed message: type 3 has 6 fields, expected 8", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("94040401 c3")), "malformed message: type 4 has 4 fields, expected 6",
@@ -1255,37 +1277,37 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
 TEST_CASE("wire refuses fields of the wrong type") {
   // worker_status: 9a 03 01 07 | name slots free next_seq completed_job busy lost
   SUBCASE("a worker name that is an integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 05 04 02 00 00 00 90")), "malformed message: expected bytes",
-                         protocol_error);
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 05 04 02 00 00 00 90 00")),
+                         "malformed message: expected bytes", protocol_error);
   }
   SUBCASE("a slot count that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 a134 02 00 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 a134 02 00 00 00 90 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a slot count that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 ff 02 00 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 ff 02 00 00 00 90 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a slot count or a busy count beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 cf0000000100000000 02 00 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 cf0000000100000000 02 00 00 00 90 00")),
                          "malformed message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 00 00 cf0000000100000000 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 cf0000000100000000 90 00")),
                          "malformed message: integer out of range", protocol_error);
   }
   SUBCASE("a next_seq that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 ff 00 00 90")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 ff 00 00 90 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a lost list that is not an array, or holds a malformed run") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 00 00 00 a0")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 a0 00")),
                          "malformed message: lost is not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 00 00 00 91 02")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 02 00")),
                          "malformed id range message: not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 00 00 00 91 9102")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 9102 00")),
                          "malformed id range message: 1 fields, expected at least 2", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 00 00 00 91 92 02 cfffffffffffffffff")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 92 02 cfffffffffffffffff 00")),
                          "malformed id range message: range overflows", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040107 a168 04 02 00 00 00 91 92 ff 01")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 92 ff 01 00")),
                          "malformed id range message: expected an integer", protocol_error);
   }
   SUBCASE("a job that is a float") {

@@ -39,6 +39,8 @@ enum class msg_type : std::uint8_t {
   // ventilator -> a peer whose frames carry another protocol version: [our version, 11, 0]. Its
   // envelope is the same in every version from 2 on, so a newcomer of any version can read it.
   wrong_version = 11,
+  status_request = 12, // anyone allowed in -> ventilator: send me a status_report (mtask-top)
+  status_report = 13,  // ventilator -> who asked: the job and one row per worker
 };
 
 // How a task's attempt ended. The numeric values are on the wire.
@@ -78,6 +80,7 @@ struct worker_status {
   std::uint64_t completed_job = 0; // the last job it was told is complete (lets that ventilator exit)
   std::uint32_t busy = 0;          // tasks received and not yet sent on to the sink (0: idle)
   std::vector<id_range> lost;      // batch numbers it will never receive (a dropped connection)
+  std::uint64_t done = 0;          // tasks of `job` it finished and sent on to the sink (for mtask-top)
   friend bool operator==(const worker_status&, const worker_status&) = default;
 };
 
@@ -201,8 +204,39 @@ struct wrong_version {
   friend bool operator==(const wrong_version&, const wrong_version&) = default;
 };
 
+// A live view's question (mtask-top): the ventilator answers with a status_report. `job` is 0.
+struct status_request {
+  std::uint64_t job = 0;
+  friend bool operator==(const status_request&, const status_request&) = default;
+};
+
+// One worker as the ventilator sees it, in a status_report.
+struct worker_row {
+  std::string name;
+  std::uint32_t slots = 0;
+  std::uint32_t busy = 0;       // tasks it holds (received, not yet sent on)
+  std::uint64_t done = 0;       // tasks it says it finished in this job
+  std::uint64_t rate_milli = 0; // its recent rate, in thousandths of a task per second
+  std::uint64_t silent_ms = 0;  // since its last message
+  bool alive = true;            // false once declared lost (kept: it may come back)
+  friend bool operator==(const worker_row&, const worker_row&) = default;
+};
+
+struct status_report {
+  std::uint64_t job = 0;
+  std::string phase;              // waiting_for_sink, running, farewell, aborting, finished
+  std::int64_t total = -1;        // tasks in the job, or -1 while input is being read
+  std::uint64_t read = 0;         // tasks read so far
+  std::uint64_t acknowledged = 0; // tasks whose final result the sink holds
+  std::uint64_t requeued = 0;     // requeued because their worker was lost
+  std::uint64_t retried = 0;      // failed attempts run again (--retries)
+  std::uint64_t elapsed_ms = 0;   // since the ventilator started
+  std::vector<worker_row> workers;
+  friend bool operator==(const status_report&, const status_report&) = default;
+};
+
 using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status, complete,
-                             complete_ack, results_msg, abort_msg, wrong_version>;
+                             complete_ack, results_msg, abort_msg, wrong_version, status_request, status_report>;
 
 // Returns: the msgpack bytes of `m`.
 std::string encode(const message& m);

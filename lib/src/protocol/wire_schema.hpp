@@ -78,6 +78,9 @@ constexpr field<S, M> list(M S::*member, const char* name) { return {.member = m
 
 // Checks beyond an integer's range, each on the struct read so far.
 constexpr const char* known_or_minus_one(const job_info& m) { return m.total < -1 ? "negative total" : nullptr; }
+constexpr const char* known_or_minus_one_report(const status_report& m) {
+  return m.total < -1 ? "negative total" : nullptr;
+}
 constexpr const char* within_u64(const id_range& r) {
   return r.count > std::numeric_limits<std::uint64_t>::max() - r.first ? "range overflows" : nullptr;
 }
@@ -138,6 +141,20 @@ struct schema<ack> {
 };
 
 template <>
+struct schema<worker_row> {
+  static constexpr const char* name = "worker row";
+  static constexpr auto fields = std::tuple{
+      str(&worker_row::name),
+      value(&worker_row::slots),
+      value(&worker_row::busy),
+      value(&worker_row::done),
+      value(&worker_row::rate_milli),
+      value(&worker_row::silent_ms),
+      value(&worker_row::alive),
+  };
+};
+
+template <>
 struct schema<id_range> {
   static constexpr const char* name = "id range";
   static constexpr auto fields = std::tuple{
@@ -159,6 +176,7 @@ struct schema<worker_status> {
       value(&worker_status::completed_job),
       value(&worker_status::busy),
       list(&worker_status::lost, "lost"),
+      value(&worker_status::done),
   };
 };
 
@@ -254,6 +272,27 @@ template <>
 struct schema<wrong_version> {
   static constexpr auto type = msg_type::wrong_version;
   static constexpr auto fields = std::tuple{};
+};
+
+template <>
+struct schema<status_request> {
+  static constexpr auto type = msg_type::status_request;
+  static constexpr auto fields = std::tuple{};
+};
+
+template <>
+struct schema<status_report> {
+  static constexpr auto type = msg_type::status_report;
+  static constexpr auto fields = std::tuple{
+      str(&status_report::phase),
+      value(&status_report::total, known_or_minus_one_report),
+      value(&status_report::read),
+      value(&status_report::acknowledged),
+      value(&status_report::requeued),
+      value(&status_report::retried),
+      value(&status_report::elapsed_ms),
+      list(&status_report::workers, "workers"),
+  };
 };
 
 // clang-format on

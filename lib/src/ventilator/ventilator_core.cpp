@@ -7,6 +7,7 @@
 #include "mtask/exit_code.hpp"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 namespace mtask {
@@ -34,6 +35,7 @@ ventilator_core::ventilator_core(ventilator_config cfg, task_source& input, vent
       ledger_(cfg_.limits),
       workers_(cfg_.job),
       phase_since_(now),
+      started_(now),
       stalled_since_(now),
       next_tick_(now + cfg_.heartbeat),
       last_resend_(now) {}
@@ -401,6 +403,22 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
   }
 }
 
+void ventilator_core::on(const wire::status_request&, const std::string& from, time_point now) {
+  static constexpr std::array<const char*, 5> phase_names{"waiting_for_sink", "running", "farewell", "aborting",
+                                                          "finished"};
+  wire::status_report r{.job = cfg_.job,
+                        .phase = phase_names.at(static_cast<std::size_t>(phase_)),
+                        .total = total(),
+                        .read = next_id_,
+                        .acknowledged = next_id_ - std::min<std::uint64_t>(next_id_, ledger_.size()),
+                        .requeued = stats_.requeued,
+                        .retried = stats_.retried,
+                        .elapsed_ms = static_cast<std::uint64_t>(
+                            std::max<std::int64_t>(std::chrono::duration_cast<millis>(now - started_).count(), 0)),
+                        .workers = workers_.rows(now)};
+  (void)net_.send(from, wire::encode(r)); // a top that went away meanwhile is no one's loss
+}
+
 void ventilator_core::on(const wire::abort_msg& a, const std::string& from, time_point) {
   if (from != sink_id_ || (a.job != cfg_.job && a.job != 0)) {
     ++stats_.malformed;
@@ -464,7 +482,7 @@ void ventilator_core::on_message(const std::string& from, std::string_view frame
         } else if constexpr (std::is_same_v<T, wire::worker_status>) {
           if (!who.name.empty()) m.name = fmt::format("{}@{}", who.name, m.name); // vouched for, not claimed
           on(m, from, now);
-        } else if constexpr (std::is_same_v<T, wire::worker_bye>) {
+        } else if constexpr (std::is_same_v<T, wire::worker_bye> || std::is_same_v<T, wire::status_request>) {
           on(m, from, now);
         } else {
           ++stats_.malformed;

@@ -110,6 +110,8 @@ class ventilator_core {
   void check_idle(time_point now);
   void on(const wire::worker_status& s, const std::string& from, time_point now);
   void on(const wire::worker_bye& b, const std::string& from, time_point now);
+  // mtask-top asks: answered at once, the asker is not a worker (nothing is dispatched to it).
+  void on(const wire::status_request& r, const std::string& from, time_point now);
   void on(const wire::sink_status& s, const std::string& from, time_point now);
   // A sink serving another job answered our job_info: continue its job if its input is ours.
   // Returns: whether the job was adopted (the claim then counts as the sink's first status).
@@ -173,6 +175,7 @@ class ventilator_core {
   bool ordered_sink_ = false; // the sink writes in task order (-k): written_below means something
   std::uint64_t failed_ = 0;
   time_point phase_since_{}; // when farewell or aborting began
+  time_point started_{};     // for status reports' elapsed time
   time_point stalled_since_{};
   time_point next_tick_{};
   time_point last_resend_{};

@@ -54,6 +54,31 @@ worker_table::status_outcome worker_table::on_status(const std::string& id, cons
     w.idle_since = now;
   w.last_seen = now;
   w.alive = true;
+  w.done = s.job == job_ ? s.done : 0;
+  if (!w.rate_mark || w.done < w.done_at_mark) {
+    w.rate_mark = now;
+    w.done_at_mark = w.done;
+  } else if (const auto ms = std::chrono::duration_cast<millis>(now - *w.rate_mark).count(); ms >= 1000) {
+    w.rate_milli = (w.done - w.done_at_mark) * 1'000'000 / static_cast<std::uint64_t>(ms);
+    w.rate_mark = now;
+    w.done_at_mark = w.done;
+  }
+  return out;
+}
+
+std::vector<wire::worker_row> worker_table::rows(time_point now) const {
+  std::vector<wire::worker_row> out;
+  out.reserve(workers_.size());
+  for (const auto& [id, w] : workers_) {
+    const auto silent = std::chrono::duration_cast<millis>(now - w.last_seen).count();
+    out.push_back(wire::worker_row{.name = w.name,
+                                   .slots = w.slots,
+                                   .busy = w.slots > w.free ? w.slots - w.free : 0,
+                                   .done = w.done,
+                                   .rate_milli = w.alive ? w.rate_milli : 0,
+                                   .silent_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(silent, 0)),
+                                   .alive = w.alive});
+  }
   return out;
 }
 

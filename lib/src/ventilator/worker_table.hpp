@@ -36,6 +36,11 @@ struct worker_record {
   std::optional<time_point> idle_since;
   time_point last_seen{};
   bool alive = true;
+  // Tasks it says it finished in our job, and its rate over about the last second (for mtask-top).
+  std::uint64_t done = 0;
+  std::uint64_t rate_milli = 0;
+  std::optional<time_point> rate_mark;
+  std::uint64_t done_at_mark = 0;
   // False after a send to it failed (its connection is gone): no credit until it speaks again.
   bool reachable = true;
 
@@ -81,6 +86,8 @@ class worker_table {
   void served(const std::string& id) { last_served_ = id; }
 
   [[nodiscard]] const worker_record* find(const std::string& id) const;
+  // Returns: one row per worker, live or lost, for a status_report.
+  [[nodiscard]] std::vector<wire::worker_row> rows(time_point now) const;
   [[nodiscard]] std::vector<std::string> live() const;
   // Returns: the credit all live workers offer together.
   [[nodiscard]] std::int64_t total_credit() const;

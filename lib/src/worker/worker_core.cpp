@@ -202,6 +202,7 @@ void worker_core::on_vent_status(const wire::vent_status& v) {
 
 void worker_core::switch_job(std::uint64_t job) {
   job_ = job;
+  done_ = 0;
   next_seq_ = 1;
   lost_.clear();
 }
@@ -292,6 +293,7 @@ void worker_core::collect() {
     // When it started, on this worker's clock: now less its runtime (the runners time tasks
     // themselves; a task handed to a busy pool waits before it starts).
     if (details_ && f.job == job_) f.result.start_us = wall_now - std::min(wall_now, f.result.runtime_us);
+    if (f.job == job_) ++done_;
     add_result(f.job, f.result);
   }
   auto returned = runner_.take_returned();
@@ -356,7 +358,8 @@ void worker_core::send_status() {
                                               .next_seq = next_seq_,
                                               .completed_job = completed_job_,
                                               .busy = static_cast<std::uint32_t>(busy()),
-                                              .lost = lost_});
+                                              .lost = lost_,
+                                              .done = done_});
   // Not connected yet (or the queue is full): stay due, and the loop waits for POLLOUT.
   status_due_ = io_.send_to_ventilator(frame_) != send_result::sent;
 }
