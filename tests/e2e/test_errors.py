@@ -44,6 +44,16 @@ class UsageErrors(E2E):
         self.assertUsageError([binary("mtask-worker"), "--builtin", "echo", "--", "cat"], "not both")
         self.assertUsageError([binary("mtask-worker"), "--builtin", "nope"], "unknown built-in 'nope'")
 
+    def test_replacement_string_flags_that_do_not_go_together_are_usage_errors(self):
+        for program in (binary("mtask-worker"), binary("mtask")):
+            with self.subTest(program=program):
+                self.assertUsageError([program, "--colsep", "a(b", "--", "echo", "{1}"],
+                                      "--colsep: 'a(b' is not a regular expression")
+                self.assertUsageError([program, "--colsep", ",", "--", "cat"], "--colsep needs a replacement string")
+                self.assertUsageError([program, "--persistent", "--", "sed", "s/^/{}/"],
+                                      "--persistent writes each task to the command's stdin")
+                self.assertUsageError([program, "--dry-run", "--builtin", "echo"], "--dry-run needs a command")
+
     def test_help_goes_to_stdout_and_exits_0(self):
         for role in ROLES:
             with self.subTest(role=role):

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -100,4 +101,67 @@ TEST_CASE("command runner does not time out a task whose command exited before t
   REQUIRE(done.size() == 1);
   CHECK(done[0].result.status == task_status::ok);
   CHECK(done[0].result.output == "done\n");
+}
+
+TEST_CASE("command runner puts a task with a replacement string in the arguments and nothing on stdin") {
+  // cat would echo stdin: only the argument may come out, and cat must not wait for input.
+  auto r =
+      mtask::make_command_runner({"sh", "-c", "printf '%s|' \"$1\"; cat", "sh", "{.}#{#}"}, runner_options{.slots = 1});
+  r->start(task(4, "dir/a.b"), steady::now());
+  const auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status == task_status::ok);
+  CHECK(done[0].result.output == "dir/a#5|");
+}
+
+TEST_CASE("command runner gives each running task its own slot number, the one freed first next") {
+  // Task 0 holds slot 1 until it is killed; task 1 takes slot 2 and ends at once, so task 2 takes
+  // slot 2 again while slot 1 is still busy.
+  auto r = mtask::make_command_runner(
+      {"sh", "-c", "echo \"$1 {%}\"; [ \"$1\" = slow ] && exec sleep 30; :", "sh", "{}"}, runner_options{.slots = 2});
+  r->start(task(0, "slow"), steady::now());
+  r->start(task(1, "quick"), steady::now());
+  auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.output == "quick 2\n");
+  r->start(task(2, "next"), steady::now());
+  done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.output == "next 2\n");
+  r->stop(SIGKILL);
+  done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status == task_status::signalled);
+  CHECK(done[0].result.output == "slow 1\n");
+}
+
+TEST_CASE("command runner with dry_run reports each command line quoted and runs nothing") {
+  auto r = mtask::make_command_runner({"no-such-program", "{}", "{#}"}, runner_options{.slots = 1, .dry_run = true});
+  r->start(task(0, "a b"), steady::now());
+  r->start(task(9, "plain"), steady::now());
+  CHECK(r->running() == 0);
+  std::vector<mtask::finished_task> done;
+  r->take_finished(done);
+  REQUIRE(done.size() == 2);
+  CHECK(done[0].result.status == task_status::ok);
+  CHECK(done[0].result.output == "no-such-program 'a b' 1\n");
+  CHECK(done[1].result.output == "no-such-program plain 10\n");
+}
+
+TEST_CASE("command runner with dry_run prints just the command when the task would go to stdin") {
+  auto r = mtask::make_command_runner({"wc", "-l"}, runner_options{.slots = 1, .dry_run = true});
+  r->start(task(0, "x"), steady::now());
+  std::vector<mtask::finished_task> done;
+  r->take_finished(done);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.output == "wc -l\n");
+}
+
+TEST_CASE("command runner names the program a replacement string gave when it cannot start") {
+  auto r = mtask::make_command_runner({"{}"}, runner_options{.slots = 1});
+  r->start(task(0, "/no/such/program"), steady::now());
+  const auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].result.status == task_status::not_started);
+  CHECK(done[0].result.error == "cannot run '/no/such/program': No such file or directory");
 }

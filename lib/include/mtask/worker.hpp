@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,10 +26,12 @@ struct worker_options {
   bool once = false;                // exit when the job it served is complete
   std::vector<std::string> command; // run per task; empty when `handler` is set
   task_handler handler;
-  bool handler_inline = false; // run `handler` on the event loop (only for trivially quick ones)
-  bool persistent = false;     // `command` is long-lived: a line in, a line out per task
-  int prefetch = -1;           // tasks held beyond the slots; -1: sized from observed task times
-  int task_timeout_ms = 0;     // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
+  bool handler_inline = false;       // run `handler` on the event loop (only for trivially quick ones)
+  bool persistent = false;           // `command` is long-lived: a line in, a line out per task
+  std::optional<std::string> colsep; // --colsep: cut tasks into columns for {1}, {2}...
+  bool dry_run = false;              // --dry-run: each task's result is the command line, nothing runs
+  int prefetch = -1;                 // tasks held beyond the slots; -1: sized from observed task times
+  int task_timeout_ms = 0;           // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
   int kill_grace_ms = 1000;
   std::size_t max_output_bytes = default_max_output_bytes; // a task's stdout (--persistent: line) at most
 };

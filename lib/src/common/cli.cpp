@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 
 namespace mtask {
 namespace {} // namespace
@@ -62,10 +63,25 @@ void add_security_flags(CLI::App& app, common_options& opts, role r) {
   app.add_flag("--insecure", opts.insecure, "Allow plaintext on a TCP bind beyond loopback");
 }
 
-int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>& validate) {
+int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>& validate,
+               std::vector<std::string>* command) {
   const std::string program = app.get_name();
+  // CLI11 (2.1) rewrites a positional that looks like a list ("[x]" becomes "x", "[a,b]" two
+  // words): the words after the first "--" are a command, so CLI11 never sees them.
+  int flags_argc = argc;
+  std::vector<std::string> tail;
+  if (command != nullptr) {
+    for (int i = 1; i < argc; ++i) {
+      if (std::string_view(argv[i]) == "--") {
+        flags_argc = i;
+        tail.assign(argv + i + 1, argv + argc);
+        break;
+      }
+    }
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(flags_argc, argv);
+    if (command != nullptr) command->insert(command->end(), tail.begin(), tail.end());
     if (validate) validate();
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);
@@ -86,15 +102,19 @@ int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>
   return -1;
 }
 
-int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate) {
+int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate,
+                std::vector<std::string>* command) {
   log::set_program(app.get_name());
-  const int rc = parse_args(app, argc, argv, [&] {
-    opts.sink_given = app.get_option("--sink")->count() > 0;
-    check_process_flags(opts);
-    check_endpoint_syntax("--ventilator", opts.ventilator);
-    check_endpoint_syntax("--sink", opts.sink);
-    if (validate) validate();
-  });
+  const int rc = parse_args(
+      app, argc, argv,
+      [&] {
+        opts.sink_given = app.get_option("--sink")->count() > 0;
+        check_process_flags(opts);
+        check_endpoint_syntax("--ventilator", opts.ventilator);
+        check_endpoint_syntax("--sink", opts.sink);
+        if (validate) validate();
+      },
+      command);
   if (rc >= 0) return rc;
   apply_log_flags(opts);
   return -1;

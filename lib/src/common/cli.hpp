@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -29,15 +30,20 @@ void apply_log_flags(const common_options& opts);
 // (worker, ventilator); --allow and --insecure (ventilator, sink: the two that bind).
 void add_security_flags(CLI::App& app, common_options& opts, role r);
 
-// Parses argv with `app` and runs `validate` (may throw usage_error), for any program.
+// Parses argv with `app` and runs `validate` (may throw usage_error), for any program. Given
+// `command`, the words after the first "--" are appended to it as they are, unseen by CLI11 (which
+// would rewrite "[x]"), before `validate` runs.
 // Returns: -1 to go on, or the exit code to return now (0 after --help/--version, 2 after a
 //          usage error, having printed one line "PROGRAM: error: MESSAGE (try --help)").
-int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>& validate);
+int parse_args(CLI::App& app, int argc, char** argv, const std::function<void()>& validate,
+               std::vector<std::string>* command = nullptr);
 
-// Parses argv; sets up logging from -v/-q. `validate` runs after parsing and may throw usage_error.
+// Parses argv (and the command after "--" into `command`, as parse_args does); sets up logging
+// from -v/-q. `validate` runs after parsing and may throw usage_error.
 // Returns: -1 to go on, or the exit code to return now (0 after --help, 2 after a usage error,
 //          having printed one line "PROGRAM: error: MESSAGE (try --help)").
-int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate);
+int parse_flags(CLI::App& app, common_options& opts, int argc, char** argv, const std::function<void()>& validate,
+                std::vector<std::string>* command = nullptr);
 
 // Installs the stop handlers and runs `role`, turning any escaping exception into one error line
 // on stderr and exit code 1 (2 for a usage_error, such as flags that do not go together).

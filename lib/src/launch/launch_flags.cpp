@@ -19,8 +19,10 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
   CLI::App app(
       "Runs a whole job on this machine: a ventilator, a sink and -j local worker slots, wired over\n"
       "ipc:// in a private folder. Tasks come from stdin (or --input, --range), results go to stdout.\n"
-      "Run as: mtask [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell); {} in an ARG is replaced\n"
-      "        by the task, otherwise the task (with its newline) is written to CMD's stdin.\n"
+      "Run as: mtask [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell, as parallel -q). With\n"
+      "        GNU parallel's replacement strings in CMD or an ARG ({} {.} {/} {//} {/.} {#} {%}, with\n"
+      "        --colsep {1} {2} {-1} {1.}...), the task goes into the arguments; without any, the task\n"
+      "        (with its newline) is written to CMD's stdin, as with parallel --pipe.\n"
       "    or: mtask [OPTIONS] --builtin echo|sleep\n"
       "Exits as the sink does: 0, 3 if some tasks failed, 1 on failure; 128+N when stopped by signal N.",
       program_name(argc > 0 ? argv[0] : nullptr, "mtask"));
@@ -39,12 +41,15 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
   collect_flags.add(app, opts.sink, true);
 
   log::set_program(app.get_name());
-  const int rc = parse_args(app, argc, argv, [&] {
-    check_process_flags(common);
-    vent_flags.finish();
-    work_flags.finish();
-    collect_flags.finish();
-  });
+  const int rc = parse_args(
+      app, argc, argv,
+      [&] {
+        check_process_flags(common);
+        vent_flags.finish();
+        work_flags.finish();
+        collect_flags.finish();
+      },
+      &opts.worker.command);
   if (rc >= 0) return rc;
   apply_log_flags(common);
   opts.ventilator.common = common;

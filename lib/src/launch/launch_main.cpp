@@ -3,6 +3,7 @@
 #include "launch/launch.hpp"
 
 #include "common/log.hpp"
+#include "exec/replacement.hpp"
 #include "exec/spawn.hpp"
 #include "launch/launch_flags.hpp"
 #include "launch/private_dir.hpp"
@@ -16,8 +17,10 @@ namespace mtask {
 int launch_main(int argc, char** argv) {
   launch_options opts;
   if (int rc = parse_launch_flags(argc, argv, opts); rc >= 0) return rc;
-  if (!opts.worker.handler && find_executable(opts.worker.command.front()).empty()) {
-    log::error("command '{}' not found or not executable", opts.worker.command.front());
+  const auto& command = opts.worker.command;
+  if (!opts.worker.handler && !opts.worker.dry_run && !has_replacement_string(command.front()) &&
+      find_executable(command.front()).empty()) {
+    log::error("command '{}' not found or not executable", command.front());
     return exit_failure;
   }
   try {

@@ -1,7 +1,9 @@
-// The command runner: a child process per task, with timeouts escalating SIGTERM to SIGKILL and
-// output beyond --max-output-bytes failing the task at once.
+// The command runner: a child process per task (its arguments expanded from GNU parallel's replacement
+// strings, exec/replacement), with timeouts escalating SIGTERM to SIGKILL and output beyond
+// --max-output-bytes failing the task at once; with --dry-run, each task's command line instead.
 #include "common/log.hpp"
 #include "exec/child_process.hpp"
+#include "exec/replacement.hpp"
 #include "worker/task_runner.hpp"
 
 #include <sys/wait.h>
@@ -14,34 +16,33 @@
 namespace mtask {
 namespace {
 
-// Returns: argv with every "{}" replaced by the payload, or nothing when no argument has "{}".
-std::optional<std::vector<std::string>> substitute(const std::vector<std::string>& command, std::string_view payload) {
-  bool any = false;
-  std::vector<std::string> argv = command;
-  for (auto& arg : argv) {
-    std::size_t pos = 0;
-    while ((pos = arg.find("{}", pos)) != std::string::npos) {
-      arg.replace(pos, 2, payload);
-      pos += payload.size();
-      any = true;
-    }
-  }
-  if (!any) return std::nullopt;
-  return argv;
-}
-
 class command_runner final : public task_runner {
  public:
-  command_runner(std::vector<std::string> command, runner_options opts) : command_(std::move(command)), opts_(opts) {}
+  command_runner(std::vector<std::string> command, runner_options opts)
+      : command_(std::move(command), opts.colsep), opts_(std::move(opts)) {}
 
   bool has_room() const override { return running_.size() < opts_.slots; }
   std::size_t running() const override { return running_.size(); }
 
+  // A command with replacement strings gets the task in its arguments and nothing on stdin;
+  // without any, it runs as given with the task (and its terminator) on stdin.
   void start(job_task t, time_point now) override {
-    auto argv = substitute(command_, t.task.payload);
+    const unsigned slot = slots_.take();
+    const task_vars vars{.seq = t.task.id + 1, .slot = slot};
+    if (opts_.dry_run) {
+      slots_.give_back(slot);
+      auto res = result_for(t);
+      res.output = command_.dry_run_line(t.task.payload, vars);
+      res.output.push_back('\n');
+      report(t, std::move(res));
+      return;
+    }
+    const std::vector<std::string>* argv = &command_.argv();
     std::string input;
-    if (!argv) {
-      argv = command_;
+    if (command_.has_replacements()) {
+      command_.expand(t.task.payload, vars, argv_);
+      argv = &argv_;
+    } else {
       input.reserve(t.task.payload.size() + t.terminator.size());
       input.append(t.task.payload).append(t.terminator);
     }
@@ -50,7 +51,11 @@ class command_runner final : public task_runner {
       for (const auto& a : *argv) command_line.append(command_line.empty() ? "" : " ").append(a);
     }
     auto proc = std::make_unique<child_process>(*argv, std::move(input), opts_.max_output_bytes);
-    running_.push_back(run{std::move(t), std::move(proc), now, std::move(command_line)});
+    // Named now: with a replacement string in it, the program differs from task to task.
+    std::string not_started;
+    if (proc->start_errno() != 0)
+      not_started = fmt::format("cannot run '{}': {}", argv->front(), std::strerror(proc->start_errno()));
+    running_.push_back(run{std::move(t), std::move(proc), now, slot, std::move(not_started), std::move(command_line)});
   }
 
   void poll_items(std::vector<pollfd>& fds) const override {
@@ -96,6 +101,8 @@ class command_runner final : public task_runner {
     job_task t;
     std::unique_ptr<child_process> proc;
     time_point started;
+    unsigned slot = 0;                   // {%}
+    std::string not_started;             // why the command could not start
     std::string command_line;            // with details asked: what ran, for the joblog
     std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
     bool killed = false;                 // SIGKILL sent (after the grace period, or output too large)
@@ -124,13 +131,14 @@ class command_runner final : public task_runner {
   }
 
   void finish(run& r, time_point now) {
+    slots_.give_back(r.slot);
     wire::result res = result_for(r.t);
     if (r.t.details) res.command = std::move(r.command_line);
     auto& p = *r.proc;
     if (p.start_errno() != 0) {
       res.status = wire::task_status::not_started;
       res.code = p.start_errno();
-      res.error = fmt::format("cannot run '{}': {}", command_.front(), std::strerror(p.start_errno()));
+      res.error = std::move(r.not_started);
     } else {
       int st = p.wait_status();
       if (WIFEXITED(st)) {
@@ -156,9 +164,11 @@ class command_runner final : public task_runner {
     report(r.t, std::move(res));
   }
 
-  std::vector<std::string> command_;
+  command_template command_;
   runner_options opts_;
   std::vector<run> running_;
+  slot_numbers slots_;
+  std::vector<std::string> argv_; // the expanded command, its strings reused from task to task
 };
 
 } // namespace

@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,10 +107,15 @@ struct runner_options {
   // Beyond this much stdout (with --persistent: a longer answer line) the task fails as too_large
   // and its command is killed; what it wrote is discarded, never kept.
   std::size_t max_output_bytes = default_max_output_bytes;
+  std::optional<std::string> colsep; // command runner: --colsep, for {1}, {2}...
+  bool dry_run = false;              // command runner: run nothing, each task's result is its command line
 };
 
-// A process per task: {} in an argument is replaced by the payload, otherwise the payload and
-// its terminator go to stdin. Result: stdout, exit status, stderr tail.
+// A process per task: a command with replacement strings ({}, {.}, {#}... see exec/replacement.hpp)
+// gets the payload in its arguments, otherwise the payload and its terminator go to stdin.
+// Result: stdout, exit status, stderr tail; with `dry_run`, the command line (dry_run_line) and a
+// newline, and nothing runs.
+// Throws: usage_error for a --colsep that is not a regular expression.
 std::unique_ptr<task_runner> make_command_runner(std::vector<std::string> command, runner_options opts);
 
 // `slots` long-lived processes; each task is one line on a process's stdin, its result the next

@@ -43,8 +43,10 @@ std::unique_ptr<task_runner> make_runner(const worker_options& o) {
   runner_options r{.slots = o.slots,
                    .task_timeout_ms = o.task_timeout_ms,
                    .kill_grace_ms = o.kill_grace_ms,
-                   .max_output_bytes = o.max_output_bytes};
-  if (o.persistent) return make_persistent_runner(o.command, r);
+                   .max_output_bytes = o.max_output_bytes,
+                   .colsep = o.colsep,
+                   .dry_run = o.dry_run};
+  if (o.persistent && !o.dry_run) return make_persistent_runner(o.command, r);
   return make_command_runner(o.command, r);
 }
 

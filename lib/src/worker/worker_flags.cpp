@@ -1,7 +1,9 @@
-// mtask-worker's own flags, shared by mtask-worker, C++ workers and mtask.
+// mtask-worker's own flags, shared by mtask-worker, C++ workers and mtask, and the checks that the
+// command, --colsep, --persistent and --builtin go together.
 #include "worker/worker_flags.hpp"
 
 #include "common/size.hpp"
+#include "exec/replacement.hpp"
 #include "mtask/error.hpp"
 
 #include <fmt/format.h>
@@ -37,6 +39,14 @@ void worker_flags::add(CLI::App& app, worker_options& opts, parts which) {
   app.add_flag("--persistent", opts.persistent,
                "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of "
                "its stdout is the result (CMD must flush per line: sed -u, stdbuf -oL, mawk -W interactive)");
+  colsep_ = app.add_option("-C,--colsep", colsep_text_,
+                           "Cut each task into columns where REGEX matches (ECMAScript; each column trimmed of white "
+                           "space, as parallel --colsep): {1}, {2}, {-1} (from the end) are the columns, {1.}, {2/}, "
+                           "{1//}, {1/.} combine them with the path forms; the command needs a replacement string")
+                ->type_name("REGEX");
+  app.add_flag("--dry-run", opts.dry_run,
+               "Run nothing: each task's result is the command line that would run, quoted for a shell as parallel "
+               "--dry-run quotes it (just the command when the task would go to its stdin)");
   app.add_option("--builtin", builtin_,
                  "Run an in-process handler instead of a command: echo (the task is the result), sleep (sleeps "
                  "for the task's seconds, for benchmarks)");
@@ -48,6 +58,22 @@ void worker_flags::finish() const {
   opts_->max_output_bytes = parse_size("--max-output-bytes", max_output_);
   if (!builtin_.empty() && !opts_->command.empty()) throw usage_error("give either --builtin or a command, not both");
   if (opts_->persistent && opts_->command.empty()) throw usage_error("--persistent needs a command after --");
+  if (colsep_->count() > 0) {
+    if (opts_->command.empty()) throw usage_error("--colsep needs a command after -- with {1}, {2}...");
+    opts_->colsep = colsep_text_;
+  }
+  if (opts_->dry_run && opts_->command.empty()) throw usage_error("--dry-run needs a command after --");
+  if (!opts_->command.empty()) {
+    const command_template parsed(opts_->command, opts_->colsep); // a bad --colsep throws here
+    if (opts_->colsep && !parsed.has_replacements())
+      throw usage_error(
+          "--colsep needs a replacement string such as {1} in the command (without one, the task goes "
+          "to the command's stdin)");
+    if (opts_->persistent && parsed.has_replacements())
+      throw usage_error(
+          "--persistent writes each task to the command's stdin: the command cannot have replacement "
+          "strings such as {}");
+  }
   if (!builtin_.empty()) {
     auto b = builtin_handler(builtin_);
     if (!b.handler) throw usage_error(fmt::format("--builtin: unknown built-in '{}' (known: echo, sleep)", builtin_));

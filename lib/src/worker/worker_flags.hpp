@@ -8,7 +8,8 @@
 
 namespace CLI {
 class App;
-}
+class Option;
+} // namespace CLI
 
 namespace mtask {
 
@@ -16,8 +17,8 @@ class worker_flags {
  public:
   struct parts {
     bool once = true;    // --once (mtask always sets it itself)
-    bool command = true; // --task-timeout-ms, --max-output-bytes, --persistent, --builtin and CMD
-                         // (a C++ worker brings its own handler)
+    bool command = true; // --task-timeout-ms, --max-output-bytes, --persistent, --colsep, --dry-run,
+                         // --builtin and CMD (a C++ worker brings its own handler)
   };
 
   // Adds -j, --once, --prefetch and, as `which` says, the command flags to `app`, writing into
@@ -27,7 +28,9 @@ class worker_flags {
   // After parsing: stores --max-output-bytes and the --builtin handler in the options given to
   // add(). Does nothing when the command flags were not added.
   // Throws: usage_error for a bad size, an unknown built-in, both or neither of --builtin and a
-  //         command, --persistent without a command.
+  //         command, --persistent without a command or with a replacement string in it, --colsep
+  //         that is no regular expression or with a command that has no replacement string,
+  //         --colsep or --dry-run without a command.
   void finish() const;
 
  private:
@@ -35,6 +38,8 @@ class worker_flags {
   bool command_ = true;
   std::string builtin_;
   std::string max_output_;
+  CLI::Option* colsep_ = nullptr;
+  std::string colsep_text_;
 };
 
 } // namespace mtask

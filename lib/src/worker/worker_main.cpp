@@ -2,6 +2,7 @@
 // against the handler API.
 #include "common/cli.hpp"
 #include "common/log.hpp"
+#include "exec/replacement.hpp"
 #include "exec/spawn.hpp"
 #include "mtask/error.hpp"
 #include "mtask/worker.hpp"
@@ -20,8 +21,12 @@ int worker_main(int argc, char** argv, task_handler handler) {
                    ? "A C++ mtask worker: runs tasks from mtask-ventilator on -j threads and pushes their results\n"
                      "to mtask-sink. A task whose handler throws fails with the exception's message."
                    : "Runs tasks from mtask-ventilator and pushes their results to mtask-sink.\n"
-                     "Run as: mtask-worker [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell); {} in an ARG is\n"
-                     "        replaced by the task, otherwise the task (with its newline) is written to CMD's stdin.\n"
+                     "Run as: mtask-worker [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell, as parallel -q).\n"
+                     "        With replacement strings in CMD or an ARG, the task goes into the arguments: {} the\n"
+                     "        task, {.} without its extension, {/} its basename, {//} its dirname, {/.} basename\n"
+                     "        without extension, {#} its number (from 1), {%} its slot (1..-j); with --colsep,\n"
+                     "        {1} {2} {-1}... its columns, and {1.} {2/} {1//} {1/.}... Without any, the task\n"
+                     "        (with its newline) is written to CMD's stdin, as with parallel --pipe.\n"
                      "        The result is CMD's stdout; a non-zero exit or a signal fails the task.\n"
                      "    or: mtask-worker [OPTIONS] --builtin echo|sleep",
                program_name(argc > 0 ? argv[0] : nullptr, "mtask-worker"));
@@ -31,12 +36,14 @@ int worker_main(int argc, char** argv, task_handler handler) {
   worker_flags flags;
   flags.add(app, opts, {.once = true, .command = !custom});
   auto validate = [&] { flags.finish(); };
-  if (int rc = parse_flags(app, opts.common, argc, argv, validate); rc >= 0) return rc;
+  if (int rc = parse_flags(app, opts.common, argc, argv, validate, custom ? nullptr : &opts.command); rc >= 0)
+    return rc;
   // A --once worker that started after its job ended would otherwise wait for ever: unless told
   // otherwise it gives up like the ventilator and the sink do.
   if (opts.once && app.get_option("--idle-timeout-ms")->count() == 0) opts.common.idle_timeout_ms = 60000;
   if (custom) opts.handler = std::move(handler);
-  if (!opts.handler && find_executable(opts.command.front()).empty()) {
+  if (!opts.handler && !opts.dry_run && !has_replacement_string(opts.command.front()) &&
+      find_executable(opts.command.front()).empty()) {
     log::error("command '{}' not found or not executable", opts.command.front());
     return exit_failure;
   }

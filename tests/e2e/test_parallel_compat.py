@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""mtask against GNU parallel: the same command lines, with replacement strings ({}, {.}, {/}, {//},
+{/.}, {#}, {%}, and with --colsep {1}, {-1}, {1.}, {2/}...), run through `parallel -k --will-cite`
+and through the real `mtask -k -j 2`, must print the same bytes; so must --dry-run. mtask runs a
+command without a shell, as `parallel -q` does, so the command lines whose words a shell would
+change (quotes, backslashes, braces, '<') go to parallel with -q. Each command line has a few tasks:
+the whole file is sized by count, not by time. Also: a command's words after -- reach the command
+verbatim in mtask-worker and mtask (CLI11 used to turn '[x]' into 'x'), and {%} stays within -j."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+from harness import E2E, binary, lines, main, tail
+
+# Paths covering parallel's edge cases: several dots, a dot in a directory only, hidden files,
+# trailing slashes, no directory, the root, empty, spaces, '.', '..', doubled slashes, UTF-8.
+PATHS = ["a.b.c", "dir.x/file", ".hidden", "dir/.hidden", "dir/", "dir/sub/", "file", "/abs/f.txt", "/", "",
+         "./x.y", "a b.c", "../up.tar.gz", "x.", ".", "..", "a/b.c/", "d/.e.f", "a//", "//a", "é.txt"]
+
+# Comma-separated rows: empty columns, a missing column, white space to trim, paths in columns.
+ROWS = ["a,b,c", "a,,c", ",a", "a,", "one", "", " x , y.z ,w", "p/q.r,s/t/,u.v.w", "a.b.c,dir.x/file,.hidden",
+        "x,/,file"]
+
+SHOW = ["printf", "<%s>\\n"]  # each argument on a line of its own, empty ones visible
+
+
+def text(items, sep="\n"):
+    return "".join(i + sep for i in items).encode()
+
+
+# (name, parallel's flags, mtask's flags, command, input): mtask's flags go before its --.
+CASES = [
+    ("{} is the whole task", [], [], ["echo", "{}"], text(["a", "b c", "d.e"])),
+    ("{} keeps white space and empty tasks", ["-q"], [], SHOW + ["{}"], text([" a ", "\tb", "", "c"])),
+    ("{.} over every path", ["-q"], [], SHOW + ["{.}"], text(PATHS)),
+    ("{/} over every path", ["-q"], [], SHOW + ["{/}"], text(PATHS)),
+    ("{//} over every path", ["-q"], [], SHOW + ["{//}"], text(PATHS)),
+    ("{/.} over every path", ["-q"], [], SHOW + ["{/.}"], text(PATHS)),
+    ("path forms in one plain command line", [], [], ["echo", "{.}", "{/}", "{//}", "{/.}"],
+     text(["a.b.c", "dir.x/file", "d/.e.f"])),
+    ("replacement strings inside words", ["-q"], [], SHOW + ["pre{}post", "x{.}y{/}z", "{{}}", "{}{}"],
+     text(["d/a.b", "c"])),
+    ("{#} counts tasks from 1", [], [], ["echo", "{#}", "{}"], text(["a", "b", "c", "d", "e"])),
+    ("{%} is the slot, 1 with -j 1", ["-j", "1"], ["-j", "1"], ["echo", "{%}", "{}"], text(["a", "b", "c"])),
+    ("{} as the command itself", [], [], ["{}", "hello"], text(["echo", "/bin/echo"])),
+    ("literal braces are no replacement strings", ["-q"], [], SHOW + ["{a,b}", "{x}", "{-}", "{ 1}", "[x]", "{}"],
+     text(["t"])),
+    ("-0: multi-line tasks and path forms", ["-q", "-0"], ["-0"], SHOW + ["{}", "{.}", "{/}", "{//}", "{/.}"],
+     text(["x\na/b\nc/d.e", "nodir\nline.two", "a/b\n/c", "p/q\n"], "\0")),
+    ("{2} and {-2} without --colsep", ["-q"], [], SHOW + ["{1}", "{2}", "{-1}", "{-2}", "{-3}", "{1.}"],
+     text(["d/a.b", "x,y"])),
+    ("--colsep: columns, empty ones and one past the end", ["-q", "--colsep", ","], ["--colsep", ","],
+     SHOW + ["{1}", "{2}", "{3}", "{4}"], text(ROWS)),
+    ("--colsep: from the end, wrapping as parallel does", ["-q", "--colsep", ","], ["--colsep", ","],
+     SHOW + ["{-1}", "{-2}", "{-3}", "{-4}", "{-7}"], text(ROWS)),
+    ("--colsep: {N.}", ["-q", "--colsep", ","], ["--colsep", ","], SHOW + ["{1.}", "{2.}", "{-1.}"], text(ROWS)),
+    ("--colsep: {N/}", ["-q", "--colsep", ","], ["--colsep", ","], SHOW + ["{1/}", "{2/}", "{-1/}"], text(ROWS)),
+    ("--colsep: {N//}", ["-q", "--colsep", ","], ["--colsep", ","], SHOW + ["{1//}", "{2//}", "{-1//}"], text(ROWS)),
+    ("--colsep: {N/.}", ["-q", "--colsep", ","], ["--colsep", ","], SHOW + ["{1/.}", "{2/.}", "{3/.}"], text(ROWS)),
+    ("--colsep: {} {.} and X{}Y give each column its own argument", ["-q", "--colsep", ","], ["--colsep", ","],
+     SHOW + ["{}", "{.}", "X{}Y"], text(["a.x, b/c.y ,d", "one"])),
+    ("--colsep: {#} with columns", ["--colsep", ","], ["--colsep", ","], ["echo", "{#}", "{2}"], text(["a,b", "c,d"])),
+    ("--colsep: a tab", ["--colsep", "\t"], ["--colsep", "\t"], ["echo", "{2}", "{1}"], text(["a\tb", "c d\te"])),
+    ("--colsep: a regular expression", ["-q", "--colsep", "\\s*[,;]\\s*"], ["--colsep", "\\s*[,;]\\s*"],
+     SHOW + ["{1}", "{2}", "{3}"], text(["a ; b,c", "x,,y", ";"])),
+    ("--colsep: white space, leading and trailing", ["-q", "--colsep", "\\s+"], ["--colsep", "\\s+"],
+     SHOW + ["{1}", "{2}", "{3}", "{4}"], text([" a  b c ", "d"])),
+    ("--colsep: a capture group is a column too", ["-q", "--colsep", "([,;])"], ["--colsep", "([,;])"],
+     SHOW + ["{1}", "{2}", "{3}"], text(["a;b", "c,d"])),
+    ("--colsep: parallel's spellings {0} {01} {1 }", ["-q", "--colsep", ","], ["--colsep", ","],
+     SHOW + ["{0}", "{01}", "{2 }", "{2 .}"], text(["a,b.c"])),
+    ("--dry-run quotes what a shell would change", ["--dry-run"], ["--dry-run"], ["echo", "{}", "{#}", "x{.}"],
+     text(["plain", "a b", "it's", "$HOME", "", "[x]", "-n"])),
+    ("--dry-run with --colsep", ["--dry-run", "--colsep", ","], ["--dry-run", "--colsep", ","],
+     ["cp", "{1}", "{2//}/{1/}"], text(["a.txt,out/x", "b c,dir/"])),
+    ("--dry-run of words a shell would change", ["-q", "--dry-run"], ["--dry-run"], ["printf", "%s\\n", "{}", "[y]"],
+     text(["a", "b'c"])),
+]
+
+
+class ParallelCompat(E2E):
+    def setUp(self):
+        self.parallel = shutil.which("parallel")
+        if not self.parallel:
+            self.fail("GNU parallel is not installed: run scripts/install-deps.sh (it installs Debian's parallel)")
+        self.tmp = tempfile.mkdtemp(prefix="mtask-e2e-parallel-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        # parallel reads ~/.parallel/config and $PARALLEL: neither may change what it does here.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PARALLEL")}
+        self.env.update(HOME=self.tmp, TMPDIR=self.tmp, SHELL="/bin/sh", LC_ALL="C")
+
+    def run_tool(self, argv, input_bytes):
+        r = subprocess.run(argv, input=input_bytes, capture_output=True, timeout=120, env=self.env)
+        return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+    def test_the_same_command_lines_print_the_same_bytes(self):
+        self.assertGreaterEqual(len(CASES), 20)
+        for name, parallel_flags, mtask_flags, command, input_bytes in CASES:
+            with self.subTest(name):
+                jobs = [] if "-j" in mtask_flags else ["-j", "2"]
+                rc, want, err = self.run_tool([self.parallel, "-k", "--will-cite"] + jobs + parallel_flags + command,
+                                              input_bytes)
+                self.assertEqual(rc, 0, f"parallel failed:\n{err}")
+                rc, got, err = self.run_tool([binary("mtask"), "-k"] + jobs + mtask_flags + ["--"] + command,
+                                             input_bytes)
+                self.assertEqual(rc, 0, f"mtask failed:\n{tail(err)}")
+                self.assertEqual(got, want, f"mtask {' '.join(mtask_flags + ['--'] + command)}")
+
+    def test_every_slot_number_is_within_jobs(self):
+        # Which slot a task gets depends on timing (as in parallel); only the range is certain.
+        rc, out, err = self.run_tool([binary("mtask"), "-j", "2", "--", "echo", "{%}"], text(["a", "b", "c", "d"]))
+        self.assertEqual(rc, 0, err)
+        got = lines(out)
+        self.assertEqual(len(got), 4)
+        self.assertLessEqual(set(got), {b"1", b"2"})
+
+
+# Words that CLI11 used to rewrite ('[x]' became 'x') or that look like flags of our own.
+VERBATIM = ["[x]", "{a,b}", "-x", "--flag", "[a,b]", "--", "-j"]
+
+
+class CommandWordsVerbatim(E2E):
+    def test_mtask_passes_every_word_after_the_separator_verbatim(self):
+        for command in (["printf", "%s\\n"] + VERBATIM,  # to stdin: no replacement string
+                        ["printf", "%s\\n"] + VERBATIM + ["{}"]):
+            with self.subTest(command=command):
+                r = subprocess.run([binary("mtask"), "-j", "1", "--"] + command, input=b"t\n", capture_output=True,
+                                   timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                want = VERBATIM + (["t"] if command[-1] == "{}" else [])
+                self.assertEqual(r.stdout, text(want))
+
+    def test_mtask_worker_passes_every_word_after_the_separator_verbatim(self):
+        c = self.cluster()
+        c.worker("printf", "%s\\n", *VERBATIM, "{}", args=["--once"])
+        vent = c.ventilator(b"t\n")
+        sink = c.sink()
+        self.assertEqual(self.finish(sink, vent), text(VERBATIM + ["t"]))
+
+
+if __name__ == "__main__":
+    main()
