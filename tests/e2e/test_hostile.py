@@ -117,9 +117,9 @@ class Hostile(E2E):
             job, next_seq = 0, 1
             try:
                 while not stop.is_set():
-                    # [version, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost, done]
+                    # [version, type=worker_status, job, name, slots, free, next_seq, completed_job, busy, lost, done, failed]
                     try:
-                        s.send(msgpack_array(PROTOCOL_VERSION, 1, job, b"swallower", 4, 4, next_seq, 0, 0, [], 0), zmq.NOBLOCK)
+                        s.send(msgpack_array(PROTOCOL_VERSION, 1, job, b"swallower", 4, 4, next_seq, 0, 0, [], 0, 0), zmq.NOBLOCK)
                     except zmq.Again:
                         pass  # not connected yet
                     if s.poll(50):

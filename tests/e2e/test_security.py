@@ -173,7 +173,7 @@ class Curve(E2E):
         deadline = time.monotonic() + 5
         while told is None and time.monotonic() < deadline:
             try:  # without a completed handshake there is no peer: a blocking send would wait forever
-                dealer.send(msgpack_array(VERSION, WORKER_STATUS, 0, "evil", 0, 0, 1, 0, 0, [], 0), zmq.NOBLOCK)
+                dealer.send(msgpack_array(VERSION, WORKER_STATUS, 0, "evil", 0, 0, 1, 0, 0, [], 0, 0), zmq.NOBLOCK)
             except zmq.Again:
                 pass
             if dealer.poll(200):
@@ -248,7 +248,7 @@ class Curve(E2E):
         s.connect(c.vent_ep)
         # [version, sink_status, job 0 (hello), written_below, done_below, held_bytes, held_back, acks, done,
         #  claim, fingerprint]
-        s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], [], False, "", False))
+        s.send(msgpack_array(VERSION, SINK_STATUS, 0, 0, 0, 0, False, [], [], False, "", False, 0, 0))
         wait_until(lambda: "dropped a sink's message from a client whose key is not --sink-key" in vent.stderr(),
                    30, "the ventilator to drop the impostor's sink_status")
         self.assertFalse(s.poll(500), "the ventilator answered the impostor as if it were the sink")
@@ -273,7 +273,7 @@ class Curve(E2E):
             s.curve_secretkey = secret_key(k.p(f"{who}.key_secret")).encode()
             s.curve_serverkey = public_key(k.p("vent.key")).encode()
             s.connect(c.vent_ep)
-            s.send(msgpack_array(VERSION, WORKER_STATUS, 0, "x", 0, 0, 1, 0, 0, [], 0))
+            s.send(msgpack_array(VERSION, WORKER_STATUS, 0, "x", 0, 0, 1, 0, 0, [], 0, 0))
             answered = s.poll(10_000)
             s.close()
             if who == "allow/w1":

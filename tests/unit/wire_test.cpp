@@ -101,6 +101,7 @@ std::vector<wire::message> sample_messages() {
       wire::tasks_msg{.job = 4, .seq = 1, .details = true, .tasks = {{.id = 0, .payload = "a"}}},
       wire::vent_status{.job = 5, .complete = true, .sent_seq = 70000, .resolved_below = 300},
       wire::vent_status{.job = 0, .complete = false},
+      wire::vent_status{.job = 5, .complete = false, .sent_seq = 1, .cancel = true},
       wire::vent_status{.job = u64_max, .complete = false, .sent_seq = u64_max, .resolved_below = u64_max},
       wire::job_info{.job = 6, .total = -1},
       wire::job_info{.job = 6, .total = std::numeric_limits<std::int64_t>::max()},
@@ -133,7 +134,7 @@ std::vector<wire::message> sample_messages() {
                         .claim = true,
                         .fingerprint = "file size=3 mtime=1.5 head=af63bd4c8601b7df sep=0a lines=1 block=0"},
       wire::sink_status{.job = 7, .claim = true, .fingerprint = ""},
-      wire::sink_status{.job = 7, .done_below = 2, .details = true},
+      wire::sink_status{.job = 7, .done_below = 2, .details = true, .final_results = 70000, .failed = u64_max},
       wire::complete{.job = 8, .total = 1000000, .failed = 2},
       wire::complete_ack{.job = 9},
       wire::abort_msg{.job = 11, .reason = "input 'data.txt' cannot be read"},
@@ -141,6 +142,7 @@ std::vector<wire::message> sample_messages() {
       wire::wrong_version{.job = 0},
       wire::wrong_version{.job = u64_max},
       wire::status_request{},
+      wire::halt_msg{.job = 5, .reason = "3 task(s) failed (--halt soon,fail=3)"},
       wire::status_report{.job = 3, .phase = "running", .total = -1, .read = 10},
       wire::status_report{.job = u64_max,
                           .phase = "farewell",
@@ -321,7 +323,7 @@ TEST_CASE(
   CHECK_FALSE(wire::peek_type("").has_value());
   CHECK_FALSE(wire::peek_type(from_hex("97 01 03 01 01 c4010a a0 90")).has_value()); // another version
   CHECK_FALSE(wire::peek_type(from_hex("97 03 03 01 01 c4010a a0 90")).has_value()); // the previous version
-  CHECK_FALSE(wire::peek_type(from_hex("93 04 0e 01")).has_value());                 // no such type
+  CHECK_FALSE(wire::peek_type(from_hex("93 04 0f 01")).has_value());                 // no such type
   CHECK_FALSE(wire::peek_type(from_hex("96 04 03 01 01 c4010a a0")).has_value());    // fewer fields than tasks have
   // The envelope only: a body of nils is still named a tasks message (and refused by decode_tasks).
   CHECK(wire::peek_type(from_hex("98 04 03 01 c0 c0 c0 c0 c0")) == wire::msg_type::tasks);
@@ -426,7 +428,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
                          .fingerprint = fingerprint};
     for (std::size_t i = 0; i < n; ++i) st.done.push_back({.first = 2 * i, .count = 1});
     CHECK(wire::encode(st) == packed([&](packer& p) {
-            p.pack_array(12);
+            p.pack_array(14);
             p.pack(wire::protocol_version);
             p.pack(static_cast<std::uint8_t>(6));
             p.pack(1);
@@ -444,6 +446,8 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
             p.pack(claim);
             p.pack(fingerprint);
             p.pack(false); // details
+            p.pack(0);     // final_results
+            p.pack(0);     // failed
           }));
   }
 }
@@ -530,14 +534,15 @@ TEST_CASE("wire encodes a worker_status of protocol version 4 as these bytes") {
                                               .completed_job = 70000,
                                               .busy = 5,
                                               .lost = {{.first = 3, .count = 2}, {.first = 200, .count = 1}},
-                                              .done = 128};
+                                              .done = 128,
+                                              .failed = 3};
   // [version, type, job, name (str), slots, free, next_seq, completed_job, busy, lost [[first, count], ...],
-  //  done]
-  // 9b: fixarray (1001xxxx) of 11. 04, 01, 07: positive fixints (0xxxxxxx): version 4, type 1, job 7.
+  //  done, failed]
+  // 9c: fixarray (1001xxxx) of 12. 04, 01, 07: positive fixints (0xxxxxxx): version 4, type 1, job 7.
   // a3 683a31: fixstr (101xxxxx) of 3 bytes, "h:1". 04, 02: slots, free. cd 012c: uint16, 300 (too
   // big for a fixint, 255 for uint8). ce 00011170: uint32, 70000 (past 65535). 05: busy.
-  // 92: fixarray of 2 runs; 92 03 02: [3, 2]; 92 ccc8 01: [200 as uint8 (past 127), 1]. cc80: done 128.
-  const std::string golden = "9b 04 01 07 a3683a31 04 02 cd012c ce00011170 05 92 920302 92ccc801 cc80";
+  // 92: fixarray of 2 runs; 92 03 02: [3, 2]; 92 ccc8 01: [200 as uint8 (past 127), 1]. cc80: done 128. 03: failed.
+  const std::string golden = "9c 04 01 07 a3683a31 04 02 cd012c ce00011170 05 92 920302 92ccc801 cc80 03";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
 }
@@ -619,8 +624,8 @@ TEST_CASE("wire encodes the small messages of protocol version 4 as these bytes"
   CHECK(to_hex(wire::encode(wire::worker_bye{.job = 1})) == "93040201");
   // [version, type, job, complete, sent_seq, resolved_below]
   CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = true, .sent_seq = 300, .resolved_below = 5})) ==
-        "96040401c3cd012c05");
-  CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = false})) == "96040401c20000");
+        "97040401c3cd012c05c2");
+  CHECK(to_hex(wire::encode(wire::vent_status{.job = 1, .complete = false})) == "97040401c20000c2");
   // [version, type, job, total, fingerprint (str)]: an empty fingerprint is the fixstr a0.
   CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = -1})) == "98040501ffa0000000");
   CHECK(to_hex(wire::encode(wire::job_info{.job = 1, .total = 128})) == "98040501cc80a0000000");
@@ -633,12 +638,13 @@ TEST_CASE("wire encodes the small messages of protocol version 4 as these bytes"
   //  c2 a0, no joblog c2.
   CHECK(to_hex(wire::encode(
             wire::sink_status{.job = 4, .written_below = 0, .acks = {}, .done = {{.first = 3, .count = 200}}})) ==
-        "9c04060400"
+        "9e04060400"
         "0000c2"
         "90"
         "91"
         "9203ccc8"
-        "c2a0c2");
+        "c2a0c2"
+        "0000");
   CHECK(to_hex(wire::encode(
             wire::sink_status{.job = 4,
                               .written_below = 2,
@@ -648,14 +654,15 @@ TEST_CASE("wire encodes the small messages of protocol version 4 as these bytes"
                               .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::ok},
                                        {.id = 1, .attempt = 2, .status = wire::task_status::timed_out},
                                        {.id = 2, .attempt = 1, .status = wire::task_status::too_large}}})) ==
-        "9c04060402"
+        "9e04060402"
         "02ce00011170c3"
         "93"
         "93000100"
         "93010204"
         "93020106"
         "90"
-        "c2a0c2");
+        "c2a0c2"
+        "0000");
 }
 
 TEST_CASE("wire encodes a job_info's fingerprint and a sink_status's claim of protocol version 4 as these bytes") {
@@ -697,14 +704,14 @@ TEST_CASE("wire encodes a job_info's fingerprint and a sink_status's claim of pr
                                   .claim = true,
                                   .fingerprint = range_fp,
                                   .details = true};
-    const std::string small_golden = "9c 04 06 09 00 05 00 c2 90 91 920703 c3 " + range_fp_hex + " c3";
+    const std::string small_golden = "9e 04 06 09 00 05 00 c2 90 91 920703 c3 " + range_fp_hex + " c3 00 00";
     CHECK(to_hex(wire::encode(small)) == to_hex(from_hex(small_golden)));
     CHECK(wire::decode(from_hex(small_golden)) == wire::message(small));
     // cd 012c: job 300 (uint16). 00 ccc8 00 c2: written_below 0, done_below 200 (uint8), held_bytes 0,
     // held_back false. 90 90: no acks, no runs done beyond done_below. c3: claim true. Then the str8,
     // and c2: no details.
     const wire::sink_status big{.job = 300, .done_below = 200, .claim = true, .fingerprint = file_fp};
-    const std::string big_golden = "9c 04 06 cd012c 00 ccc8 00 c2 90 90 c3 " + file_fp_hex + " c2";
+    const std::string big_golden = "9e 04 06 cd012c 00 ccc8 00 c2 90 90 c3 " + file_fp_hex + " c2 00 00";
     CHECK(to_hex(wire::encode(big)) == to_hex(from_hex(big_golden)));
     CHECK(wire::decode(from_hex(big_golden)) == wire::message(big));
     // The sink's own overload of encode_to writes the same bytes.
@@ -780,7 +787,7 @@ TEST_CASE("wire decodes strings where it encodes binaries, and binaries where it
 TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   SUBCASE("in the envelope of a worker_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(13);
+      p.pack_array(14);
       p.pack(wire::protocol_version);
       p.pack(1);
       p.pack(7);
@@ -791,6 +798,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(0);
       p.pack(0);
       p.pack_array(0);
+      p.pack(0);
       p.pack(0);
       p.pack(std::string("a field from the future"));
       p.pack_map(1);
@@ -819,7 +827,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each lost run of a worker_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(11);
+      p.pack_array(12);
       p.pack(wire::protocol_version);
       p.pack(1);
       p.pack(7);
@@ -834,6 +842,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack(3);
       p.pack(2);
       p.pack_nil();
+      p.pack(0);
       p.pack(0);
     });
     const wire::message expected = wire::worker_status{
@@ -875,7 +884,7 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
   }
   SUBCASE("in each ack of a sink_status") {
     const auto frame = packed([](packer& p) {
-      p.pack_array(12);
+      p.pack_array(14);
       p.pack(wire::protocol_version);
       p.pack(6);
       p.pack(4);
@@ -897,6 +906,8 @@ TEST_CASE("wire accepts trailing fields it does not know, at every level") {
       p.pack_false();
       p.pack(std::string());
       p.pack_false();
+      p.pack(0);
+      p.pack(0);
     });
     const wire::message expected =
         wire::sink_status{.job = 4,
@@ -1218,7 +1229,7 @@ TEST_CASE("wire refuses a version that is not an unsigned integer") {
 
 TEST_CASE("wire refuses an unknown message type") {
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040001")), "malformed message: unknown type 0", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040e01")), "malformed message: unknown type 14", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040f01")), "malformed message: unknown type 15", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93046401")), "malformed message: unknown type 100", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9304ccff01")), "malformed message: unknown type 255", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9304cd010001")), doctest::Contains(": integer out of range"),
@@ -1242,10 +1253,10 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
     p.pack(0);
     p.pack(0);
   });
-  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 9 fields, expected 11", protocol_error);
+  CHECK_THROWS_WITH_AS(wire::decode(frame), "malformed message: type 1 has 9 fields, expected 12", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("96040302 01 c4010a a0")),
                        "malformed message: type 3 has 6 fields, expected 8", protocol_error);
-  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94040401 c3")), "malformed message: type 4 has 4 fields, expected 6",
+  CHECK_THROWS_WITH_AS(wire::decode(from_hex("94040401 c3")), "malformed message: type 4 has 4 fields, expected 7",
                        protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("93040501")), "malformed message: type 5 has 3 fields, expected 8",
                        protocol_error);
@@ -1257,15 +1268,15 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
                        protocol_error);
   // sink_status without its done list (and version 1's layout, held_back optional and last).
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("98040604 00 00 00 c2 90")),
-                       "malformed message: type 6 has 8 fields, expected 12", protocol_error);
+                       "malformed message: type 6 has 8 fields, expected 14", protocol_error);
   // sink_status without its claim and fingerprint (as version 2 laid it out), without its fingerprint,
   // and without details (as version 3 laid it out).
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("99040604 00 00 00 c2 90 90")),
-                       "malformed message: type 6 has 9 fields, expected 12", protocol_error);
+                       "malformed message: type 6 has 9 fields, expected 14", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9a040604 00 00 00 c2 90 90 c3")),
-                       "malformed message: type 6 has 10 fields, expected 12", protocol_error);
+                       "malformed message: type 6 has 10 fields, expected 14", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040604 00 00 00 c2 90 90 c3 a0")),
-                       "malformed message: type 6 has 11 fields, expected 12", protocol_error);
+                       "malformed message: type 6 has 11 fields, expected 14", protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("94040701 05")), "malformed message: type 7 has 4 fields, expected 5",
                        protocol_error);
   CHECK_THROWS_WITH_AS(wire::decode(from_hex("9404090161")), "malformed message: type 9 has 4 fields, expected 5",
@@ -1277,37 +1288,37 @@ TEST_CASE("wire refuses a message with fewer fields than its type needs") {
 TEST_CASE("wire refuses fields of the wrong type") {
   // worker_status: 9a 03 01 07 | name slots free next_seq completed_job busy lost
   SUBCASE("a worker name that is an integer") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 05 04 02 00 00 00 90 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 05 04 02 00 00 00 90 00 00")),
                          "malformed message: expected bytes", protocol_error);
   }
   SUBCASE("a slot count that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 a134 02 00 00 00 90 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 a134 02 00 00 00 90 00 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a slot count that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 ff 02 00 00 00 90 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 ff 02 00 00 00 90 00 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a slot count or a busy count beyond 32 bits") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 cf0000000100000000 02 00 00 00 90 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 cf0000000100000000 02 00 00 00 90 00 00")),
                          "malformed message: integer out of range", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 cf0000000100000000 90 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 00 00 cf0000000100000000 90 00 00")),
                          "malformed message: integer out of range", protocol_error);
   }
   SUBCASE("a next_seq that is negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 ff 00 00 90 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 ff 00 00 90 00 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   SUBCASE("a lost list that is not an array, or holds a malformed run") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 a0 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 00 00 00 a0 00 00")),
                          "malformed message: lost is not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 02 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 00 00 00 91 02 00 00")),
                          "malformed id range message: not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 9102 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 00 00 00 91 9102 00 00")),
                          "malformed id range message: 1 fields, expected at least 2", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 92 02 cfffffffffffffffff 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 00 00 00 91 92 02 cfffffffffffffffff 00 00")),
                          "malformed id range message: range overflows", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9b040107 a168 04 02 00 00 00 91 92 ff 01 00")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040107 a168 04 02 00 00 00 91 92 ff 01 00 00")),
                          "malformed id range message: expected an integer", protocol_error);
   }
   SUBCASE("a job that is a float") {
@@ -1315,17 +1326,17 @@ TEST_CASE("wire refuses fields of the wrong type") {
                          protocol_error);
   }
   SUBCASE("a completion flag that is an integer, or a sent_seq that is a boolean") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96040401 01 00 00")), "malformed message: expected a boolean",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040401 01 00 00 c2")), "malformed message: expected a boolean",
                          protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96040401 c3 c3 00")), "malformed message: expected an integer",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040401 c3 c3 00 c2")), "malformed message: expected an integer",
                          protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("96040401 c3 00 a0")), "malformed message: expected an integer",
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("97040401 c3 00 a0 c2")), "malformed message: expected an integer",
                          protocol_error);
   }
   SUBCASE("a held_back flag that is an integer, or held bytes that are negative") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 00 00 00 01 90 90 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 00 00 00 01 90 90 c2 a0 c2 00 00")),
                          "malformed message: expected a boolean", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 00 00 ff c2 90 90 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 00 00 ff c2 90 90 c2 a0 c2 00 00")),
                          "malformed message: expected an integer", protocol_error);
   }
   // tasks: 97 03 03 02 | seq terminator sink_endpoint tasks
@@ -1367,46 +1378,46 @@ TEST_CASE("wire refuses fields of the wrong type") {
   }
   // sink_status: 9b 03 06 04 | written_below done_below held_bytes held_back acks done claim fingerprint
   SUBCASE("a done list that is a string, or a range that overflows") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 a0 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 90 a0 c2 a0 c2 00 00")),
                          "malformed message: done is not an array", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 91 92 02 cfffffffffffffffff c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 90 91 92 02 cfffffffffffffffff c2 a0 c2 00 00")),
                          "malformed id range message: range overflows", protocol_error);
     // The largest range that does not overflow.
-    CHECK(wire::decode(from_hex("9c040604 02 00 00 c2 90 91 92 01 cffffffffffffffffe c2 a0 c2")) ==
+    CHECK(wire::decode(from_hex("9e040604 02 00 00 c2 90 91 92 01 cffffffffffffffffe c2 a0 c2 00 00")) ==
           wire::message(
               wire::sink_status{.job = 4,
                                 .written_below = 2,
                                 .done = {{.first = 1, .count = std::numeric_limits<std::uint64_t>::max() - 1}}}));
   }
   SUBCASE("an ack list that is a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 a0 90 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 a0 90 c2 a0 c2 00 00")),
                          "malformed message: acks is not an array", protocol_error);
   }
   SUBCASE("an ack with an unknown task status") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 07 90 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 91 93 00 01 07 90 c2 a0 c2 00 00")),
                          "malformed ack message: unknown task status 7", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 ccff 90 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 91 93 00 01 ccff 90 c2 a0 c2 00 00")),
                          "malformed ack message: unknown task status 255", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 cd0100 90 c2 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 91 93 00 01 cd0100 90 c2 a0 c2 00 00")),
                          "malformed ack message: integer out of range", protocol_error);
   }
   SUBCASE("an ack of a task too large, the last status there is") {
     CHECK(
-        wire::decode(from_hex("9c040604 02 00 00 c2 91 93 00 01 06 90 c2 a0 c2")) ==
+        wire::decode(from_hex("9e040604 02 00 00 c2 91 93 00 01 06 90 c2 a0 c2 00 00")) ==
         wire::message(wire::sink_status{
             .job = 4, .written_below = 2, .acks = {{.id = 0, .attempt = 1, .status = wire::task_status::too_large}}}));
   }
   SUBCASE("a claim that is not a boolean, or a fingerprint that is not a string") {
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 01 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 90 90 01 a0 c2 00 00")),
                          "malformed message: expected a boolean", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c0 a0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 90 90 c0 a0 c2 00 00")),
                          "malformed message: expected a boolean", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c3 05 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 90 90 c3 05 c2 00 00")),
                          "malformed message: expected bytes", protocol_error);
-    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c3 c0 c2")),
+    CHECK_THROWS_WITH_AS(wire::decode(from_hex("9e040604 02 00 00 c2 90 90 c3 c0 c2 00 00")),
                          "malformed message: expected bytes", protocol_error);
     // A fingerprint as bin (c4 02 "fp") is read as the str it is sent as.
-    CHECK(wire::decode(from_hex("9c040604 02 00 00 c2 90 90 c3 c4026670 c2")) ==
+    CHECK(wire::decode(from_hex("9e040604 02 00 00 c2 90 90 c3 c4026670 c2 00 00")) ==
           wire::message(wire::sink_status{.job = 4, .written_below = 2, .claim = true, .fingerprint = "fp"}));
   }
   // job_info: 98 04 05 01 | total fingerprint workers slots requeued

@@ -41,6 +41,7 @@ enum class msg_type : std::uint8_t {
   wrong_version = 11,
   status_request = 12, // anyone allowed in -> ventilator: send me a status_report (mtask-top)
   status_report = 13,  // ventilator -> who asked: the job and one row per worker
+  halt = 14,           // ventilator -> sink: --halt stopped the job: write what you have and complete
 };
 
 // How a task's attempt ended. The numeric values are on the wire.
@@ -81,6 +82,9 @@ struct worker_status {
   std::uint32_t busy = 0;          // tasks received and not yet sent on to the sink (0: idle)
   std::vector<id_range> lost;      // batch numbers it will never receive (a dropped connection)
   std::uint64_t done = 0;          // tasks of `job` it finished and sent on to the sink (for mtask-top)
+  // Of them, failures for good: the ventilator's --halt hears of a failure in the very status that
+  // frees its slot, before it hands that slot another task.
+  std::uint64_t failed = 0;
   friend bool operator==(const worker_status&, const worker_status&) = default;
 };
 
@@ -104,6 +108,7 @@ struct vent_status {
   bool complete = false;            // every task of `job` is accounted for: --once workers may exit
   std::uint64_t sent_seq = 0;       // the last batch sent to this worker: one not received by now is lost (FIFO)
   std::uint64_t resolved_below = 0; // batches below this are settled: the worker may forget they were lost
+  bool cancel = false;              // --halt now: kill the tasks of `job` still running, drop the others
   friend bool operator==(const vent_status&, const vent_status&) = default;
 };
 
@@ -147,6 +152,10 @@ struct sink_status {
   bool claim = false;
   std::string fingerprint; // "" unless `claim`
   bool details = false;    // results should carry per-attempt details (the sink keeps a --joblog)
+  // Final results so far and, of them, failures (for the ventilator's --halt): counts, so a lost
+  // status loses nothing.
+  std::uint64_t final_results = 0;
+  std::uint64_t failed = 0;
   friend bool operator==(const sink_status&, const sink_status&) = default;
 };
 
@@ -235,8 +244,17 @@ struct status_report {
   friend bool operator==(const status_report&, const status_report&) = default;
 };
 
-using message = std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status, complete,
-                             complete_ack, results_msg, abort_msg, wrong_version, status_request, status_report>;
+// --halt stopped the job: the sink writes what it holds (with -k, in order, past the tasks that
+// never ran), ignores later results, and completes as usual (complete, complete_ack).
+struct halt_msg {
+  std::uint64_t job = 0;
+  std::string reason;
+  friend bool operator==(const halt_msg&, const halt_msg&) = default;
+};
+
+using message =
+    std::variant<worker_status, worker_bye, tasks_msg, vent_status, job_info, sink_status, complete, complete_ack,
+                 results_msg, abort_msg, wrong_version, status_request, status_report, halt_msg>;
 
 // Returns: the msgpack bytes of `m`.
 std::string encode(const message& m);

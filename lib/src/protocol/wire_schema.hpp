@@ -177,6 +177,7 @@ struct schema<worker_status> {
       value(&worker_status::busy),
       list(&worker_status::lost, "lost"),
       value(&worker_status::done),
+      value(&worker_status::failed),
   };
 };
 
@@ -205,6 +206,7 @@ struct schema<vent_status> {
       value(&vent_status::complete),
       value(&vent_status::sent_seq),
       value(&vent_status::resolved_below),
+      value(&vent_status::cancel),
   };
 };
 
@@ -233,6 +235,8 @@ struct schema<sink_status> {
       value(&sink_status::claim),
       str(&sink_status::fingerprint),
       value(&sink_status::details),
+      value(&sink_status::final_results),
+      value(&sink_status::failed),
   };
 };
 
@@ -272,6 +276,14 @@ template <>
 struct schema<wrong_version> {
   static constexpr auto type = msg_type::wrong_version;
   static constexpr auto fields = std::tuple{};
+};
+
+template <>
+struct schema<halt_msg> {
+  static constexpr auto type = msg_type::halt;
+  static constexpr auto fields = std::tuple{
+      str(&halt_msg::reason),
+  };
 };
 
 template <>

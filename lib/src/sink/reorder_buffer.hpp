@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace mtask {
 
@@ -20,6 +21,12 @@ class reorder_buffer {
   [[nodiscard]] std::size_t waiting() const { return held_.size(); }
   // Every result below `next` is written (a sink resuming from its journal); call on an empty buffer.
   void start_at(std::uint64_t next) { next_ = next; }
+  // Returns: every result held, in id order, emptying the buffer (a halted job: the tasks between
+  // will never come); next() moves past the last.
+  [[nodiscard]] std::map<std::uint64_t, std::string> take_all() {
+    if (!held_.empty()) next_ = held_.rbegin()->first + 1;
+    return std::exchange(held_, {});
+  }
   // Returns: the bytes held for `id`, or null.
   [[nodiscard]] const std::string* find(std::uint64_t id) const {
     auto it = held_.find(id);

@@ -92,6 +92,8 @@ void sink_core::on_control(std::string_view frame, time_point now) {
     finish(exit_failure);
   } else if (phase_ == phase::aborting) {
     return; // only its answering abort matters now
+  } else if (auto* h = std::get_if<wire::halt_msg>(&msg)) {
+    on_halt(*h, now);
   } else if (auto* c = std::get_if<wire::complete_ack>(&msg)) {
     if (job_ == 0 || c->job != job_) {
       ++stats_.foreign;
@@ -151,6 +153,22 @@ void sink_core::on_job_info(const wire::job_info& j, time_point now) {
   if (adopt) send_status(now); // confirm at once: the ventilator dispatches only after this
 }
 
+void sink_core::on_halt(const wire::halt_msg& h, time_point now) {
+  if (job_ == 0 || h.job != job_) {
+    ++stats_.foreign;
+    return;
+  }
+  if (halted_ || phase_ != phase::collecting) return; // said again until we complete
+  halted_ = true;
+  log::warn("the job was halted: {}; writing the {} result(s) received", h.reason, done_.size());
+  // -k: what waits for a task that will never run goes out now, in order, past the gaps.
+  for (auto& [id, bytes] : order_.take_all()) {
+    held_bytes_ -= std::min<std::uint64_t>(held_bytes_, bytes.size());
+    io_.write_output(bytes);
+  }
+  try_to_complete(now);
+}
+
 void sink_core::on_abort(const wire::abort_msg& a, time_point now) {
   if (job_ != 0 && a.job != job_) {
     ++stats_.foreign;
@@ -190,6 +208,10 @@ void sink_core::on_results(std::string_view frame, time_point now, std::string_v
       return;
     }
     drop_frame(e.what());
+    return;
+  }
+  if (halted_ && batch_.job == job_) {
+    stats_.after_halt += batch_.results.size(); // late (cancelled, or finished as the halt came)
     return;
   }
   if (job_ == 0 || batch_.job != job_) {
@@ -437,6 +459,7 @@ time_point sink_core::next_wakeup() const {
 // ---- transitions ----
 
 bool sink_core::all_written() const {
+  if (halted_) return true; // everything that will ever be written is
   if (total_ < 0) return false;
   const auto total = static_cast<std::uint64_t>(total_);
   return done_.size() == total && (!cfg_.keep_order || aggregator_ || order_.next() == total);
@@ -487,6 +510,7 @@ void sink_core::finish_complete() {
   if (!complete_acked_) log::warn("the ventilator did not confirm completion; every result is written");
   if (stats_.duplicates > 0) log::info("dropped {} duplicate result(s)", stats_.duplicates);
   if (stats_.retried > 0) log::info("{} failed attempt(s) were retried", stats_.retried);
+  if (stats_.after_halt > 0) log::info("dropped {} result(s) that came after the halt", stats_.after_halt);
   if (stats_.foreign + stats_.malformed > 0)
     log::warn("dropped {} malformed and {} foreign message(s)", stats_.malformed, stats_.foreign);
   if (stats_.failed > 0) {
@@ -545,6 +569,8 @@ void sink_core::finish(int code) {
 
 void sink_core::fill_marks(wire::sink_status& s) const {
   s.details = cfg_.joblog;
+  s.final_results = stats_.written;
+  s.failed = stats_.failed;
   const bool ordered = cfg_.keep_order && !aggregator_;
   if (cfg_.journal) {
     // Only what is durable: a crash must not lose what the ventilator was told is done.

@@ -131,6 +131,7 @@ class sink_core {
     std::uint64_t retried = 0;    // non-final failures acknowledged for a retry
     std::uint64_t duplicates = 0; // copies of results already final, dropped (and acknowledged again)
     std::uint64_t foreign = 0;    // results or frames of another job
+    std::uint64_t after_halt = 0; // results that came after --halt closed the output
     std::uint64_t malformed = 0;
   };
   [[nodiscard]] const counters& stats() const { return stats_; }
@@ -153,6 +154,7 @@ class sink_core {
   // One function per event or transition.
   void on_job_info(const wire::job_info& j, time_point now);
   void on_abort(const wire::abort_msg& a, time_point now);
+  void on_halt(const wire::halt_msg& h, time_point now);
   void on_foreign_version(std::uint64_t version);
   void accept(const wire::result_view& r, std::string_view worker);
   void emit(const wire::result_view& r, std::string_view worker);
@@ -184,6 +186,7 @@ class sink_core {
   job_stats attempts_; // --stats
   std::uint64_t job_ = 0;
   bool held_back_ = false;  // the output's backlog passed output_limit: results wait in the socket
+  bool halted_ = false;     // --halt stopped the job: what we have is the output
   bool status_due_ = false; // the last control frame could not be sent: the phase's frames are retried
   std::uint64_t held_bytes_ = 0;
 

@@ -37,6 +37,7 @@ ventilator_config config_of(const ventilator_options& o) {
       .window = o.window,
       .batch = o.batch,
       .limits = o.limits,
+      .halt = o.halt,
       .heartbeat = millis(o.common.heartbeat_ms),
       .heartbeat_timeout = millis(o.common.heartbeat_timeout_ms),
       .idle_timeout = millis(o.common.idle_timeout_ms),

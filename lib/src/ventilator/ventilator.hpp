@@ -7,6 +7,7 @@
 
 #include "input/range.hpp"
 #include "input/splitter.hpp"
+#include "ventilator/halt_policy.hpp"
 #include "ventilator/ledger.hpp"
 
 #include <cstddef>
@@ -25,6 +26,7 @@ struct ventilator_options {
   ledger_limits limits;                     // --retries, --max-crashes
   std::size_t batch = 4096;                 // tasks per message at most (a worker's credit decides how many it gets)
   std::uint64_t max_held_bytes = 16u << 20; // -k: reading pauses while the sink holds this much for a gap
+  halt_policy halt;                         // --halt: stop early on failures, successes or tasks done
 };
 
 // Runs one job to completion.

@@ -86,7 +86,8 @@ void ventilator_core::send_vent_status(const std::string& id) {
   (void)send_to(id, wire::vent_status{.job = cfg_.job,
                                       .complete = phase_ == phase::farewell || phase_ == phase::finished,
                                       .sent_seq = w->next_seq - 1,
-                                      .resolved_below = w->resolved_below});
+                                      .resolved_below = w->resolved_below,
+                                      .cancel = halt_now_});
 }
 
 bool ventilator_core::sink_gone() {
@@ -157,7 +158,10 @@ void ventilator_core::read_input(time_point) {
   // ventilator may not have read that task yet: ids up to the sink's written_below are still read.
   const bool held_full = sink_held_bytes_ >= cfg_.max_held_bytes;
   // Read only what credit can use soon, and never beyond the window.
-  const auto want = static_cast<std::size_t>(std::max<std::int64_t>(workers_.total_credit(), 1));
+  // A percentage for --halt is of the job's tasks: read ahead to the window, so that the total is
+  // known from the start for any input within it.
+  const auto want =
+      cfg_.halt.is_percent ? cfg_.window : static_cast<std::size_t>(std::max<std::int64_t>(workers_.total_credit(), 1));
   const std::uint64_t id_limit =
       ordered_sink_ && sink_written_below_ <= std::numeric_limits<std::uint64_t>::max() - cfg_.window
           ? sink_written_below_ + cfg_.window
@@ -278,6 +282,7 @@ void ventilator_core::on(const wire::worker_status& s, const std::string& from, 
     ++stats_.lost_batches;
     log::warn("batch {} to worker {} was lost on the way: {} task(s) back in the queue", seq, w->name, n);
   }
+  if (s.failed > 0 || cfg_.halt.on != halt_policy::why::fail) check_halt(now);
   // A newcomer learns the job (and a --once worker that it is over); a worker that reported lost
   // batches learns they are settled.
   const bool over = phase_ == phase::farewell || phase_ == phase::finished;
@@ -401,11 +406,57 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
       log::info("task {} failed on attempt {}; retrying", a.id, a.attempt);
     }
   }
+  if (!s.claim) {
+    sink_final_ = s.final_results;
+    sink_failed_ = s.failed;
+    check_halt(now);
+  }
+}
+
+void ventilator_core::check_halt(time_point now) {
+  if (phase_ != phase::running) return;
+  // The sink's counts are exact but come after the results; the workers' come in the status that
+  // frees a slot, before the slot gets another task (so `--halt soon,fail=1` with one slot stops
+  // where parallel does). Either may be ahead: the larger counts.
+  const auto [done, failed] = workers_.finished_and_failed();
+  auto why = cfg_.halt.reached({.final_results = std::max(sink_final_, done),
+                                .failed = std::max(sink_failed_, failed),
+                                .total = total(),
+                                .read = next_id_});
+  if (!why) return;
+  phase_ = phase::halting;
+  phase_since_ = now;
+  halt_reason_ = std::move(*why);
+  // What the sink must have before it is told: the results that reached the policy (a worker's
+  // status can come before its results reach the sink).
+  halt_wait_final_ = std::max(sink_final_, done);
+  halt_wait_failed_ = std::max(sink_failed_, failed);
+  halt_now_ = cfg_.halt.at == halt_policy::when::now;
+  log::warn("halting: {}: {}", halt_reason_,
+            halt_now_ ? "running tasks are cancelled" : "no new task starts; running ones finish");
+  if (halt_now_) {
+    for (const auto& id : workers_.live()) send_vent_status(id); // cancel, now
+  }
+  advance_halt(now);
+}
+
+void ventilator_core::advance_halt(time_point now) {
+  if (!halt_told_) {
+    // `soon`: what runs finishes and reaches the sink first (its acks empty the ledger of held
+    // tasks). `now`: the results that reached the policy reach the sink first (the others are
+    // cancelled). Either way bounded: a result lost on the way costs a heartbeat timeout, no more.
+    const bool caught_up =
+        halt_now_ ? sink_final_ >= halt_wait_final_ && sink_failed_ >= halt_wait_failed_ : ledger_.held() == 0;
+    if (!caught_up && now - phase_since_ < cfg_.heartbeat_timeout) return;
+  }
+  if (!halt_told_) log::info("telling the sink to finish with the results it has");
+  halt_told_ = true;
+  send_to_sink(wire::halt_msg{.job = cfg_.job, .reason = halt_reason_});
 }
 
 void ventilator_core::on(const wire::status_request&, const std::string& from, time_point now) {
-  static constexpr std::array<const char*, 5> phase_names{"waiting_for_sink", "running", "farewell", "aborting",
-                                                          "finished"};
+  static constexpr std::array<const char*, 6> phase_names{"waiting_for_sink", "running",  "halting",
+                                                          "farewell",         "aborting", "finished"};
   wire::status_report r{.job = cfg_.job,
                         .phase = phase_names.at(static_cast<std::size_t>(phase_)),
                         .total = total(),
@@ -438,7 +489,7 @@ void ventilator_core::on(const wire::complete& c, const std::string& from, time_
   send_to_sink(wire::complete_ack{.job = cfg_.job});
   // Waiting for the sink too: a restarted ventilator whose sink had every result already may hear
   // `complete` before the status that confirms the job (found by mtask-sim, seed 10597).
-  if (phase_ != phase::running && phase_ != phase::waiting_for_sink) return;
+  if (phase_ != phase::running && phase_ != phase::waiting_for_sink && phase_ != phase::halting) return;
   phase_ = phase::farewell;
   phase_since_ = now;
   failed_ = c.failed;
@@ -521,6 +572,7 @@ void ventilator_core::on_tick(time_point now) {
     }
   }
   send_job_info();
+  if (halt_told_ && phase_ == phase::halting) advance_halt(now); // until the sink completes
   if (now - last_resend_ >= timeout) {
     resend_decided();
     last_resend_ = now;
@@ -597,6 +649,11 @@ void ventilator_core::advance(time_point now) {
     case phase::running:
       read_input(now);
       dispatch(now);
+      check_idle(now);
+      if (phase_ == phase::aborting) return;
+      break;
+    case phase::halting:
+      if (!halt_told_) advance_halt(now);
       check_idle(now);
       if (phase_ == phase::aborting) return;
       break;

@@ -8,6 +8,7 @@
 #include "input/input_reader.hpp"
 #include "protocol/send_result.hpp"
 #include "protocol/wire.hpp"
+#include "ventilator/halt_policy.hpp"
 #include "ventilator/ledger.hpp"
 #include "ventilator/worker_table.hpp"
 
@@ -26,6 +27,7 @@ struct ventilator_config {
   std::size_t window = 32768; // tasks read and not yet acknowledged by the sink
   std::size_t batch = 4096;   // tasks per message at most
   ledger_limits limits;
+  halt_policy halt; // --halt: stop early on failures, successes or tasks done
   millis heartbeat{250};
   millis heartbeat_timeout{3000};
   millis idle_timeout{60000}; // 0: never give up
@@ -61,6 +63,7 @@ class ventilator_core {
   enum class phase {
     waiting_for_sink, // no sink has confirmed our job: nothing is dispatched (its results would be dropped)
     running,          // dispatching against credit until the sink says every task is written
+    halting,          // --halt: nothing more dispatched; then the sink is told to finish with what it has
     farewell,         // complete: telling live workers, waiting for the sink to leave (bounded)
     aborting,         // giving up: the sink is told, we wait for it to leave (bounded)
     finished,         // exit_code() is set
@@ -110,6 +113,10 @@ class ventilator_core {
   void check_idle(time_point now);
   void on(const wire::worker_status& s, const std::string& from, time_point now);
   void on(const wire::worker_bye& b, const std::string& from, time_point now);
+  // --halt: whether the sink's latest counts reach the policy; if so, stop dispatching.
+  void check_halt(time_point now);
+  // halting: tells the sink once no task is running anywhere (`soon`) or at once (`now`).
+  void advance_halt(time_point now);
   // mtask-top asks: answered at once, the asker is not a worker (nothing is dispatched to it).
   void on(const wire::status_request& r, const std::string& from, time_point now);
   void on(const wire::sink_status& s, const std::string& from, time_point now);
@@ -176,6 +183,14 @@ class ventilator_core {
   std::uint64_t failed_ = 0;
   time_point phase_since_{}; // when farewell or aborting began
   time_point started_{};     // for status reports' elapsed time
+  // --halt: the sink's counts of final results and failures, and the halt once decided.
+  std::uint64_t sink_final_ = 0;
+  std::uint64_t sink_failed_ = 0;
+  std::string halt_reason_;
+  bool halt_now_ = false;             // `now`: running tasks are cancelled, the sink told at once
+  bool halt_told_ = false;            // the sink has been sent `halt` (again at each tick until it completes)
+  std::uint64_t halt_wait_final_ = 0; // `now`: the sink's counts the halt waits for
+  std::uint64_t halt_wait_failed_ = 0;
   time_point stalled_since_{};
   time_point next_tick_{};
   time_point last_resend_{};

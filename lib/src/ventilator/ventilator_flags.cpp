@@ -38,6 +38,11 @@ void ventilator_flags::add(CLI::App& app, ventilator_options& opts) {
                  "Quarantine a task as failed once this many workers died while running it")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--halt", halt_,
+                 "Stop early, as GNU parallel does: soon,fail=N (no new task after N failures; running ones finish), "
+                 "now,fail=N (running ones are cancelled too), fail=P% (of the job's tasks), success=N, done=N, or "
+                 "parallel's 1, 2, -1, -2; the sink writes what it has and exits 3 if any task failed")
+      ->capture_default_str();
   app.add_option("--max-held-bytes", max_held_,
                  "With a sink keeping order (-k): stop reading input while the sink holds this much output for a "
                  "task still running (default 16M)");
@@ -48,6 +53,7 @@ void ventilator_flags::finish() const {
   if (!max_held_.empty()) opts_->max_held_bytes = parse_size("--max-held-bytes", max_held_);
   if (!range_.empty()) opts_->range = parse_range(range_);
   if (null_separated_) opts_->split.separator = '\0';
+  opts_->halt = parse_halt_policy(halt_);
 }
 
 } // namespace mtask

@@ -27,6 +27,7 @@ class ventilator_flags {
   ventilator_options* opts_ = nullptr;
   bool null_separated_ = false;
   std::string block_, range_, max_held_;
+  std::string halt_ = "never";
 };
 
 } // namespace mtask

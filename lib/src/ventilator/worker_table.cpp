@@ -55,6 +55,7 @@ worker_table::status_outcome worker_table::on_status(const std::string& id, cons
   w.last_seen = now;
   w.alive = true;
   w.done = s.job == job_ ? s.done : 0;
+  w.failed = s.job == job_ ? s.failed : 0;
   if (!w.rate_mark || w.done < w.done_at_mark) {
     w.rate_mark = now;
     w.done_at_mark = w.done;
@@ -64,6 +65,16 @@ worker_table::status_outcome worker_table::on_status(const std::string& id, cons
     w.done_at_mark = w.done;
   }
   return out;
+}
+
+std::pair<std::uint64_t, std::uint64_t> worker_table::finished_and_failed() const {
+  std::uint64_t done = 0;
+  std::uint64_t failed = 0;
+  for (const auto& [id, w] : workers_) {
+    done += w.done;
+    failed += w.failed;
+  }
+  return {done, failed};
 }
 
 std::vector<wire::worker_row> worker_table::rows(time_point now) const {

@@ -38,6 +38,7 @@ struct worker_record {
   bool alive = true;
   // Tasks it says it finished in our job, and its rate over about the last second (for mtask-top).
   std::uint64_t done = 0;
+  std::uint64_t failed = 0; // of them, failures for good
   std::uint64_t rate_milli = 0;
   std::optional<time_point> rate_mark;
   std::uint64_t done_at_mark = 0;
@@ -86,6 +87,8 @@ class worker_table {
   void served(const std::string& id) { last_served_ = id; }
 
   [[nodiscard]] const worker_record* find(const std::string& id) const;
+  // Returns: tasks finished and, of them, failed for good, as every worker (live or lost) last said.
+  [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> finished_and_failed() const;
   // Returns: one row per worker, live or lost, for a status_report.
   [[nodiscard]] std::vector<wire::worker_row> rows(time_point now) const;
   [[nodiscard]] std::vector<std::string> live() const;

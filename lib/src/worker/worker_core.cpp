@@ -193,6 +193,17 @@ void worker_core::on_vent_status(const wire::vent_status& v) {
     }
     std::erase_if(lost_, [&](const wire::id_range& r) { return r.first + r.count <= v.resolved_below; });
   }
+  if (v.cancel && v.job != 0 && cancelled_job_ != v.job) {
+    // --halt now: what runs of that job is killed (its results the sink no longer takes), what
+    // waits is dropped.
+    cancelled_job_ = v.job;
+    const auto before = backlog_.size();
+    std::erase_if(backlog_, [&](const job_task& t) { return t.job == v.job; });
+    log::info("job {:016x} halted: cancelling {} running and {} waiting task(s)", v.job, runner_.running(),
+              before - backlog_.size());
+    runner_.stop(SIGTERM);
+    status_due_ = true; // our free slots changed
+  }
   if (v.complete && completed_job_ != v.job) {
     completed_job_ = v.job;
     status_due_ = true; // tell the ventilator we know, so it need not wait for us
@@ -203,6 +214,7 @@ void worker_core::on_vent_status(const wire::vent_status& v) {
 void worker_core::switch_job(std::uint64_t job) {
   job_ = job;
   done_ = 0;
+  failed_ = 0;
   next_seq_ = 1;
   lost_.clear();
 }
@@ -293,7 +305,11 @@ void worker_core::collect() {
     // When it started, on this worker's clock: now less its runtime (the runners time tasks
     // themselves; a task handed to a busy pool waits before it starts).
     if (details_ && f.job == job_) f.result.start_us = wall_now - std::min(wall_now, f.result.runtime_us);
-    if (f.job == job_) ++done_;
+    if (f.job == cancelled_job_) continue; // --halt now: killed, or too late to count
+    if (f.job == job_) {
+      ++done_;
+      if (f.result.status != wire::task_status::ok && f.result.final()) ++failed_;
+    }
     add_result(f.job, f.result);
   }
   auto returned = runner_.take_returned();
@@ -359,7 +375,8 @@ void worker_core::send_status() {
                                               .completed_job = completed_job_,
                                               .busy = static_cast<std::uint32_t>(busy()),
                                               .lost = lost_,
-                                              .done = done_});
+                                              .done = done_,
+                                              .failed = failed_});
   // Not connected yet (or the queue is full): stay due, and the loop waits for POLLOUT.
   status_due_ = io_.send_to_ventilator(frame_) != send_result::sent;
 }

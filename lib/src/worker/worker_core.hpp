@@ -125,6 +125,8 @@ class worker_core {
   std::uint64_t job_ = 0;            // job of the last tasks received
   bool details_ = false;             // job_'s batches ask for per-attempt details (a joblog)
   std::uint64_t done_ = 0;           // tasks of job_ finished here (told in each status, for mtask-top)
+  std::uint64_t failed_ = 0;         // of them, failures for good (for the ventilator's --halt)
+  std::uint64_t cancelled_job_ = 0;  // the job --halt now cancelled here (once)
   std::uint64_t next_seq_ = 1;       // the batch number of job_ expected next
   std::vector<wire::id_range> lost_; // batches of job_ that will never arrive, until resolved
   std::uint64_t completed_job_ = 0;
