@@ -43,7 +43,8 @@ std::unique_ptr<task_runner> make_runner(const worker_options& o) {
   runner_options r{.slots = o.slots,
                    .task_timeout_ms = o.task_timeout_ms,
                    .kill_grace_ms = o.kill_grace_ms,
-                   .max_output_bytes = o.max_output_bytes};
+                   .max_output_bytes = o.max_output_bytes,
+                   .framing = o.framing};
   if (o.persistent) return make_persistent_runner(o.command, r);
   return make_command_runner(o.command, r);
 }

@@ -24,16 +24,17 @@ class worker_flags {
   // `opts` (which must outlive the parse).
   void add(CLI::App& app, worker_options& opts, parts which);
 
-  // After parsing: stores --max-output-bytes and the --builtin handler in the options given to
-  // add(). Does nothing when the command flags were not added.
-  // Throws: usage_error for a bad size, an unknown built-in, both or neither of --builtin and a
-  //         command, --persistent without a command.
+  // After parsing: stores --max-output-bytes, --persistent and the --builtin handler in the
+  // options given to add(). Does nothing when the command flags were not added.
+  // Throws: usage_error for a bad size, an unknown built-in or framing, both or neither of
+  //         --builtin and a command, --persistent without a command.
   void finish() const;
 
  private:
   worker_options* opts_ = nullptr;
   bool command_ = true;
   std::string builtin_;
+  std::string persistent_; // --persistent's framing: "line", "framed" or (not given) empty
   std::string max_output_;
 };
 
