@@ -2,7 +2,7 @@
 """The examples end to end: each examples/<name>/run.sh runs the real binaries (MTASK_BIN_DIR) and
 its stdout is compared exactly with the same result computed here without mtask: word counts in
 Python, pi from a Python splitmix64, the Mandelbrot image from the single-process reference, the
-checksums from sha256sum itself."""
+checksums from sha256sum itself, the persistent worker's squares in Python."""
 
 import collections
 import fractions
@@ -253,6 +253,37 @@ class Checksums(Example):
         self.assertIn(b"/new\\nline\n", out)
 
 
+def squares(numbers):
+    """The persistent-framed example's README: each number and its square, one pair a line."""
+    return b"".join(b"%d %d\n" % (n, n * n) for n in numbers)
+
+
+class PersistentFramed(Example):
+    def test_the_default_run_prints_the_squares_of_1_to_10(self):
+        self.assertEqual(self.run_ok("persistent-framed"), squares(range(1, 11)))
+
+    def test_any_group_size_gives_the_same_bytes(self):
+        d = self.scratch_dir()
+        path = os.path.join(d, "numbers.txt")
+        numbers = list(range(-500, 1500, 7))
+        with open(path, "wb") as f:
+            f.write(b"".join(b"%d\n" % n for n in numbers))
+        for lines in (1, 3, 50, 1000):
+            with self.subTest(lines=lines):
+                self.assertEqual(self.run_ok("persistent-framed", path, lines), squares(numbers))
+
+    def test_a_group_that_is_not_all_integers_fails_with_status_1_and_the_rest_is_printed(self):
+        d = self.scratch_dir()
+        path = os.path.join(d, "numbers.txt")
+        with open(path, "wb") as f:
+            f.write(b"1\n2\nthree\n4\n5\n")
+        rc, out, err = run_example("persistent-framed", path, 2)
+        self.assertEqual(rc, 3, err)
+        self.assertEqual(out, squares([1, 2, 5]))
+        self.assertIn("task 1 failed: exit status 1: not a list of integers: b'three\\n4'", err)
+        self.assertIn("1 of 3 task(s) failed", err)
+
+
 def unreadable_file_dir(scratch):
     """A directory holding a regular file that sha256sum cannot read, or None: a mode-000 file
     when not root, else sysfs's write-only /sys/bus/pci (root cannot read `rescan` either)."""
@@ -321,7 +352,7 @@ class Failures(Example):
 
     def test_every_run_sh_fails_with_a_message_when_the_binaries_are_missing(self):
         empty = self.scratch_dir()
-        for name in ("wordcount", "pi", "mandelbrot", "checksums"):
+        for name in ("wordcount", "pi", "mandelbrot", "checksums", "persistent-framed"):
             with self.subTest(example=name):
                 rc, out, err = run_example(name, bin_dir=empty)
                 self.assertNotEqual(rc, 0)

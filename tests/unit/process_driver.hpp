@@ -48,6 +48,21 @@ inline bool drive(child_process& p, const std::function<bool()>& done, const tim
   return done();
 }
 
+// Services `r` (polling its descriptors for real) until `done()` or `patience` passed, telling it the
+// time is `fixed_now` when given (to step its restart delays by hand), else the real clock.
+// Returns: done() at the end.
+inline bool drive(task_runner& r, const std::function<bool()>& done, const time_point* fixed_now = nullptr) {
+  const auto give_up = clock::now() + patience;
+  while (!done() && clock::now() < give_up) {
+    std::vector<pollfd> fds;
+    r.poll_items(fds);
+    const auto until = fixed_now != nullptr ? clock::now() + millis(10) : r.next_deadline(give_up);
+    fds = poll_once(std::move(fds), std::min(until, give_up));
+    r.on_ready(fds, fixed_now != nullptr ? *fixed_now : clock::now());
+  }
+  return done();
+}
+
 // Services `r` with the real clock until `want` tasks in all have finished or `patience` passed.
 // Returns: the finished tasks, in the order they finished.
 inline std::vector<finished_task> run_until_finished(task_runner& r, std::size_t want) {

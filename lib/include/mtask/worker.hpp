@@ -5,6 +5,7 @@
 #include "mtask/options.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,6 +21,11 @@ using task_handler = std::function<std::string(std::string_view payload)>;
 // line, far less than a worker's memory.
 inline constexpr std::size_t default_max_output_bytes = std::size_t{64} << 20;
 
+// How a persistent command's tasks and answers are delimited (--persistent=line|framed): a line
+// each way, or length-prefixed records whose answers carry an exit status (README, "Persistent
+// workers").
+enum class persistent_framing : std::uint8_t { line, framed };
+
 struct worker_options {
   common_options common;
   unsigned slots = 1;               // -j: tasks at once
@@ -27,13 +33,14 @@ struct worker_options {
   std::vector<std::string> command; // run per task; empty when `handler` is set
   task_handler handler;
   bool handler_inline = false;       // run `handler` on the event loop (only for trivially quick ones)
-  bool persistent = false;           // `command` is long-lived: a line in, a line out per task
+  bool persistent = false;           // `command` is long-lived: a record in, a record out per task
   std::optional<std::string> colsep; // --colsep: cut tasks into columns for {1}, {2}...
   bool dry_run = false;              // --dry-run: each task's result is the command line, nothing runs
   int prefetch = -1;                 // tasks held beyond the slots; -1: sized from observed task times
   int task_timeout_ms = 0;           // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
   int kill_grace_ms = 1000;
-  std::size_t max_output_bytes = default_max_output_bytes; // a task's stdout (--persistent: line) at most
+  std::size_t max_output_bytes = default_max_output_bytes; // a task's stdout (--persistent: answer) at most
+  persistent_framing framing = persistent_framing::line;   // with `persistent`: how records are delimited
 };
 
 // Serves jobs until stopped (or, with `once`, until a job completes).

@@ -1,5 +1,5 @@
 // How a worker runs tasks: one interface, three ways (a process per task, long-lived processes
-// answering a line per task, in-process handlers). The worker's event loop owns sockets and
+// answering a record per task, in-process handlers). The worker's event loop owns sockets and
 // credit; a runner owns execution and reports finished tasks.
 #pragma once
 
@@ -104,11 +104,12 @@ struct runner_options {
   unsigned slots = 1;
   int task_timeout_ms = 0; // 0: none
   int kill_grace_ms = 1000;
-  // Beyond this much stdout (with --persistent: a longer answer line) the task fails as too_large
-  // and its command is killed; what it wrote is discarded, never kept.
+  // Beyond this much stdout (with --persistent: a longer answer) the task fails as too_large and
+  // its command is killed; what it wrote is discarded, never kept.
   std::size_t max_output_bytes = default_max_output_bytes;
   std::optional<std::string> colsep; // command runner: --colsep, for {1}, {2}...
   bool dry_run = false;              // command runner: run nothing, each task's result is its command line
+  persistent_framing framing = persistent_framing::line; // for the persistent runner
 };
 
 // A process per task: a command with replacement strings ({}, {.}, {#}... see exec/replacement.hpp)
@@ -118,9 +119,11 @@ struct runner_options {
 // Throws: usage_error for a --colsep that is not a regular expression.
 std::unique_ptr<task_runner> make_command_runner(std::vector<std::string> command, runner_options opts);
 
-// `slots` long-lived processes; each task is one line on a process's stdin, its result the next
-// line of that process's stdout; up to set_depth() lines in flight per process. A process that
-// dies fails the task it was answering and is restarted; the others in flight are returned.
+// `slots` long-lived processes; each task is a record on a process's stdin (a line, or framed),
+// its result the next answer on that process's stdout; several in flight per process (from
+// set_prefetch()). A process that dies fails the task it was answering and is restarted, after a
+// growing delay when it keeps dying at once; the others in flight are returned. Output with no task
+// pending fails the answers that came with it (docs/ARCHITECTURE.md, "Persistent workers").
 std::unique_ptr<task_runner> make_persistent_runner(std::vector<std::string> command, runner_options opts);
 
 // In-process handler: on `slots` threads, or on the event loop itself when `run_inline` (only for

@@ -45,7 +45,8 @@ std::unique_ptr<task_runner> make_runner(const worker_options& o) {
                    .kill_grace_ms = o.kill_grace_ms,
                    .max_output_bytes = o.max_output_bytes,
                    .colsep = o.colsep,
-                   .dry_run = o.dry_run};
+                   .dry_run = o.dry_run,
+                   .framing = o.framing};
   if (o.persistent && !o.dry_run) return make_persistent_runner(o.command, r);
   return make_command_runner(o.command, r);
 }

@@ -32,13 +32,17 @@ void worker_flags::add(CLI::App& app, worker_options& opts, parts which) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 30));
   app.add_option("--max-output-bytes", max_output_,
-                 "Fail a task whose output (with --persistent: whose answer line) passes SIZE bytes (4096, 64k, 1M): "
+                 "Fail a task whose output (with --persistent: whose answer) passes SIZE bytes (4096, 64k, 1M): "
                  "SIGKILL its process group at once and discard what it wrote")
       ->type_name("SIZE")
       ->capture_default_str();
-  app.add_flag("--persistent", opts.persistent,
-               "Start CMD once per slot and keep it: each task is written to its stdin as one line, the next line of "
-               "its stdout is the result (CMD must flush per line: sed -u, stdbuf -oL, mawk -W interactive)");
+  // A flag with an optional value (--persistent, --persistent=framed): the framing is a detail of
+  // the persistent mode, not a flag of its own that would mean nothing without it.
+  app.add_flag("--persistent", persistent_,
+               "Start CMD once per slot and keep it. --persistent (or =line): each task is written to its stdin as "
+               "one line, the next line of its stdout is the result (CMD must flush per line: sed -u, stdbuf -oL); "
+               "--persistent=framed: length-prefixed records each way, answers carry an exit status (README, "
+               "\"Persistent workers\")");
   colsep_ = app.add_option("-C,--colsep", colsep_text_,
                            "Cut each task into columns where REGEX matches (ECMAScript; each column trimmed of white "
                            "space, as parallel --colsep): {1}, {2}, {-1} (from the end) are the columns, {1.}, {2/}, "
@@ -57,6 +61,13 @@ void worker_flags::finish() const {
   if (!command_) return;
   opts_->max_output_bytes = parse_size("--max-output-bytes", max_output_);
   if (!builtin_.empty() && !opts_->command.empty()) throw usage_error("give either --builtin or a command, not both");
+  if (!persistent_.empty()) {
+    // "true": CLI11's value for the flag alone.
+    if (persistent_ != "true" && persistent_ != "line" && persistent_ != "framed")
+      throw usage_error(fmt::format("--persistent: unknown framing '{}' (known: line, framed)", persistent_));
+    opts_->persistent = true;
+    opts_->framing = persistent_ == "framed" ? persistent_framing::framed : persistent_framing::line;
+  }
   if (opts_->persistent && opts_->command.empty()) throw usage_error("--persistent needs a command after --");
   if (colsep_->count() > 0) {
     if (opts_->command.empty()) throw usage_error("--colsep needs a command after -- with {1}, {2}...");
