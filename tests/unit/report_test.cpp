@@ -160,3 +160,11 @@ TEST_CASE("report of a million attempts stays under 5 MB") {
   CHECK(count(data, R"("lanes":8})") == workers);
   CHECK(count(data, R"("failures":{"total":)" + std::to_string(failed) + ",") == 1);
 }
+
+TEST_CASE("report of an empty job is a whole page with zero totals") {
+  report_collector r;
+  const auto page = r.to_html({});
+  CHECK(page.rfind("</html>\n") == page.size() - 8);
+  CHECK(count(data_of(page), R"("tasks":0,)") == 1);
+  CHECK(count(data_of(page), R"("failures":{"total":0,"listed":[]})") == 1);
+}
