@@ -26,6 +26,7 @@ struct sink_options {
   std::int64_t journal_interval_ms = 2; // ...or this long after the first of a group
   std::string stats_path;               // --stats: one JSON document of the job's figures at the end
   std::string joblog_path;              // --joblog: one line per attempt, GNU parallel's format
+  std::string report_path;              // --report: one self-contained HTML page of the job at the end
   // --progress (on) / --no-progress (off); automatic: on when stderr is a terminal and not -q.
   enum class progress_mode { automatic, on, off } progress = progress_mode::automatic;
   std::int64_t progress_interval_ms = 5000; // when stderr is not a terminal: a plain line this often

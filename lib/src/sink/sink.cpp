@@ -13,6 +13,7 @@
 #include "sink/journal_file.hpp"
 #include "sink/output_writer.hpp"
 #include "sink/progress.hpp"
+#include "sink/report.hpp"
 #include "sink/sink_core.hpp"
 #include "transport/curve.hpp"
 #include "transport/socket.hpp"
@@ -86,7 +87,7 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal_interval = millis(o.journal_interval_ms),
                      .resume = std::move(resume),
                      .stats = !o.stats_path.empty(),
-                     .joblog = !o.joblog_path.empty()};
+                     .details = !o.joblog_path.empty() || !o.report_path.empty()};
 }
 
 // The progress display --progress asks for, or none.
@@ -110,15 +111,16 @@ progress_figures figures_of(const sink_core& core) {
                           .slots = fleet.slots};
 }
 
-// --stats: written whole under a temporary name, then renamed, so a reader never sees half of it.
-void write_stats(const std::string& path, std::string_view json) {
+// --stats, --report: written whole under a temporary name, then renamed, so a reader never sees
+// half of it. `flag` names the file in the error.
+void write_whole(const std::string& path, std::string_view flag, std::string_view text) {
   const auto tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int err = fd < 0 ? errno : write_all(fd, json);
+  int err = fd < 0 ? errno : write_all(fd, text);
   if (fd >= 0 && ::close(fd) != 0 && err == 0) err = errno;
   if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) {
-    log::error("cannot write --stats '{}': {}", path, std::strerror(err));
+    log::error("cannot write {} '{}': {}", flag, path, std::strerror(err));
     ::unlink(tmp.c_str());
   }
 }
@@ -137,6 +139,7 @@ class sink_loop final : public sink_io {
         failures_fd_(journal ? -1 : open_failures(opts.failures_path)),
         joblog_fd_(open_failures(opts.joblog_path)),
         joblog_(joblog_fd_ >= 0 ? joblog_header() : std::string_view()),
+        report_(opts.report_path.empty() ? nullptr : std::make_unique<report_collector>()),
         output_fd_(journal ? -1 : open_output(opts.output_path)),
         jw_(journal ? std::make_unique<journal_writer>(*journal, opts.journal_path) : nullptr),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
@@ -196,11 +199,22 @@ class sink_loop final : public sink_io {
     flush_joblog();
     if (!opts_.stats_path.empty()) {
       const auto& s = core.stats();
-      write_stats(opts_.stats_path, core.job_statistics().to_json(job_stats::totals{
-                                        .job = core.job(),
+      write_whole(opts_.stats_path, "--stats",
+                  core.job_statistics().to_json(
+                      job_stats::totals{.job = core.job(),
                                         .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
                                         .malformed = s.malformed + s.foreign,
                                         .requeued = core.ventilator_fleet().requeued}));
+    }
+    if (report_) {
+      const auto& s = core.stats();
+      write_whole(opts_.report_path, "--report",
+                  report_->to_html(report_collector::job_figures{
+                      .job = core.job(),
+                      .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
+                      .duplicates = s.duplicates,
+                      .malformed = s.malformed + s.foreign,
+                      .requeued = core.ventilator_fleet().requeued}));
     }
     return *core.exit_code();
   }
@@ -219,6 +233,8 @@ class sink_loop final : public sink_io {
       out_.append(bytes);
   }
   void write_attempt(const wire::result_view& r, std::string_view worker) override {
+    if (report_) report_->on_attempt(worker, r);
+    if (joblog_fd_ < 0) return;
     append_joblog_line(joblog_, r, worker);
     if (joblog_.size() >= (1u << 16)) flush_joblog();
   }
@@ -387,11 +403,12 @@ class sink_loop final : public sink_io {
   zmq::context_t ctx_;
   const security_setup sec_;
   int failures_fd_;
-  int joblog_fd_;                          // --joblog, or -1
-  std::string joblog_;                     // its lines not yet written
-  int output_fd_;                          // --output without a journal
-  std::unique_ptr<journal_writer> jw_;     // --journal: the output, failures and journal, grouped fsyncs
-  std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results
+  int joblog_fd_;                            // --joblog, or -1
+  std::string joblog_;                       // its lines not yet written
+  std::unique_ptr<report_collector> report_; // --report
+  int output_fd_;                            // --output without a journal
+  std::unique_ptr<journal_writer> jw_;       // --journal: the output, failures and journal, grouped fsyncs
+  std::unique_ptr<zap_authenticator> zap_;   // under CURVE: who may push results
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
   handshake_watch pull_watch_; // counts the workers refused at the handshake

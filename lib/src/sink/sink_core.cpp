@@ -246,7 +246,7 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
     return;
   }
   if (cfg_.stats) attempts_.on_attempt(worker, r);
-  if (cfg_.joblog) io_.write_attempt(r, worker);
+  if (cfg_.details) io_.write_attempt(r, worker);
   if (!r.final()) {
     // The ventilator runs it again; only the final outcome is written.
     status_.acks.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
@@ -568,7 +568,7 @@ void sink_core::finish(int code) {
 // ---- sending ----
 
 void sink_core::fill_marks(wire::sink_status& s) const {
-  s.details = cfg_.joblog;
+  s.details = cfg_.details;
   s.final_results = stats_.written;
   s.failed = stats_.failed;
   const bool ordered = cfg_.keep_order && !aggregator_;

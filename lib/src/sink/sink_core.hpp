@@ -46,9 +46,9 @@ struct sink_config {
   // Resuming from a journal: its job (the only one this sink serves), its final ids, -k's held results.
   std::shared_ptr<const journal::state> resume;
   bool stats = false; // --stats: every attempt is counted in job_statistics()
-  // --joblog: results are asked to carry per-attempt details (the status says so), and every
-  // attempt that is not a duplicate goes to sink_io::write_attempt().
-  bool joblog = false;
+  // --joblog, --report: results are asked to carry per-attempt details (the status says so), and
+  // every attempt that is not a duplicate goes to sink_io::write_attempt().
+  bool details = false;
 };
 
 // What the core asks of its surroundings.
@@ -62,7 +62,7 @@ class sink_io {
   virtual void write_output(std::string_view bytes) = 0;
   // One JSON line for --failures.
   virtual void write_failure(std::string_view line) = 0;
-  // With cfg.joblog: an attempt's result, from `worker` (its name as results name it).
+  // With cfg.details: an attempt's result, from `worker` (its name as results name it).
   virtual void write_attempt(const wire::result_view& r, std::string_view worker) {
     (void)r;
     (void)worker;

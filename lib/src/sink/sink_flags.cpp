@@ -17,6 +17,10 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
                  "Write one line per attempt to FILE in GNU parallel's joblog format (Seq Host Starttime JobRuntime "
                  "Send Receive Exitval Signal Command); workers then send each attempt's start time, payload size "
                  "and command line");
+  app.add_option("--report", opts.report_path,
+                 "At the end, write one self-contained HTML page to FILE: a timeline of every attempt per worker "
+                 "lane (time buckets past 5000 attempts), throughput, the runtime histogram, the slowest tasks and "
+                 "the failures, with the figures as embedded JSON; workers then send each attempt's start time");
   app.add_option("--stats", opts.stats_path,
                  "At the end, write the job's figures to FILE as one JSON document: totals by status, retries, "
                  "duplicates; per worker its attempts, failures, busy time and runtime percentiles; the slowest tasks");
@@ -60,6 +64,10 @@ void sink_flags::finish() const {
   if (!opts_->journal_path.empty() && !opts_->joblog_path.empty()) {
     // A restarted sink would log again the attempts written but not journaled before the crash.
     throw usage_error("--joblog does not go with --journal yet");
+  }
+  if (!opts_->journal_path.empty() && !opts_->report_path.empty()) {
+    // Likewise: a resumed job's page would lack the attempts of the sink before the crash.
+    throw usage_error("--report does not go with --journal yet");
   }
   if (!opts_->journal_path.empty() && opts_->output_path.empty()) {
     throw usage_error("--journal needs --output FILE (the journal says where results end in it)");
