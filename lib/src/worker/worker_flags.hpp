@@ -25,9 +25,9 @@ class worker_flags {
   // `opts` (which must outlive the parse).
   void add(CLI::App& app, worker_options& opts, parts which);
 
-  // After parsing: stores --max-output-bytes and the --builtin handler in the options given to
-  // add(). Does nothing when the command flags were not added.
-  // Throws: usage_error for a bad size, an unknown built-in, both or neither of --builtin and a
+  // After parsing: stores -j's slot count, --max-output-bytes and the --builtin handler in the options given to
+  // add() (only -j when the command flags were not added).
+  // Throws: usage_error for a bad -j, a bad size, an unknown built-in, both or neither of --builtin and a
   //         command, --persistent without a command or with a replacement string in it, --colsep
   //         that is no regular expression or with a command that has no replacement string,
   //         --colsep or --dry-run without a command.
@@ -36,6 +36,7 @@ class worker_flags {
  private:
   worker_options* opts_ = nullptr;
   bool command_ = true;
+  std::string jobs_; // -j as given: N, 0, N%, +N, -N
   std::string builtin_;
   std::string max_output_;
   CLI::Option* colsep_ = nullptr;
