@@ -24,7 +24,7 @@ mtask_size() { # WORKER ARG...: the task count for this mtask contender
     n = int(20000 / s * b / 10000) * 10000; if (n < 10000) n = 10000; if (n > 1000000) n = 1000000
     printf "%d", n }'
 }
-N_MTASK=$(mtask_size --builtin echo)
+N_MTASK=$(mtask_size --builtin echo -j 1)
 N_MTASK_J=$(mtask_size --builtin echo -j 256)
 log "  mtask task counts: $N_MTASK (default -j), $N_MTASK_J (-j 256)"
 for n in "$N_MTASK" "$N_MTASK_J" 1; do seq 1 "$n" >"$TMP/in.$n"; done
@@ -46,7 +46,7 @@ credit_256() {
   record "$GROUP" "zmq credit, 256 in flight" "$1" "$SECS" "$N_REF" "$STATUS" "$NOTE"
 }
 mtask_echo() {
-  mtask_job "$TR" "$NW" "$TMP/in.$N_MTASK" "$TMP/out" -- --builtin echo
+  mtask_job "$TR" "$NW" "$TMP/in.$N_MTASK" "$TMP/out" -- --builtin echo -j 1
   check_seq "$TMP/out" "$N_MTASK"; status_of
   record "$GROUP" "mtask --builtin echo" "$1" "$SECS" "$N_MTASK" "$STATUS" "$NOTE"
 }
@@ -74,7 +74,7 @@ lat_ref() {
   record "$GROUP" "zmq unbatched" "$1" "$SECS" 1 "$STATUS" "$NOTE"
 }
 lat_mtask() {
-  mtask_job ipc 1 "$TMP/in.1" "$TMP/out" -- --builtin echo
+  mtask_job ipc 1 "$TMP/in.1" "$TMP/out" -- --builtin echo -j 1
   check_seq "$TMP/out" 1; status_of
   record "$GROUP" "mtask --builtin echo" "$1" "$SECS" 1 "$STATUS" "$NOTE"
 }

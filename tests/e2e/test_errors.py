@@ -30,8 +30,11 @@ class UsageErrors(E2E):
                 self.assertUsageError([binary(role), "--sink", "udp://x:1"], "is not an endpoint")
 
     def test_non_numeric_and_out_of_range_values_are_usage_errors(self):
-        self.assertUsageError([binary("mtask-worker"), "-j", "0", "--", "cat"], "-j")
-        self.assertUsageError([binary("mtask-worker"), "-j", "many", "--", "cat"], "-j")
+        for program in (binary("mtask-worker"), binary("mtask")):
+            with self.subTest(program=program):
+                self.assertUsageError([program, "-j", "many", "--", "cat"], "-j: 'many' is not N, 0, N%, +N or -N")
+                self.assertUsageError([program, "-j", "5000", "--", "cat"], "-j: 5000 is more than the most slots")
+                self.assertUsageError([program, "-j", "1.5", "--", "cat"], "-j: '1.5'")
         self.assertUsageError([binary("mtask-ventilator"), "-N", "0"], "--lines")
         self.assertUsageError([binary("mtask-sink"), "--heartbeat-ms", "-5"], "--heartbeat-ms")
 
@@ -54,6 +57,21 @@ class UsageErrors(E2E):
                                       "--persistent writes each task to the command's stdin")
                 self.assertUsageError([program, "--dry-run", "--builtin", "echo"], "--dry-run needs a command")
 
+    def test_argument_lists_that_cannot_work_are_usage_errors(self):
+        for program, command in ((binary("mtask"), ["--", "echo"]), (binary("mtask-ventilator"), [])):
+            with self.subTest(program=program):
+                self.assertUsageError([program] + command + [":::"], "::: needs at least one argument after it")
+                self.assertUsageError([program] + command + [":::", "a", "::::"], ":::: needs a file after it")
+                self.assertUsageError([program, "--range", "1:3"] + command + [":::", "a"],
+                                      "--range cannot be used with ::: or ::::")
+                self.assertUsageError([program, "--input", "x"] + command + [":::", "a"],
+                                      "--input cannot be used with ::: or ::::")
+                self.assertUsageError([program, "-0"] + command + [":::", "a"], "-0 cannot be used with ::: or ::::")
+        self.assertUsageError([binary("mtask"), "--colsep", ",", "--", "echo", "{1}", ":::", "a", ":::", "b"],
+                              "--colsep cannot be used with several ::: or :::: groups")
+        self.assertUsageError([binary("mtask"), "--builtin", "echo", "--", ":::", "a", ":::", "b"],
+                              "several ::: or :::: groups need a command")
+
     def test_help_goes_to_stdout_and_exits_0(self):
         for role in ROLES:
             with self.subTest(role=role):
@@ -70,6 +88,16 @@ class RuntimeErrors(E2E):
                             "--input", "/nonexistent/input.txt"])
         self.assertEqual(rc, 1)
         self.assertIn("cannot open '/nonexistent/input.txt': No such file or directory", err)
+
+    def test_missing_argument_file_is_a_clear_error(self):
+        for argv in ([binary("mtask"), "--", "echo", "::::", "/nonexistent/args.txt"],
+                     [binary("mtask-ventilator"), "--ventilator", "ipc:///tmp/mtask-unused-vent", "::::",
+                      "/nonexistent/args.txt"]):
+            with self.subTest(program=argv[0]):
+                rc, out, err = run(argv)
+                self.assertEqual(rc, 1, err)
+                self.assertEqual(out, b"")
+                self.assertIn("cannot open '/nonexistent/args.txt': No such file or directory", err)
 
     def test_command_that_does_not_exist_fails_fast_and_nothing_hangs(self):
         c = self.cluster()

@@ -124,6 +124,26 @@ class Mtask(E2E):
         rc, out, err = self.run_mtask(["-N", "2", "--reduce", "sum", "--per-line", "--", "cat"], NUMBERS_1_200)
         self.assertEqual((rc, out), (0, b"20100\n"), err)
 
+    def test_every_form_of_j_runs_the_job_within_its_slots(self):
+        # {%} is the slot a task ran in: never past what -j asked for (cores from os.cpu_count()).
+        cores = os.cpu_count() or 1
+        for jobs, most in (("3", 3), ("0", 256), ("50%", max(1, (cores * 50 + 50) // 100)), ("+1", cores + 1),
+                           ("-1", max(1, cores - 1)), ("-99", 1)):
+            with self.subTest(jobs=jobs):
+                rc, out, err = self.run_mtask(["-j", jobs, "--", "echo", "{%}"], b"a\nb\nc\nd\n")
+                self.assertEqual(rc, 0, err)
+                slots = [int(x) for x in lines(out)]
+                self.assertEqual(len(slots), 4)
+                self.assertTrue(all(1 <= x <= most for x in slots), f"-j {jobs}: slots {slots}")
+
+    def test_argument_lists_are_the_input_and_stdin_is_not_read(self):
+        path = os.path.join(self.tmp, "args")
+        with open(path, "wb") as f:
+            f.write(b"x\ny\n")
+        rc, out, err = self.run_mtask(["-k", "-j", "2", "--", "echo", "{1}{2}", ":::", "a", "b", "::::", path],
+                                      b"stdin is not read\n")
+        self.assertEqual((rc, out), (0, b"ax\nay\nbx\nby\n"), err)
+
     def test_persistent_commands_and_an_input_file(self):
         path = os.path.join(self.tmp, "words")
         with open(path, "wb") as f:
@@ -141,7 +161,7 @@ class Mtask(E2E):
 
     def test_a_bad_flag_is_a_one_line_usage_error(self):
         for args, needle in ((["--no-such-flag", "--", "cat"], "--no-such-flag"),
-                             (["-j", "0", "--", "cat"], "-j"),
+                             (["-j", "5000", "--", "cat"], "-j: 5000 is more than the most slots"),
                              (["--builtin", "echo", "--", "cat"], "not both"),
                              ([], "no command"),
                              (["--reduce", "sum", "-k", "--", "cat"], "excludes")):

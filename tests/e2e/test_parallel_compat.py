@@ -79,6 +79,28 @@ CASES = [
      text(["a", "b'c"])),
 ]
 
+# Argument lists (::: and ::::): (name, parallel's flags, mtask's flags, command with its groups).
+# "@F1", "@F2" stand for files written in the test: F1 has "x", "y z"; F2 has "1", "", "2" (no final
+# newline). No input on stdin: the lists are the input.
+ARG_FILES = {"@F1": b"x\ny z\n", "@F2": b"1\n\n2"}
+ARG_CASES = [
+    ("::: one group", [], [], ["echo", "{}", ":::", "a", "b c", "d.e"]),
+    ("::: one group keeps white space and empty arguments", ["-q"], [], SHOW + ["{}", ":::", " a ", "", "b"]),
+    ("::: two groups with {1} {2}, the first varying slowest", [], [], ["echo", "{2}", "{1}", ":::", "a", "b", ":::",
+                                                                         "1", "2", "3"]),
+    ("::: {} of two groups is every argument", ["-q"], [], SHOW + ["{}", "X{}Y", ":::", "a", " b ", ":::", "1"]),
+    ("::: path forms and {#} over two groups", ["-q"], [], SHOW + ["{#}", "{1.}", "{2/}", "{.}", ":::", "a.x", "b.y",
+                                                                 ":::", "d/e.f"]),
+    ("::: a group number past the last is empty", ["-q"], [], SHOW + ["{3}", "{1}", ":::", "a", ":::", "1"]),
+    ("::: no replacement string: the arguments are appended", ["-q"], [], SHOW + ["<", ":::", "a", "b", ":::", "1"]),
+    ("::: no replacement string, one group", [], [], ["echo", "x", ":::", "a", "b"]),
+    (":::: a file", ["-q"], [], SHOW + ["{}", "::::", "@F2"]),
+    (":::: two files", [], [], ["echo", "{1}-{2}", "::::", "@F1", "::::", "@F2"]),
+    (":::: two files after one ::::", [], [], ["echo", "{1}-{2}", "::::", "@F1", "@F2"]),
+    ("::: and :::: mixed", [], [], ["echo", "{2}", "{1}", "{3}", ":::", "a", "b", "::::", "@F1", ":::", "k"]),
+    ("::: with --dry-run", ["--dry-run"], ["--dry-run"], ["echo", "{1}", "{2}", ":::", "a b", "c", ":::", "$x"]),
+]
+
 
 class ParallelCompat(E2E):
     def setUp(self):
@@ -105,6 +127,24 @@ class ParallelCompat(E2E):
                 self.assertEqual(rc, 0, f"parallel failed:\n{err}")
                 rc, got, err = self.run_tool([binary("mtask"), "-k"] + jobs + mtask_flags + ["--"] + command,
                                              input_bytes)
+                self.assertEqual(rc, 0, f"mtask failed:\n{tail(err)}")
+                self.assertEqual(got, want, f"mtask {' '.join(mtask_flags + ['--'] + command)}")
+
+    def test_the_same_argument_lists_print_the_same_bytes(self):
+        self.assertGreaterEqual(len(ARG_CASES), 6)
+        files = {}
+        for name, data in ARG_FILES.items():
+            files[name] = os.path.join(self.tmp, name[1:])
+            with open(files[name], "wb") as f:
+                f.write(data)
+        for name, parallel_flags, mtask_flags, command in ARG_CASES:
+            command = [files.get(w, w) for w in command]
+            with self.subTest(name):
+                rc, want, err = self.run_tool([self.parallel, "-k", "--will-cite", "-j", "2"] + parallel_flags + command,
+                                              b"")
+                self.assertEqual(rc, 0, f"parallel failed:\n{err}")
+                rc, got, err = self.run_tool([binary("mtask"), "-k", "-j", "2"] + mtask_flags + ["--"] + command,
+                                             b"ignored\n")
                 self.assertEqual(rc, 0, f"mtask failed:\n{tail(err)}")
                 self.assertEqual(got, want, f"mtask {' '.join(mtask_flags + ['--'] + command)}")
 
@@ -138,6 +178,15 @@ class CommandWordsVerbatim(E2E):
         vent = c.ventilator(b"t\n")
         sink = c.sink()
         self.assertEqual(self.finish(sink, vent), text(VERBATIM + ["t"]))
+
+
+class ArgumentListsOnTheVentilator(E2E):
+    def test_mtask_ventilator_takes_argument_lists_for_workers_with_colsep_x1f(self):
+        c = self.cluster()
+        c.worker("printf", "<%s>\\n", "{2}", "{1}", "{}", jobs=2, args=["--once", "--colsep", "\\x1f"])
+        vent = c.ventilator(b"stdin is not read\n", args=[":::", "a", " b ", ":::", "1"])
+        sink = c.sink(["-k"])
+        self.assertEqual(self.finish(sink, vent), b"<1>\n<a>\n<a>\n<1>\n<1>\n< b >\n< b >\n<1>\n")
 
 
 if __name__ == "__main__":

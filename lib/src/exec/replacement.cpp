@@ -95,7 +95,8 @@ std::string_view dirname(std::string_view path) {
 // Perl's split(/RE/, $line, -1): a match must end past where the field started (so an empty match
 // right there does not count, one a character on does), each match's groups are columns too, and
 // once anything matched, what follows the last match is a column even when empty.
-void split_columns(std::string_view line, const std::regex& re, std::vector<std::string_view>& columns) {
+void split_columns(std::string_view line, const std::regex& re, std::vector<std::string_view>& columns,
+                   bool trim_them) {
   columns.clear();
   if (line.empty()) {
     columns.emplace_back(); // parallel: an empty line is one empty column
@@ -122,7 +123,9 @@ void split_columns(std::string_view line, const std::regex& re, std::vector<std:
     matched = true;
   }
   if (s < end || matched) columns.emplace_back(s, static_cast<std::size_t>(end - s));
-  for (auto& c : columns) c = trim(c);
+  if (trim_them) {
+    for (auto& c : columns) c = trim(c);
+  }
 }
 
 } // namespace detail
@@ -130,6 +133,9 @@ void split_columns(std::string_view line, const std::regex& re, std::vector<std:
 command_template::command_template(std::vector<std::string> argv, std::optional<std::string> colsep)
     : argv_(std::move(argv)) {
   if (colsep) {
+    // The unit separator joins the arguments of `:::` groups (input/arg_lists.hpp), which parallel
+    // passes exactly as given: ' a ' stays ' a '.
+    trim_ = !(*colsep == "\x1f" || *colsep == "\\x1f");
     try {
       colsep_.emplace(*colsep, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
@@ -215,7 +221,7 @@ command_template::arg_template command_template::parse_arg(const std::string& ar
 
 void command_template::split_columns(std::string_view task) {
   if (colsep_) {
-    detail::split_columns(task, *colsep_, columns_);
+    detail::split_columns(task, *colsep_, columns_, trim_);
   } else {
     columns_.assign(1, task);
   }

@@ -22,7 +22,8 @@ struct task_vars {
 class command_template {
  public:
   // Parses `argv` once. With `colsep`, each task is cut into columns by that regular expression
-  // (ECMAScript) and each column is trimmed of white space, as parallel --colsep does.
+  // (ECMAScript) and each column is trimmed of white space, as parallel --colsep does; except with
+  // the byte 0x1f (or its spelling \x1f), which joins the arguments of ::: groups, kept exact.
   // Throws: usage_error "--colsep: ..." when `colsep` is not a valid regular expression.
   explicit command_template(std::vector<std::string> argv, std::optional<std::string> colsep = std::nullopt);
 
@@ -68,6 +69,7 @@ class command_template {
   std::vector<arg_template> args_;
   bool has_replacements_ = false;
   std::optional<std::regex> colsep_;
+  bool trim_ = true;                      // false for the byte 0x1f that joins ::: arguments: they are exact
   std::vector<std::string_view> columns_; // the task's columns, scratch reused per task
 };
 
@@ -96,8 +98,10 @@ std::string_view no_extension(std::string_view path);
 void append_basename(std::string_view path, std::string& out);
 std::string_view dirname(std::string_view path);
 // parallel --colsep's columns: Perl's split(/RE/, line, -1) (a capture group's text is a column
-// too), an empty line being one empty column, then each column trimmed of white space.
-void split_columns(std::string_view line, const std::regex& re, std::vector<std::string_view>& columns);
+// too), an empty line being one empty column, then each column trimmed of white space (unless
+// `trim_them` is false).
+void split_columns(std::string_view line, const std::regex& re, std::vector<std::string_view>& columns,
+                   bool trim_them = true);
 } // namespace detail
 
 // Returns: `word` quoted for a POSIX shell as GNU parallel quotes it (left alone when made only of

@@ -4,16 +4,44 @@
 
 #include "common/cli.hpp"
 #include "common/log.hpp"
+#include "exec/replacement.hpp"
+#include "mtask/error.hpp"
 #include "sink/sink_flags.hpp"
 #include "ventilator/ventilator_flags.hpp"
 #include "worker/worker_flags.hpp"
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <thread>
 
 namespace mtask {
+namespace {
+
+// How the worker takes tasks made of argument lists: with several lists, a task is their arguments
+// joined by arg_separator, so --colsep cuts it back into {1}, {2}...; a command without a
+// replacement string gets them appended as arguments, as parallel appends them (mtask's rule that
+// such a command reads the task on stdin is parallel --pipe's; ::: is parallel's syntax for
+// arguments, and `mtask -- gzip ::: *.txt` compressing stdin would surprise everyone).
+void use_arg_lists(const CLI::App& app, launch_options& opts) {
+  std::size_t lists = 0;
+  for (const auto& g : opts.arg_groups) lists += g.from_file ? g.words.size() : 1;
+  auto& w = opts.worker;
+  const bool builtin = app.get_option("--builtin")->count() > 0;
+  if (lists > 1) {
+    if (app.get_option("--colsep")->count() > 0)
+      throw usage_error("--colsep cannot be used with several ::: or :::: groups (they are {1}, {2}...)");
+    if (builtin || w.persistent)
+      throw usage_error(fmt::format("several ::: or :::: groups need a command with {{1}} {{2}}..., not {}",
+                                    builtin ? "--builtin" : "--persistent"));
+    w.colsep = std::string(1, arg_separator);
+  }
+  if (builtin || w.persistent || w.command.empty()) return;
+  if (std::none_of(w.command.begin(), w.command.end(), [](const auto& a) { return has_replacement_string(a); }))
+    w.command.emplace_back("{}");
+}
+
+} // namespace
 
 int parse_launch_flags(int argc, char** argv, launch_options& opts) {
   CLI::App app(
@@ -23,6 +51,10 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
       "        GNU parallel's replacement strings in CMD or an ARG ({} {.} {/} {//} {/.} {#} {%}, with\n"
       "        --colsep {1} {2} {-1} {1.}...), the task goes into the arguments; without any, the task\n"
       "        (with its newline) is written to CMD's stdin, as with parallel --pipe.\n"
+      "    or: mtask [OPTIONS] -- CMD [ARG...] ::: A B... [::: 1 2... | :::: FILE...]...   Argument lists,\n"
+      "        as GNU parallel's, instead of stdin: the tasks are their cross product (the first group\n"
+      "        varies slowest), {1} {2}... the groups' arguments, {} all of them; a CMD without a\n"
+      "        replacement string gets them appended, as in parallel.\n"
       "    or: mtask [OPTIONS] --builtin echo|sleep\n"
       "Exits as the sink does: 0, 3 if some tasks failed, 1 on failure; 128+N when stopped by signal N.",
       program_name(argc > 0 ? argv[0] : nullptr, "mtask"));
@@ -31,8 +63,6 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
   add_process_flags(app, common,
                     "Give up (exit 1) after this long without progress (no worker, sink or ventilator); "
                     "0: never");
-  // As GNU parallel's -j: one slot per core by default.
-  opts.worker.slots = std::max(1u, std::thread::hardware_concurrency());
   ventilator_flags vent_flags;
   vent_flags.add(app, opts.ventilator);
   worker_flags work_flags;
@@ -45,6 +75,9 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
       app, argc, argv,
       [&] {
         check_process_flags(common);
+        opts.arg_groups = take_arg_groups(opts.worker.command);
+        vent_flags.set_arg_groups(opts.arg_groups);
+        if (!opts.arg_groups.empty()) use_arg_lists(app, opts);
         vent_flags.finish();
         work_flags.finish();
         collect_flags.finish();

@@ -2,9 +2,12 @@
 // registration functions) and handed to the role that owns them.
 #pragma once
 
+#include "input/arg_lists.hpp"
 #include "mtask/sink.hpp"
 #include "mtask/worker.hpp"
 #include "ventilator/ventilator.hpp"
+
+#include <vector>
 
 namespace mtask {
 
@@ -12,6 +15,7 @@ struct launch_options {
   ventilator_options ventilator;
   worker_options worker;
   sink_options sink;
+  std::vector<arg_group> arg_groups; // ::: and :::: after the command: read by launch_main
 };
 
 // Parses mtask's argv into the three roles' options (endpoints not set yet: see launch_main);

@@ -8,6 +8,7 @@
 #include "launch/launch_flags.hpp"
 #include "launch/private_dir.hpp"
 #include "launch/supervisor.hpp"
+#include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
 
 #include <exception>
@@ -17,6 +18,15 @@ namespace mtask {
 int launch_main(int argc, char** argv) {
   launch_options opts;
   if (int rc = parse_launch_flags(argc, argv, opts); rc >= 0) return rc;
+  try {
+    opts.ventilator.arg_lists = load_arg_groups(opts.arg_groups);
+  } catch (const usage_error& e) {
+    log::error("{} (try --help)", e.what());
+    return exit_usage;
+  } catch (const error& e) {
+    log::error("{}", e.what());
+    return exit_failure;
+  }
   const auto& command = opts.worker.command;
   if (!opts.worker.handler && !opts.worker.dry_run && !has_replacement_string(command.front()) &&
       find_executable(command.front()).empty()) {

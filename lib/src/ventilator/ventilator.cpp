@@ -5,6 +5,7 @@
 #include "common/cli.hpp"
 #include "common/log.hpp"
 #include "common/stop_signal.hpp"
+#include "input/arg_lists.hpp"
 #include "input/fingerprint.hpp"
 #include "input/input_reader.hpp"
 #include "mtask/error.hpp"
@@ -27,6 +28,7 @@ std::uint64_t new_job_id() {
 }
 
 std::unique_ptr<task_source> make_source(const ventilator_options& o) {
+  if (!o.arg_lists.empty()) return std::make_unique<arg_list_source>(o.arg_lists);
   if (o.range) return std::make_unique<range_source>(*o.range);
   return std::make_unique<input_reader>(o.input, o.split);
 }
@@ -45,7 +47,8 @@ ventilator_config config_of(const ventilator_options& o) {
       .max_held_bytes = o.max_held_bytes,
       .sink_endpoint = o.common.sink,
       .ventilator_endpoint = o.common.ventilator,
-      .fingerprint = input_fingerprint(o.input, o.split, o.range),
+      .fingerprint =
+          o.arg_lists.empty() ? input_fingerprint(o.input, o.split, o.range) : arg_lists_fingerprint(o.arg_lists),
   };
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mtask {
 
@@ -21,7 +22,9 @@ struct ventilator_options {
   common_options common;
   std::string input; // empty: stdin
   split_options split;
-  std::optional<range_spec> range;          // --range: generate the tasks instead of reading input
+  std::optional<range_spec> range; // --range: generate the tasks instead of reading input
+  // ::: and ::::, the lists of arguments whose cross product is the input (stdin is then not read)
+  std::vector<std::vector<std::string>> arg_lists;
   std::size_t window = 32768;               // tasks read and not yet acknowledged by the sink
   ledger_limits limits;                     // --retries, --max-crashes
   std::size_t batch = 4096;                 // tasks per message at most (a worker's credit decides how many it gets)

@@ -3,6 +3,9 @@
 
 #include "common/size.hpp"
 #include "input/range.hpp"
+#include "mtask/error.hpp"
+
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 
@@ -54,6 +57,15 @@ void ventilator_flags::finish() const {
   if (!range_.empty()) opts_->range = parse_range(range_);
   if (null_separated_) opts_->split.separator = '\0';
   opts_->halt = parse_halt_policy(halt_);
+  if (groups_.empty()) return;
+  const char* other = !opts_->input.empty()                ? "--input"
+                      : opts_->range                       ? "--range"
+                      : opts_->split.records_per_task != 1 ? "-N"
+                      : null_separated_                    ? "-0"
+                      : !block_.empty()                    ? "--block"
+                                                           : nullptr;
+  if (other != nullptr)
+    throw usage_error(fmt::format("{} cannot be used with ::: or :::: (the argument lists are the input)", other));
 }
 
 } // namespace mtask

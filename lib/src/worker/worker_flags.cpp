@@ -3,6 +3,7 @@
 #include "worker/worker_flags.hpp"
 
 #include "common/size.hpp"
+#include "common/slots.hpp"
 #include "exec/replacement.hpp"
 #include "mtask/error.hpp"
 
@@ -14,7 +15,13 @@ namespace mtask {
 void worker_flags::add(CLI::App& app, worker_options& opts, parts which) {
   opts_ = &opts;
   command_ = which.command;
-  app.add_option("-j,--jobs", opts.slots, "Tasks to run at once")->capture_default_str()->check(CLI::Range(1u, 4096u));
+  // As GNU parallel's -j: one slot per core unless told.
+  opts.slots = core_count();
+  app.add_option("-j,--jobs", jobs_,
+                 fmt::format("Tasks to run at once: N, 0 (as many as possible: {}), N% of the cores, +N or -N "
+                             "relative to the cores (never below 1); default: one per core ({} here)",
+                             zero_slots, opts.slots))
+      ->type_name("N");
   if (which.once)
     app.add_flag(
         "--once", opts.once,
@@ -58,6 +65,7 @@ void worker_flags::add(CLI::App& app, worker_options& opts, parts which) {
 }
 
 void worker_flags::finish() const {
+  if (!jobs_.empty()) opts_->slots = parse_slots(jobs_, core_count());
   if (!command_) return;
   opts_->max_output_bytes = parse_size("--max-output-bytes", max_output_);
   if (!builtin_.empty() && !opts_->command.empty()) throw usage_error("give either --builtin or a command, not both");

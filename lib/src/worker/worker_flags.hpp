@@ -25,17 +25,18 @@ class worker_flags {
   // `opts` (which must outlive the parse).
   void add(CLI::App& app, worker_options& opts, parts which);
 
-  // After parsing: stores --max-output-bytes, --persistent and the --builtin handler in the
-  // options given to add(). Does nothing when the command flags were not added.
-  // Throws: usage_error for a bad size, an unknown built-in or framing, both or neither of
-  //         --builtin and a command, --persistent without a command or with a replacement string
-  //         in it, --colsep that is no regular expression or with a command that has no
+  // After parsing: stores -j's slot count, --max-output-bytes, --persistent and the --builtin
+  // handler in the options given to add() (only -j when the command flags were not added).
+  // Throws: usage_error for a bad -j, a bad size, an unknown built-in or framing, both or neither
+  //         of --builtin and a command, --persistent without a command or with a replacement
+  //         string in it, --colsep that is no regular expression or with a command that has no
   //         replacement string, --colsep or --dry-run without a command.
   void finish() const;
 
  private:
   worker_options* opts_ = nullptr;
   bool command_ = true;
+  std::string jobs_; // -j as given: N, 0, N%, +N, -N
   std::string builtin_;
   std::string persistent_; // --persistent's framing: "line", "framed" or (not given) empty
   std::string max_output_;
