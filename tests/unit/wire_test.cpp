@@ -372,6 +372,8 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
                            .start_us = v,
                            .payload_bytes = v,
                            .command = out};
+      // Details (the last three) travel only when one of them is set.
+      const bool details = v != 0 || !out.empty();
       const auto expected = packed([&](packer& p) {
         p.pack_array(5);
         p.pack(wire::protocol_version);
@@ -379,7 +381,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
         p.pack(v);
         p.pack(name);
         p.pack_array(1);
-        p.pack_array(12);
+        p.pack_array(details ? 12 : 9);
         p.pack(v);
         p.pack(static_cast<std::uint32_t>(v));
         p.pack(static_cast<std::uint8_t>(1));
@@ -392,6 +394,7 @@ TEST_CASE("wire encodes every integer and length boundary byte for byte as this 
         p.pack(static_cast<std::uint32_t>(7));
         p.pack_bin(static_cast<std::uint32_t>(name.size()));
         p.pack_bin_body(name.data(), static_cast<std::uint32_t>(name.size()));
+        if (!details) return;
         p.pack(v);
         p.pack(v);
         p.pack_bin(static_cast<std::uint32_t>(out.size()));
@@ -610,14 +613,30 @@ TEST_CASE("wire encodes a results_msg of protocol version 4 as these bytes") {
   // [version, type, job, worker (str),
   //  [[id, attempt, status, code, output (bin), error (bin), runtime_us, retries_left, payload (bin),
   //    start_us, payload_bytes, command (bin)], ...]]: the first with details (start_us a uint64:
-  //    cf 000662045020a5a0), the others without (00 00 c400).
+  //    cf 000662045020a5a0), the others without: 9 fields (99), the details left out.
   const std::string golden =
       "95 04 09 03 a177 93"
       " 9c 01 01 01 d1ff38 c402780a c400 cd03e8 01 c402696e cf000662045020a5a0 02 c405736820696e"
-      " 9c ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400 00 00 c400"
-      " 9c 02 01 06 00 c400 c400 00 00 c400 00 00 c400";
+      " 99 ce00011170 03 02 09 c400 c40165 cf000000012a05f200 ce00011170 c400"
+      " 99 02 01 06 00 c400 c400 00 00 c400";
   CHECK(to_hex(wire::encode(m)) == to_hex(from_hex(golden)));
   CHECK(wire::decode(from_hex(golden)) == m);
+  // The details written out as zeros and empty read back the same as left out.
+  const std::string spelled_out =
+      "95 04 09 03 a177 91"
+      " 9c 02 01 06 00 c400 c400 00 00 c400 00 00 c400";
+  CHECK(wire::decode(from_hex(spelled_out)) ==
+        wire::message(wire::results_msg{
+            .job = 3, .worker = "w", .results = {{.id = 2, .status = wire::task_status::too_large}}}));
+  // A reused batch of views forgets the details of its last use.
+  wire::results_view batch;
+  wire::decode_results(from_hex(golden), batch);
+  REQUIRE(batch.results.size() == 3);
+  CHECK(batch.results[0].command == "sh in");
+  wire::decode_results(from_hex("95 04 09 03 a177 91 99 02 01 06 00 c400 c400 00 00 c400"), batch);
+  REQUIRE(batch.results.size() == 1);
+  CHECK(batch.results[0].start_us == 0);
+  CHECK(batch.results[0].command.empty());
 }
 
 TEST_CASE("wire encodes the small messages of protocol version 4 as these bytes") {
@@ -1437,11 +1456,11 @@ TEST_CASE("wire refuses fields of the wrong type") {
   }
   SUBCASE("a result with eight fields (no payload)") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 98 01 01 00 00 c400 c400 00 00")),
-                         "malformed result message: 8 fields, expected at least 12", protocol_error);
+                         "malformed result message: 8 fields, expected at least 9", protocol_error);
   }
   SUBCASE("a result with seven fields (no retries_left, no payload)") {
     CHECK_THROWS_WITH_AS(wire::decode(from_hex("95040903 a177 91 97 01 01 00 00 c400 c400 00")),
-                         "malformed result message: 7 fields, expected at least 12", protocol_error);
+                         "malformed result message: 7 fields, expected at least 9", protocol_error);
   }
   SUBCASE("a result code beyond 32 bits") {
     CHECK_THROWS_WITH_AS(

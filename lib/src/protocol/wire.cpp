@@ -21,6 +21,7 @@ namespace {
 
 using detail::field_count;
 using detail::is_list;
+using detail::required_count;
 using detail::schema;
 using detail::text;
 using detail::writer;
@@ -80,8 +81,29 @@ void pack_fields(writer& p, const T& v) {
   });
 }
 
+// Returns: whether E's optional fields (those past required_count) all hold their default.
+template <typename E>
+bool optional_fields_default(const E& e) {
+  bool all = true;
+  for_each_field<E>([&](auto i) {
+    if constexpr (i >= required_count<E>) {
+      constexpr auto& f = std::get<i>(schema<E>::fields);
+      using M = std::remove_cvref_t<decltype(e.*f.member)>;
+      all = all && e.*f.member == M{};
+    }
+  });
+  return all;
+}
+
 template <typename E>
 void pack_element(writer& p, const E& e) {
+  if constexpr (required_count<E> < field_count<E>) {
+    if (optional_fields_default(e)) {
+      p.array(static_cast<std::uint32_t>(required_count<E>));
+      pack_fields<E, required_count<E>>(p, e);
+      return;
+    }
+  }
   p.array(static_cast<std::uint32_t>(field_count<E>));
   pack_fields(p, e);
 }
@@ -198,9 +220,9 @@ void read_list(detail::cursor& c, array_reader& parent, std::string_view name, s
   // Reserved up front only as far as a batch normally goes, and never beyond what the rest of
   // the frame can hold (an element is an array header and its fields, a byte each at least):
   // a hostile length costs memory only for elements that really are there.
-  out.reserve(std::min({std::size_t{n}, c.remaining() / (field_count<E> + 1), std::size_t{1} << 16}));
+  out.reserve(std::min({std::size_t{n}, c.remaining() / (required_count<E> + 1), std::size_t{1} << 16}));
   for (std::uint32_t i = 0; i < n; ++i) {
-    array_reader r(c, schema<E>::name, field_count<E>, parent.depth() - 1);
+    array_reader r(c, schema<E>::name, required_count<E>, parent.depth() - 1);
     read_fields(c, r, out.emplace_back());
     r.finish();
   }
@@ -226,6 +248,13 @@ template <typename T>
 void read_fields(detail::cursor& c, array_reader& r, T& out) {
   for_each_field<T>([&](auto i) {
     constexpr auto& f = std::get<i>(schema<T>::fields);
+    if constexpr (i >= required_count<T>) {
+      // An optional field the sender left out: the default (a reused element is reset).
+      if (i >= r.size()) {
+        out.*f.member = std::remove_cvref_t<decltype(out.*f.member)>{};
+        return;
+      }
+    }
     read_value(c, r, f.name ? f.name : "", out.*f.member);
     // A plain `if`: GCC 12 does not take a function pointer's comparison with nullptr as a
     // constant expression at -O0 (the sanitizer build); optimised, the branch folds away.

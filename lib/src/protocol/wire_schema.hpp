@@ -114,6 +114,9 @@ struct schema<T> {
 template <one_of<result, result_view> T>
 struct schema<T> {
   static constexpr const char* name = "result";
+  // The details (start_us, payload_bytes, command) travel only when asked for (a joblog, a
+  // report): a result without them is its first 9 fields, and reads back with them zero and empty.
+  static constexpr std::size_t required = 9;
   static constexpr auto fields = std::tuple{
       value(&T::id),
       value(&T::attempt),
@@ -313,6 +316,21 @@ struct schema<status_report> {
 
 template <typename T>
 inline constexpr std::size_t field_count = std::tuple_size_v<std::remove_const_t<decltype(schema<T>::fields)>>;
+
+// The fields an element must have: all of them, unless its schema names fewer (`required`): the
+// rest are optional, left out by the encoder when they all hold their default, and read as the
+// default when absent. Only list elements have optional fields (a message's count is its type's).
+template <typename T>
+constexpr std::size_t required_fields() {
+  if constexpr (requires { schema<T>::required; }) {
+    static_assert(schema<T>::required <= field_count<T>);
+    return schema<T>::required;
+  } else {
+    return field_count<T>;
+  }
+}
+template <typename T>
+inline constexpr std::size_t required_count = required_fields<T>();
 
 // The number of members of an aggregate: the most initialisers its braces take.
 struct any_value {

@@ -145,16 +145,18 @@ class sink_loop final : public sink_io {
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
         zap_(sec_.curve() ? std::make_unique<zap_authenticator>(ctx_, sec_.allowed) : nullptr),
         pull_(bind_socket(ctx_, zmq::socket_type::pull, opts.common.sink, policy_of(opts.common, sec_.server()))),
-        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
-                               policy_of(opts.common, sec_.client_of(sec_.ventilator_key)),
-                               journal ? journal->st.head.routing_id : random_routing_id())),
+        dealer_(client_socket(ctx_, zmq::socket_type::dealer,
+                              policy_of(opts.common, sec_.client_of(sec_.ventilator_key)),
+                              journal ? journal->st.head.routing_id : random_routing_id())),
         pull_watch_(ctx_, pull_, "", "", ""),
         watch_(ctx_, dealer_, "ventilator", "--ventilator-key", sec_.curve() ? sec_.own->public_key : ""),
         out_(output_fd_ >= 0 ? output_fd_ : STDOUT_FILENO),
         failures_(failures_fd_ >= 0 ? failures_fd_ : STDERR_FILENO),
         journal_state_(journal ? std::move(journal->st) : journal::state{}),
         crash_after_(crash_after_writes()),
-        compact_at_(compact_min_bytes()) {}
+        compact_at_(compact_min_bytes()) {
+    connect_to(dealer_, opts.common.ventilator); // once watch_ watches it: from its first handshake on
+  }
   ~sink_loop() override {
     if (failures_fd_ >= 0) ::close(failures_fd_);
     if (joblog_fd_ >= 0) ::close(joblog_fd_);

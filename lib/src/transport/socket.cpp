@@ -80,8 +80,8 @@ zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std:
   return s;
 }
 
-zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
-                             const socket_policy& policy, std::string_view routing_id) {
+zmq::socket_t client_socket(zmq::context_t& ctx, zmq::socket_type type, const socket_policy& policy,
+                            std::string_view routing_id) {
   zmq::socket_t s(ctx, type);
   apply(s, type, policy);
   if (!routing_id.empty()) s.set(zmq::sockopt::routing_id, zmq::buffer(routing_id));
@@ -90,11 +90,21 @@ zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const s
     s.set(zmq::sockopt::curve_publickey, policy.curve->public_key);
     s.set(zmq::sockopt::curve_secretkey, policy.curve->secret_key);
   }
+  return s;
+}
+
+void connect_to(zmq::socket_t& s, const std::string& endpoint) {
   try {
     s.connect(endpoint);
   } catch (const zmq::error_t& e) {
     throw error(fmt::format("cannot connect to '{}': {}", endpoint, e.what()));
   }
+}
+
+zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
+                             const socket_policy& policy, std::string_view routing_id) {
+  auto s = client_socket(ctx, type, policy, routing_id);
+  connect_to(s, endpoint);
   return s;
 }
 

@@ -44,6 +44,15 @@ zmq::socket_t bind_socket(zmq::context_t& ctx, zmq::socket_type type, const std:
 zmq::socket_t connect_socket(zmq::context_t& ctx, zmq::socket_type type, const std::string& endpoint,
                              const socket_policy& policy, std::string_view routing_id = {});
 
+// connect_socket in two steps, for a socket whose handshakes are watched (handshake_watch): the
+// monitor must be attached before the connect, or the first handshake's failure can come and go
+// unseen (a refused client is not retried: that failure is the only one it ever gets).
+// Returns: the socket with `policy` applied, not connected.
+zmq::socket_t client_socket(zmq::context_t& ctx, zmq::socket_type type, const socket_policy& policy,
+                            std::string_view routing_id = {});
+// Throws: error "cannot connect to 'EP': reason" for an endpoint ZeroMQ rejects outright.
+void connect_to(zmq::socket_t& s, const std::string& endpoint);
+
 // Sends one frame without blocking.
 // Returns: false when it cannot go now (full queue, no peer); the caller decides whether to retry.
 [[nodiscard]] bool try_send(zmq::socket_t& s, std::string_view frame);

@@ -74,10 +74,11 @@ class worker_loop final : public worker_io {
   explicit worker_loop(const worker_options& opts)
       : opts_(opts),
         sec_(load_security(opts.common, role::worker)),
-        dealer_(connect_socket(ctx_, zmq::socket_type::dealer, opts.common.ventilator,
-                               policy_of(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
+        dealer_(client_socket(ctx_, zmq::socket_type::dealer,
+                              policy_of(opts.common, sec_.client_of(sec_.ventilator_key)), random_routing_id())),
         runner_(make_runner(opts)) {
     vent_watch_ = std::make_unique<handshake_watch>(ctx_, dealer_, "ventilator", "--ventilator-key", our_key());
+    connect_to(dealer_, opts.common.ventilator); // watched from its first handshake on
     if (opts_.common.sink_given) connect_sink(opts_.common.sink);
   }
 
@@ -90,9 +91,9 @@ class worker_loop final : public worker_io {
   void connect_sink(const std::string& endpoint) override {
     // Under CURVE the sink is pinned by --sink-key: an endpoint a ventilator names cannot lead
     // results anywhere else.
-    push_.emplace(
-        connect_socket(ctx_, zmq::socket_type::push, endpoint, policy_of(opts_.common, sec_.client_of(sec_.sink_key))));
+    push_.emplace(client_socket(ctx_, zmq::socket_type::push, policy_of(opts_.common, sec_.client_of(sec_.sink_key))));
     sink_watch_ = std::make_unique<handshake_watch>(ctx_, *push_, "sink", "--sink-key", our_key());
+    connect_to(*push_, endpoint);
     log::info("pushing results to '{}'", endpoint);
   }
 
