@@ -99,6 +99,8 @@ class SinkRestart(E2E):
 
     def kill_and_restart(self, keep_order):
         c, vent, payload, out, journal, side, args = self.job(keep_order)
+        joblog = os.path.join(c.dir, "joblog")
+        args = args + ["--joblog", joblog]
         kills = 0
         held_at_kill = []  # (ids the journal held, side counts) at each death of the sink
         sink = c.sink(args)
@@ -129,6 +131,16 @@ class SinkRestart(E2E):
         sink = c.sink(args)
         self.assertEqual(self.finish(sink, vent, timeout=120), b"", "results go to --output, not stdout")
         self.assertIn("ended in a torn record: recovered to its last whole one", sink.stderr())
+
+        # The joblog went on across the six deaths: its header once, at the top; a line for every
+        # task; no attempt twice (a rerun after a crash is another attempt: its own start time).
+        with open(joblog) as f:
+            log_lines = f.read().splitlines()
+        self.assertEqual(log_lines[0].split("\t")[0], "Seq")
+        self.assertEqual(sum(1 for l in log_lines if l.startswith("Seq\t")), 1)
+        attempts = [tuple(l.split("\t")[:3]) for l in log_lines[1:]]
+        self.assertEqual(len(attempts), len(set(attempts)), "an attempt logged twice")
+        self.assertEqual({int(a[0]) for a in attempts}, set(range(1, TASKS + 1)))
 
         with open(out, "rb") as f:
             got = f.read()

@@ -19,6 +19,7 @@
 #include "transport/socket.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +39,23 @@ int open_failures(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw error(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
   return fd;
+}
+
+// Opens --joblog: truncated for a new job; resuming from a journal, appended to (the job keeps the
+// lines of the attempts before the crash: each attempt is logged once, by the sink that got it).
+// Returns: the descriptor, or -1 when not asked for.
+// Throws: error "cannot open 'PATH' for writing: reason".
+int open_joblog(const std::string& path, bool resumed) {
+  if (path.empty()) return -1;
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (resumed ? O_APPEND : O_TRUNC);
+  int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) throw error(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
+  return fd;
+}
+
+std::uint64_t file_size(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
 // Opens --output (truncating) without a journal; stdout when not asked for.
@@ -137,8 +155,8 @@ class sink_loop final : public sink_io {
         cfg_(config_of(opts, journal)),
         sec_(load_security(opts.common, role::sink)),
         failures_fd_(journal ? -1 : open_failures(opts.failures_path)),
-        joblog_fd_(open_failures(opts.joblog_path)),
-        joblog_(joblog_fd_ >= 0 ? joblog_header() : std::string_view()),
+        joblog_fd_(open_joblog(opts.joblog_path, journal && journal->resumed)),
+        joblog_(joblog_fd_ >= 0 && file_size(joblog_fd_) == 0 ? joblog_header() : std::string_view()),
         report_(opts.report_path.empty() ? nullptr : std::make_unique<report_collector>()),
         output_fd_(journal ? -1 : open_output(opts.output_path)),
         jw_(journal ? std::make_unique<journal_writer>(*journal, opts.journal_path) : nullptr),
@@ -261,6 +279,9 @@ class sink_loop final : public sink_io {
     return !drain_awaited_ && !failure_;
   }
   void journal_group(std::uint64_t seq, const journal::commit& group) override {
+    // The attempts of a group's results are in the joblog before the group can become durable: a
+    // crash then costs no line of a result the journal keeps.
+    flush_joblog();
     journal::commit c = group;
     c.output_end = jw_->output_offset();
     c.failures_end = jw_->failures_offset();
