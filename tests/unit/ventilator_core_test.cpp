@@ -475,3 +475,64 @@ TEST_CASE("ventilator core continuing a job the sink has finished ends on its `c
   CHECK(f.core.current_phase() == ventilator_core::phase::farewell);
   CHECK(f.net.messages_to<wire::complete_ack>("sink").size() == 1);
 }
+
+TEST_CASE("ventilator core answers a status request from anyone and never takes the asker for a worker") {
+  fixture f(numbered(6));
+  f.sink_ready();
+  f.worker("w1", 2);
+  f.from("top", wire::status_request{});
+  const auto reports = f.net.messages_to<wire::status_report>("top");
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].job == job);
+  CHECK(reports[0].phase == "running");
+  REQUIRE(reports[0].workers.size() == 1);
+  CHECK(reports[0].workers[0].name == "w1");
+  CHECK(reports[0].workers[0].slots == 2);
+  CHECK(f.net.batches_to("top").empty()); // no task, no credit: not a worker
+  CHECK(f.net.messages_to<wire::vent_status>("top").empty());
+}
+
+TEST_CASE("ventilator core halting soon dispatches nothing more and tells the sink once nothing runs") {
+  ventilator_config cfg;
+  cfg.halt = parse_halt_policy("soon,fail=1");
+  fixture f(numbered(10), cfg);
+  f.sink_ready();
+  f.worker("w1", 2); // tasks 0 and 1
+  REQUIRE(ids_of(f.net.batches_to("w1")) == std::vector<std::uint64_t>{0, 1});
+  f.net.sent.clear();
+  // Task 0 failed for good: the worker's status says so as it frees the slot, before its result
+  // reaches the sink. Task 1 still runs.
+  f.from("w1", wire::worker_status{
+                   .job = job, .name = "w1", .slots = 2, .free = 1, .next_seq = 2, .busy = 1, .done = 1, .failed = 1});
+  CHECK(f.core.current_phase() == ventilator_core::phase::halting);
+  CHECK(f.net.batches_to("w1").empty());                    // the free slot gets nothing
+  CHECK(f.net.messages_to<wire::halt_msg>("sink").empty()); // task 1 still runs
+  // The sink acknowledges both (0 failed, 1 done): nothing runs any more, the sink is told.
+  f.from("sink",
+         wire::sink_status{.job = job, .written_below = UINT64_MAX, .done_below = 2, .final_results = 2, .failed = 1});
+  const auto halts = f.net.messages_to<wire::halt_msg>("sink");
+  REQUIRE(halts.size() == 1);
+  CHECK(halts[0].reason == "1 task(s) failed (--halt soon,fail=1)");
+  // It completes as a job does: the sink's `complete` ends it, exit 3 for the failure.
+  f.from("sink", wire::complete{.job = job, .total = 2, .failed = 1});
+  CHECK(f.core.current_phase() == ventilator_core::phase::farewell);
+}
+
+TEST_CASE("ventilator core halting now cancels the workers' tasks and waits for the sink to have the failure") {
+  ventilator_config cfg;
+  cfg.halt = parse_halt_policy("now,fail=1");
+  fixture f(numbered(10), cfg);
+  f.sink_ready();
+  f.worker("w1", 2);
+  f.net.sent.clear();
+  f.from("w1", wire::worker_status{
+                   .job = job, .name = "w1", .slots = 2, .free = 1, .next_seq = 2, .busy = 1, .done = 1, .failed = 1});
+  CHECK(f.core.current_phase() == ventilator_core::phase::halting);
+  const auto told = f.net.messages_to<wire::vent_status>("w1");
+  REQUIRE_FALSE(told.empty());
+  CHECK(told.back().cancel);
+  CHECK(f.net.messages_to<wire::halt_msg>("sink").empty()); // the failure has not reached the sink
+  f.from("sink",
+         wire::sink_status{.job = job, .written_below = UINT64_MAX, .done_below = 1, .final_results = 1, .failed = 1});
+  CHECK(f.net.messages_to<wire::halt_msg>("sink").size() == 1); // task 1 is not waited for
+}
