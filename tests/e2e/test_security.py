@@ -74,6 +74,31 @@ class Curve(E2E):
         c = self.cluster(heartbeat_ms=250, heartbeat_timeout_ms=3000)
         return c, Keys(self)
 
+    def test_mtask_top_is_answered_only_with_a_key_on_the_allowlist(self):
+        """Issue 12: mtask-top asks the ventilator like any client, so under CURVE only a key on
+        --allow gets an answer; a stranger's key and no key get none (exit 1, named)."""
+        c, k = self.curve_cluster()
+        fifo = c.fifo()  # the job runs until the test closes its input
+        vent = c.ventilator(stdin_path=fifo.path, args=k.ventilator())
+        fifo.write(b"a\n")
+        sink = c.sink(k.sink())
+        c.worker(builtin="echo", jobs=1, args=["--once"] + k.worker("allow/w1"))
+        top = [binary("mtask-top"), "--ventilator", c.vent_ep, "--once"]
+        rc, out, err = run(top + ["--key", k.p("allow/w2.key_secret"), "--ventilator-key", k.p("vent.key")],
+                           timeout=60)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith(b"job "), out)
+        stranger = public_key(k.p("stranger.key"))
+        for keys, why in ((["--key", k.p("stranger.key_secret"), "--ventilator-key", k.p("vent.key")],
+                           f"refused (400): our key '{stranger}' is not on its --allow list"),
+                          ([], "it runs with --key: this process needs --key and --ventilator-key too")):
+            rc, out, err = run(top + keys, timeout=60)
+            self.assertEqual(rc, 1, (keys, err))
+            self.assertEqual(out, b"")
+            self.assertIn(f"cannot join the ventilator at '{c.vent_ep}': {why}", err)
+        fifo.close()
+        self.assertEqual(self.finish(sink, vent), b"a\n")
+
     def test_a_curve_job_writes_the_same_output_and_names_workers_by_their_keys(self):
         """Issue: CURVE on every TCP connection; a worker's name in --jsonl is its key's name plus
         host:pid."""

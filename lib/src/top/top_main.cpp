@@ -11,6 +11,7 @@
 #include "mtask/options.hpp"
 #include "security/certificate.hpp"
 #include "top/top_view.hpp"
+#include "transport/curve.hpp"
 #include "transport/socket.hpp"
 
 #include <fmt/format.h>
@@ -32,12 +33,15 @@ struct top_options {
 };
 
 // Sends a request and waits for the report (answers to earlier requests are skipped).
-// Returns: the report, or nothing when none came within `timeout`.
-std::optional<wire::status_report> ask(zmq::socket_t& s, millis timeout) {
+// Returns: the report, or nothing when none came within `timeout` or the ventilator refused our
+// handshake (`watch` has said why).
+std::optional<wire::status_report> ask(zmq::socket_t& s, handshake_watch& watch, millis timeout) {
   const auto request = wire::encode(wire::status_request{});
   const auto deadline = clock::now() + timeout;
   bool sent = false;
   while (clock::now() < deadline && stop_signal() == 0) {
+    watch.check();
+    if (watch.rejected()) return std::nullopt;
     if (!sent) sent = try_send(s, request);
     std::vector<zmq::pollitem_t> items{{s.handle(), 0, static_cast<short>(sent ? ZMQ_POLLIN : ZMQ_POLLOUT), 0}};
     poll_items(items, std::min(millis(100), std::chrono::ceil<millis>(deadline - clock::now())));
@@ -67,12 +71,16 @@ int run_top(const top_options& o) {
     throw usage_error("--ventilator-key needs --key (this process's own secret certificate)");
   }
   zmq::context_t ctx;
-  auto s = connect_socket(ctx, zmq::socket_type::dealer, o.common.ventilator, policy_of(o.common, curve));
+  auto s = client_socket(ctx, zmq::socket_type::dealer, policy_of(o.common, curve));
+  // Says why a ventilator will not have us (a key not on its --allow, CURVE on one side only).
+  handshake_watch watch(ctx, s, "ventilator", "--ventilator-key", curve ? curve->public_key : "");
+  connect_to(s, o.common.ventilator);
   const bool terminal = ::isatty(STDOUT_FILENO) == 1 && !o.once;
   bool seen_complete = false; // a report said every task is acknowledged
   while (stop_signal() == 0) {
     const auto started = clock::now();
-    auto report = ask(s, millis(o.timeout_ms));
+    auto report = ask(s, watch, millis(o.timeout_ms));
+    if (watch.rejected()) return exit_failure; // the watch has named the refusal
     if (stop_signal() != 0) break;
     if (!report) {
       // A ventilator whose job was complete has left, not failed. Between two snapshots a job can
