@@ -33,6 +33,7 @@ def text(items, sep="\n"):
 # (name, parallel's flags, mtask's flags, command, input): mtask's flags go before its --.
 CASES = [
     ("{} is the whole task", [], [], ["echo", "{}"], text(["a", "b c", "d.e"])),
+    ("--tag prefixes each line with its task", ["--tag"], ["--tag"], ["echo", "{}", "{.}"], text(["a.b", "c d", "e"])),
     ("{} keeps white space and empty tasks", ["-q"], [], SHOW + ["{}"], text([" a ", "\tb", "", "c"])),
     ("{.} over every path", ["-q"], [], SHOW + ["{.}"], text(PATHS)),
     ("{/} over every path", ["-q"], [], SHOW + ["{/}"], text(PATHS)),
@@ -99,6 +100,9 @@ ARG_CASES = [
     (":::: two files after one ::::", [], [], ["echo", "{1}-{2}", "::::", "@F1", "@F2"]),
     ("::: and :::: mixed", [], [], ["echo", "{2}", "{1}", "{3}", ":::", "a", "b", "::::", "@F1", ":::", "k"]),
     ("::: with --dry-run", ["--dry-run"], ["--dry-run"], ["echo", "{1}", "{2}", ":::", "a b", "c", ":::", "$x"]),
+    ("--tag over two groups", ["--tag"], ["--tag"], ["echo", "{2}", "{1}", ":::", "a", "b c", ":::", "1", "2"]),
+    ("--tag on every line of a result, none for an empty one", ["--tag", "-q"], ["--tag"],
+     ["sh", "-c", "[ \"$1\" = e ] || printf '%s\\n' x \"$1\"", "_", "{}", ":::", "a", "e", "b"]),
 ]
 
 

@@ -18,6 +18,7 @@ struct sink_options {
   bool keep_order = false;   // -k: write results in task order
   std::string failures_path; // --failures: one JSON line per task that failed for good
   bool jsonl = false;        // one JSON object per result instead of its bytes
+  bool tag = false;          // --tag: each output line prefixed with its task and a tab
   std::string output_path;   // --output: results go to this file instead of stdout
   // --journal: which tasks are final, and where their bytes end in the output, made durable before
   // they are acknowledged; an existing journal resumes its job (see docs/ARCHITECTURE.md, Journal).

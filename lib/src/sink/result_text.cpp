@@ -51,6 +51,21 @@ std::string failure_json(const wire::result_view& r) {
   return j;
 }
 
+void append_tagged(std::string& out, std::string_view task, std::string_view output) {
+  std::string tag(task);
+  for (char& c : tag) {
+    if (c == '\n' || c == '\x1f') c = ' ';
+  }
+  tag.push_back('\t');
+  while (!output.empty()) {
+    const auto end = output.find('\n');
+    const auto line = output.substr(0, end);
+    out.append(tag).append(line).push_back('\n');
+    if (end == std::string_view::npos) break;
+    output.remove_prefix(end + 1);
+  }
+}
+
 std::string result_json(const wire::result_view& r, std::string_view worker) {
   std::string j = "{";
   append_outcome(j, r);

@@ -1,5 +1,5 @@
 // How the sink describes a result in text: the stderr line naming a failed task, the --failures
-// JSON line and the --jsonl object. Pure: the sink core writes what these return.
+// JSON line, the --jsonl object and --tag's lines. Pure: the sink core writes what these return.
 #pragma once
 
 #include "protocol/wire.hpp"
@@ -15,5 +15,9 @@ std::string describe_failure(const wire::result_view& r);
 std::string failure_json(const wire::result_view& r);
 // One JSON object and a newline: id, attempts, status, worker, runtime, output (--jsonl).
 std::string result_json(const wire::result_view& r, std::string_view worker);
+// Appends `output` by the output rule, each of its lines prefixed with `task` and a tab, as
+// parallel --tag writes them: the task's arguments joined by spaces (a newline of a -N task, the
+// 0x1f between ::: groups, become spaces). An empty output writes nothing.
+void append_tagged(std::string& out, std::string_view task, std::string_view output);
 
 } // namespace mtask::detail

@@ -105,7 +105,8 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal_interval = millis(o.journal_interval_ms),
                      .resume = std::move(resume),
                      .stats = !o.stats_path.empty(),
-                     .details = !o.joblog_path.empty() || !o.report_path.empty()};
+                     .details = !o.joblog_path.empty() || !o.report_path.empty() || o.tag,
+                     .tag = o.tag};
 }
 
 // The progress display --progress asks for, or none.

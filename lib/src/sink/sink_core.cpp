@@ -281,13 +281,15 @@ void sink_core::emit(const wire::result_view& r, std::string_view worker) {
     }
     return;
   }
-  if (!cfg_.jsonl && !cfg_.keep_order) {
+  if (!cfg_.jsonl && !cfg_.keep_order && !cfg_.tag) {
     write_by_rule(r.output); // the common case: straight from the frame to the output
     return;
   }
   std::string bytes;
   if (cfg_.jsonl) {
     bytes = detail::result_json(r, worker);
+  } else if (cfg_.tag) {
+    detail::append_tagged(bytes, r.payload, r.output);
   } else {
     append_result(bytes, r.output);
   }

@@ -49,6 +49,9 @@ struct sink_config {
   // --joblog, --report: results are asked to carry per-attempt details (the status says so), and
   // every attempt that is not a duplicate goes to sink_io::write_attempt().
   bool details = false;
+  // --tag: each line of a result's output is prefixed with its task (the payload details bring)
+  // and a tab.
+  bool tag = false;
 };
 
 // What the core asks of its surroundings.

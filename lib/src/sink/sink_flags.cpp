@@ -55,6 +55,10 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
   auto* k = app.add_option("--reduce-by-key", reduce_by_key_,
                            "Results are lines KEY<TAB>VALUE; write one line per key, sorted: sum, count, min or max");
   app.add_flag("--per-line", per_line_, "With --reduce: every line of a result is a number");
+  auto* tag = app.add_flag("--tag", opts.tag,
+                           "Prefix each output line with its task and a tab, as parallel --tag does (the task's "
+                           "arguments joined by spaces); workers then send each task back with its result");
+  tag->excludes(jsonl)->excludes(r)->excludes(k);
   r->excludes(k)->excludes(keep)->excludes(jsonl);
   k->excludes(keep)->excludes(jsonl);
 }

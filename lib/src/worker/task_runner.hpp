@@ -28,11 +28,13 @@ struct job_task {
   bool details = false; // its batch asked for per-attempt details (the sink keeps a --joblog)
 };
 
-// With details asked: the payload's size, and the payload as what ran (the command runner puts
-// its command line there instead). The core adds the start time.
+// With details asked: the payload's size, the payload itself (for --tag; a failure brings it back
+// anyway), and the payload as what ran (the command runner puts its command line there instead).
+// The core adds the start time.
 inline void add_details(wire::result& r, const job_task& t) {
   if (!t.details) return;
   r.payload_bytes = t.task.payload.size();
+  r.payload = t.task.payload;
   r.command = t.task.payload;
 }
 
