@@ -80,6 +80,20 @@ class Joblog(E2E):
         self.assertEqual(rc, 3, tail(err))
         self.assertEqual(awk_fields(self.path, (7, 8)), [("0", "9")])
 
+    def test_delay_spaces_the_starts_on_a_worker(self):
+        # --delay 0.2 on 4 slots: the starts, read back from the joblog, are at least 0.2 s apart
+        # (a slower machine only spaces them further; a millisecond's slack for the clock's rounding).
+        for runner in (["--", "echo", "{}"], ["--builtin", "echo"]):
+            with self.subTest(runner=runner[1]):
+                rc, out, err = run([binary("mtask"), "-k", "-j", "4", "--delay", "0.2", "--joblog", self.path] + runner,
+                                   b"1\n2\n3\n4\n", timeout=120)
+                self.assertEqual(rc, 0, tail(err))
+                self.assertEqual(out, b"1\n2\n3\n4\n")
+                starts = sorted(float(s) for (s,) in awk_fields(self.path, (3,)))
+                self.assertEqual(len(starts), 4)
+                for a, b in zip(starts, starts[1:]):
+                    self.assertGreaterEqual(b - a, 0.199, starts)
+
     def test_an_empty_job_leaves_the_header_alone(self):
         rc, out, err = run([binary("mtask"), "--builtin", "echo", "--joblog", self.path], b"", timeout=120)
         self.assertEqual(rc, 0, tail(err))

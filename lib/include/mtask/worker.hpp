@@ -37,6 +37,7 @@ struct worker_options {
   std::optional<std::string> colsep; // --colsep: cut tasks into columns for {1}, {2}...
   bool dry_run = false;              // --dry-run: each task's result is the command line, nothing runs
   int prefetch = -1;                 // tasks held beyond the slots; -1: sized from observed task times
+  double delay_seconds = 0;          // --delay: at least this long between two task starts here
   int task_timeout_ms = 0;           // 0: none; else SIGTERM, then SIGKILL after kill_grace_ms
   int kill_grace_ms = 1000;
   std::size_t max_output_bytes = default_max_output_bytes; // a task's stdout (--persistent: answer) at most

@@ -290,6 +290,12 @@ bool worker_core::timed_out(time_point now) {
 
 void worker_core::start_tasks(time_point now) {
   runner_.set_prefetch(prefetch());
+  if (cfg_.delay > millis(0)) {
+    // --delay: one start at a time, spaced out (parallel's --delay, per worker).
+    if (now < next_start_ || !can_start()) return;
+    if (runner_.start_from(backlog_, 1, now) > 0) next_start_ = now + cfg_.delay;
+    return;
+  }
   // At most half the capacity per turn: the results and the credit for that half go out before the
   // other half runs, so the next batch is already on its way when this one is done.
   const std::size_t budget = std::max<std::size_t>(1, (cfg_.slots + prefetch()) / 2);
@@ -382,8 +388,12 @@ void worker_core::send_status() {
 }
 
 time_point worker_core::next_wakeup(time_point now) const {
-  if (phase_ == phase::finished || can_start()) return now; // more work is waiting right here
+  if (phase_ == phase::finished) return now;
   auto at = runner_.next_deadline(next_heartbeat_);
+  if (can_start()) {
+    if (cfg_.delay == millis(0) || now >= next_start_) return now; // more work is waiting right here
+    at = std::min(at, next_start_);                                // --delay: the next start
+  }
   const bool sink_known = cfg_.sink_given || !sink_endpoint_.empty();
   if (status_due_ || (sink_known && !outbox_.empty())) at = std::min(at, now + retry_interval);
   // The timeouts fire once strictly past their limit.

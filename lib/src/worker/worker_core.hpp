@@ -23,6 +23,7 @@ struct worker_config {
   unsigned slots = 1; // -j
   bool once = false;  // exit when the job it served is complete
   int prefetch = -1;  // tasks held beyond the slots; -1: sized from observed task times
+  millis delay{0};    // --delay: at least this long between two task starts on this worker
   millis heartbeat{250};
   millis heartbeat_timeout{3000};
   millis idle_timeout{0}; // 0: wait for jobs forever
@@ -127,6 +128,7 @@ class worker_core {
   std::uint64_t done_ = 0;           // tasks of job_ finished here (told in each status, for mtask-top)
   std::uint64_t failed_ = 0;         // of them, failures for good (for the ventilator's --halt)
   std::uint64_t cancelled_job_ = 0;  // the job --halt now cancelled here (once)
+  time_point next_start_{};          // --delay: no task starts before this
   std::uint64_t next_seq_ = 1;       // the batch number of job_ expected next
   std::vector<wire::id_range> lost_; // batches of job_ that will never arrive, until resolved
   std::uint64_t completed_job_ = 0;

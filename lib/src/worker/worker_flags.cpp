@@ -31,6 +31,11 @@ void worker_flags::add(CLI::App& app, worker_options& opts, parts which) {
                  "Tasks to hold beyond -j so no slot waits for its next task; default: sized from task times (none for "
                  "tasks over ~2 ms)")
       ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--delay", opts.delay_seconds,
+                 "Wait at least SECONDS (0.5, 2...) between two task starts on this worker, as parallel --delay "
+                 "does on its host; each worker spaces its own starts")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 86400.0));
   if (!which.command) return;
   max_output_ = fmt::format("{}M", default_max_output_bytes >> 20);
   app.add_option(
