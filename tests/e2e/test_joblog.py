@@ -94,6 +94,14 @@ class Joblog(E2E):
                 for a, b in zip(starts, starts[1:]):
                     self.assertGreaterEqual(b - a, 0.199, starts)
 
+    def test_a_results_folder_that_cannot_be_written_fails_the_job_naming_it(self):
+        blocker = os.path.join(self.tmp, "a-file")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        rc, out, err = run([binary("mtask"), "--results", blocker, "--builtin", "echo"], b"a\n", timeout=120)
+        self.assertEqual(rc, 1, tail(err))
+        self.assertIn(f"--results: cannot write '{blocker}/1/a'", err)
+
     def test_an_empty_job_leaves_the_header_alone(self):
         rc, out, err = run([binary("mtask"), "--builtin", "echo", "--joblog", self.path], b"", timeout=120)
         self.assertEqual(rc, 0, tail(err))

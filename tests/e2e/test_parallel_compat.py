@@ -152,6 +152,38 @@ class ParallelCompat(E2E):
                 self.assertEqual(rc, 0, f"mtask failed:\n{tail(err)}")
                 self.assertEqual(got, want, f"mtask {' '.join(mtask_flags + ['--'] + command)}")
 
+    def test_results_folders_are_laid_out_as_parallel_lays_them_out(self):
+        # One group and two groups, an argument with a '/': the same folders; in each, the same seq
+        # and stdout (stderr is the tail the worker keeps; status is mtask's own file).
+        for args in ([":::", "a", "b/c", "d e"], [":::", "a", "b", ":::", "1", "x/y"]):
+            with self.subTest(args=args):
+                command = ["sh", "-c", "echo out \"$@\"; echo err >&2", "_", "{}"] if len(args) == 4 else \
+                    ["sh", "-c", "echo out \"$@\"; echo err >&2", "_", "{1}", "{2}"]
+                want_dir = os.path.join(self.tmp, f"p{len(args)}")
+                got_dir = os.path.join(self.tmp, f"m{len(args)}")
+                rc, _, err = self.run_tool([self.parallel, "--will-cite", "-q", "--results", want_dir] + command + args,
+                                           b"")
+                self.assertEqual(rc, 0, err)
+                rc, _, err = self.run_tool([binary("mtask"), "-j", "2", "--results", got_dir, "--"] + command + args, b"")
+                self.assertEqual(rc, 0, tail(err))
+
+                def files(root):
+                    found = {}
+                    for d, _, names in os.walk(root):
+                        for n in names:
+                            with open(os.path.join(d, n), "rb") as f:
+                                found[os.path.relpath(os.path.join(d, n), root)] = f.read()
+                    return found
+                want, got = files(want_dir), files(got_dir)
+                folders = {os.path.dirname(p) for p in want}
+                self.assertEqual({os.path.dirname(p) for p in got}, folders)
+                for folder in folders:
+                    for name in ("seq", "stdout"):
+                        self.assertEqual(got[os.path.join(folder, name)], want[os.path.join(folder, name)],
+                                         os.path.join(folder, name))
+                    self.assertEqual(got[os.path.join(folder, "status")], b"ok\n")
+                    self.assertIn(b"err", got[os.path.join(folder, "stderr")])
+
     def test_every_slot_number_is_within_jobs(self):
         # Which slot a task gets depends on timing (as in parallel); only the range is certain.
         rc, out, err = self.run_tool([binary("mtask"), "-j", "2", "--", "echo", "{%}"], text(["a", "b", "c", "d"]))

@@ -19,6 +19,7 @@ struct sink_options {
   std::string failures_path; // --failures: one JSON line per task that failed for good
   bool jsonl = false;        // one JSON object per result instead of its bytes
   bool tag = false;          // --tag: each output line prefixed with its task and a tab
+  std::string results_dir;   // --results: a folder per task with its stdout, stderr and exit status
   std::string output_path;   // --output: results go to this file instead of stdout
   // --journal: which tasks are final, and where their bytes end in the output, made durable before
   // they are acknowledged; an existing journal resumes its job (see docs/ARCHITECTURE.md, Journal).

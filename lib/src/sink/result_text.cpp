@@ -51,6 +51,46 @@ std::string failure_json(const wire::result_view& r) {
   return j;
 }
 
+std::string results_folder(std::string_view task) {
+  std::string out;
+  std::size_t group = 1;
+  while (true) {
+    const auto end = task.find('\x1f');
+    const auto arg = task.substr(0, end);
+    if (!out.empty()) out.push_back('/');
+    out += std::to_string(group++);
+    out.push_back('/');
+    if (arg.empty()) {
+      out += "\\_empty";
+    } else if (arg == "." || arg == "..") {
+      out.append("\\_").append(arg);
+    } else {
+      for (char c : arg) {
+        if (c == '/')
+          out += "\\_";
+        else
+          out.push_back(c);
+      }
+    }
+    if (end == std::string_view::npos) break;
+    task.remove_prefix(end + 1);
+  }
+  return out;
+}
+
+std::string status_text(const wire::result_view& r) {
+  switch (r.status) {
+    case wire::task_status::ok: return "ok\n";
+    case wire::task_status::failed: return fmt::format("exit {}\n", r.code);
+    case wire::task_status::signalled: return fmt::format("signal {}\n", r.code);
+    case wire::task_status::not_started: return "not started\n";
+    case wire::task_status::timed_out: return "timed out\n";
+    case wire::task_status::crashed: return "crashed\n";
+    case wire::task_status::too_large: return "too large\n";
+  }
+  return "unknown\n";
+}
+
 void append_tagged(std::string& out, std::string_view task, std::string_view output) {
   std::string tag(task);
   for (char& c : tag) {

@@ -14,6 +14,7 @@
 #include "sink/output_writer.hpp"
 #include "sink/progress.hpp"
 #include "sink/report.hpp"
+#include "sink/result_text.hpp"
 #include "sink/sink_core.hpp"
 #include "transport/curve.hpp"
 #include "transport/socket.hpp"
@@ -26,6 +27,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <random>
 
@@ -105,8 +108,9 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal_interval = millis(o.journal_interval_ms),
                      .resume = std::move(resume),
                      .stats = !o.stats_path.empty(),
-                     .details = !o.joblog_path.empty() || !o.report_path.empty() || o.tag,
-                     .tag = o.tag};
+                     .details = !o.joblog_path.empty() || !o.report_path.empty() || o.tag || !o.results_dir.empty(),
+                     .tag = o.tag,
+                     .results_files = !o.results_dir.empty()};
 }
 
 // The progress display --progress asks for, or none.
@@ -258,6 +262,25 @@ class sink_loop final : public sink_io {
     if (joblog_fd_ < 0) return;
     append_joblog_line(joblog_, r, worker);
     if (joblog_.size() >= (1u << 16)) flush_joblog();
+  }
+  void write_result_files(const wire::result_view& r) override {
+    if (failure_) return;
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(opts_.results_dir) / detail::results_folder(r.payload);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    const auto put = [&](const char* name, std::string_view bytes) {
+      if (ec) return;
+      std::ofstream f(dir / name, std::ios::binary | std::ios::trunc);
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!f) ec = std::make_error_code(std::errc::io_error);
+    };
+    put("seq", fmt::format("{}", r.id + 1)); // no newline, as parallel writes it
+    put("stdout", r.output);
+    put("stderr", r.error);
+    put("status", detail::status_text(r));
+    // The job's own failure, as for --failures: results it cannot keep are not silently dropped.
+    if (ec) failure_ = fmt::format("--results: cannot write '{}': {}", dir.string(), ec.message());
   }
   void write_failure(std::string_view line) override {
     if (jw_)

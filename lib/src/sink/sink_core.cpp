@@ -261,6 +261,7 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
     ++pending_count_;
   }
   ++stats_.written;
+  if (cfg_.results_files) io_.write_result_files(r);
   if (r.status != wire::task_status::ok) {
     ++stats_.failed;
     log::warn("{}", detail::describe_failure(r));

@@ -52,6 +52,7 @@ struct sink_config {
   // --tag: each line of a result's output is prefixed with its task (the payload details bring)
   // and a tab.
   bool tag = false;
+  bool results_files = false; // --results: every final result also goes to write_result_files()
 };
 
 // What the core asks of its surroundings.
@@ -65,6 +66,8 @@ class sink_io {
   virtual void write_output(std::string_view bytes) = 0;
   // One JSON line for --failures.
   virtual void write_failure(std::string_view line) = 0;
+  // --results: a final result (with its task, which details bring) for its folder.
+  virtual void write_result_files(const wire::result_view& r) { (void)r; }
   // With cfg.details: an attempt's result, from `worker` (its name as results name it).
   virtual void write_attempt(const wire::result_view& r, std::string_view worker) {
     (void)r;

@@ -55,6 +55,11 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
   auto* k = app.add_option("--reduce-by-key", reduce_by_key_,
                            "Results are lines KEY<TAB>VALUE; write one line per key, sorted: sum, count, min or max");
   app.add_flag("--per-line", per_line_, "With --reduce: every line of a result is a number");
+  app.add_option("--results", opts.results_dir,
+                 "Also write each task's final attempt to DIR in parallel's layout: DIR/1/ARG/ (DIR/1/A/2/B/ for "
+                 "::: groups; '/' in an argument as '\\_') holding seq, stdout, stderr (its last 2 KiB) and status "
+                 "(mtask's own: ok, exit N, signal N...)")
+      ->type_name("DIR");
   auto* tag = app.add_flag("--tag", opts.tag,
                            "Prefix each output line with its task and a tab, as parallel --tag does (the task's "
                            "arguments joined by spaces); workers then send each task back with its result");
