@@ -184,6 +184,30 @@ class ParallelCompat(E2E):
                     self.assertEqual(got[os.path.join(folder, "status")], b"ok\n")
                     self.assertIn(b"err", got[os.path.join(folder, "stderr")])
 
+    def test_halt_policies_stop_where_parallel_stops(self):
+        # One slot and no prefetch: the order is fixed, so the output must be parallel's byte for
+        # byte. (policy, command, mtask's exit code): parallel exits with a count of failures,
+        # mtask with 3 when any task failed, else 0.
+        seq = b"".join(b"%d\n" % i for i in range(1, 11))
+        cases = [
+            ("soon,fail=1", "echo {}; exit $(( {} == 3 ))", 3),
+            ("now,fail=1", "echo {}; exit $(( {} == 3 ))", 3),
+            ("soon,fail=2", "echo {}; exit $(( {} % 3 == 0 ))", 3),
+            ("soon,fail=20%", "echo {}; exit $(( {} <= 2 ))", 3),
+            ("now,success=3", "echo {}", 0),
+            ("soon,done=4", "echo {}", 0),
+            ("2", "echo {}; exit $(( {} == 5 ))", 3),
+            ("never", "echo {}; exit $(( {} == 5 ))", 3),
+        ]
+        for policy, command, code in cases:
+            with self.subTest(halt=policy):
+                _, want, err = self.run_tool([self.parallel, "--will-cite", "-k", "-j", "1", "--halt", policy, command],
+                                             seq)
+                rc, got, err = self.run_tool([binary("mtask"), "-k", "-j", "1", "--prefetch", "0", "--halt", policy,
+                                              "--", "sh", "-c", command], seq)
+                self.assertEqual(rc, code, tail(err))
+                self.assertEqual(got, want, err)
+
     def test_every_slot_number_is_within_jobs(self):
         # Which slot a task gets depends on timing (as in parallel); only the range is certain.
         rc, out, err = self.run_tool([binary("mtask"), "-j", "2", "--", "echo", "{%}"], text(["a", "b", "c", "d"]))
