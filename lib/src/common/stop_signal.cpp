@@ -12,6 +12,7 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 int g_pipe[2] = {-1, -1};
+pid_t g_pipe_pid = 0; // the process that made the pipe: a forked child makes its own
 
 extern "C" void on_stop_signal(int sig) {
   const int saved = errno; // the interrupted code may be about to read errno
@@ -26,7 +27,16 @@ extern "C" void on_stop_signal(int sig) {
 } // namespace
 
 void install_stop_handlers() {
-  if (g_pipe[0] < 0 && ::pipe2(g_pipe, O_NONBLOCK | O_CLOEXEC) != 0) g_pipe[0] = g_pipe[1] = -1;
+  if (g_pipe[0] >= 0 && g_pipe_pid != ::getpid()) {
+    // Inherited over a fork: shared with the parent, whose drain would take our wake-ups.
+    ::close(g_pipe[0]);
+    ::close(g_pipe[1]);
+    g_pipe[0] = g_pipe[1] = -1;
+  }
+  if (g_pipe[0] < 0) {
+    if (::pipe2(g_pipe, O_NONBLOCK | O_CLOEXEC) != 0) g_pipe[0] = g_pipe[1] = -1;
+    g_pipe_pid = ::getpid();
+  }
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

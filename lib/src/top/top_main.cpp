@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -44,7 +45,8 @@ std::optional<wire::status_report> ask(zmq::socket_t& s, handshake_watch& watch,
     if (watch.rejected()) return std::nullopt;
     if (!sent) sent = try_send(s, request);
     std::vector<zmq::pollitem_t> items{{s.handle(), 0, static_cast<short>(sent ? ZMQ_POLLIN : ZMQ_POLLOUT), 0}};
-    poll_items(items, std::min(millis(100), std::chrono::ceil<millis>(deadline - clock::now())));
+    // Never negative: zmq_poll takes -1 as "for ever".
+    poll_items(items, std::clamp(std::chrono::ceil<millis>(deadline - clock::now()), millis(0), millis(100)));
     while (sent) {
       auto in = try_receive(s, false);
       if (!in) break;
@@ -104,7 +106,8 @@ int run_top(const top_options& o) {
     // Waits out the interval, waking at once for a signal (poll on nothing).
     std::vector<zmq::pollitem_t> none;
     while (stop_signal() == 0 && clock::now() - started < millis(o.interval_ms))
-      poll_items(none, std::chrono::ceil<millis>(millis(o.interval_ms) - (clock::now() - started)));
+      poll_items(none,
+                 std::max(millis(0), std::chrono::ceil<millis>(millis(o.interval_ms) - (clock::now() - started))));
   }
   return 128 + stop_signal();
 }

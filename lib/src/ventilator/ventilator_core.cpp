@@ -414,7 +414,7 @@ void ventilator_core::on(const wire::sink_status& s, const std::string& from, ti
 }
 
 void ventilator_core::check_halt(time_point now) {
-  if (phase_ != phase::running) return;
+  if (cfg_.halt.at == halt_policy::when::never || phase_ != phase::running) return;
   // The sink's counts are exact but come after the results; the workers' come in the status that
   // frees a slot, before the slot gets another task (so `--halt soon,fail=1` with one slot stops
   // where parallel does). Either may be ahead: the larger counts.
@@ -560,7 +560,8 @@ void ventilator_core::on_tick(time_point now) {
   // A sink's hello (job 0: restarted from its journal, say) carries no acks yet: only a status of
   // our job counts as speaking.
   const bool sink_quiet = now - sink_spoke_ > 2 * cfg_.heartbeat;
-  if (!sink_holding && !sink_quiet) {
+  // Nor while halting: what the workers still hold was cancelled, or will never be asked for.
+  if (!sink_holding && !sink_quiet && phase_ != phase::halting) {
     for (const auto& id : workers_.idle_for(now, timeout)) {
       auto lost = ledger_.requeue_held_by(id, 0);
       if (lost.requeued.empty()) continue;

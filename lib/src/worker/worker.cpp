@@ -56,7 +56,8 @@ worker_config config_of(const worker_options& o) {
                        .slots = o.slots,
                        .once = o.once,
                        .prefetch = o.prefetch,
-                       .delay = std::chrono::duration_cast<millis>(std::chrono::duration<double>(o.delay_seconds)),
+                       // Rounded up: a delay under a millisecond is still a delay.
+                       .delay = std::chrono::ceil<millis>(std::chrono::duration<double>(o.delay_seconds)),
                        .heartbeat = millis(o.common.heartbeat_ms),
                        .heartbeat_timeout = millis(o.common.heartbeat_timeout_ms),
                        .idle_timeout = millis(o.common.idle_timeout_ms),

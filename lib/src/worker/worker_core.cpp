@@ -42,10 +42,12 @@ constexpr std::uint64_t max_seq = std::numeric_limits<std::uint64_t>::max();
 
 // Room left below --max-message-bytes for what a results message holds besides its results.
 constexpr std::size_t envelope_margin = 1024;
-// More than the msgpack encoding of a result's nine fields takes beyond its three byte strings.
-constexpr std::size_t result_overhead = 64;
+// More than the msgpack encoding of a result's twelve fields takes beyond its four byte strings.
+constexpr std::size_t result_overhead = 96;
 
-std::size_t content_bytes(const wire::result& r) { return r.output.size() + r.error.size() + r.payload.size(); }
+std::size_t content_bytes(const wire::result& r) {
+  return r.output.size() + r.error.size() + r.payload.size() + r.command.size();
+}
 std::size_t encoded_bound(const wire::result& r) { return content_bytes(r) + result_overhead; }
 
 } // namespace
