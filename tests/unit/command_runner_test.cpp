@@ -165,3 +165,21 @@ TEST_CASE("command runner names the program a replacement string gave when it ca
   CHECK(done[0].result.status == task_status::not_started);
   CHECK(done[0].result.error == "cannot run '/no/such/program': No such file or directory");
 }
+
+TEST_CASE("command runner kills a stopped command that ignores SIGTERM once the grace has passed") {
+  // As --halt now's cancel stops it: the command traps SIGTERM and would sleep for ten minutes.
+  auto r = mtask::make_command_runner({"sh", "-c", "trap '' TERM; sleep 600 & wait; sleep 600"},
+                                      runner_options{.slots = 1, .kill_grace_ms = 200});
+  r->start(task(3, "p"), steady::now());
+  // Let the shell set its trap before the signal (it reads its script at once; this only makes the
+  // test test the trap, it does not decide the verdict).
+  const auto started = steady::now();
+  mtask::test::drive(*r, [&] { return steady::now() - started >= millis(100); });
+  r->stop(SIGTERM);
+  const auto done = run_until_finished(*r, 1);
+  REQUIRE(done.size() == 1); // without the SIGKILL it would still run: run_until_finished gives up
+  CHECK(done[0].result.id == 3);
+  CHECK(done[0].result.status == task_status::signalled);
+  CHECK(done[0].result.code == SIGKILL);
+  CHECK(r->running() == 0);
+}

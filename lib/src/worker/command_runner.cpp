@@ -83,7 +83,9 @@ class command_runner final : public task_runner {
     time_point next = fallback;
     for (const auto& r : running_) {
       if (auto d = r.proc->deadline()) next = std::min(next, *d);
-      if (opts_.task_timeout_ms <= 0 || r.proc->exited()) continue;
+      if (r.proc->exited()) continue;
+      if (r.stopped_at && !r.killed) next = std::min(next, *r.stopped_at + millis(opts_.kill_grace_ms));
+      if (opts_.task_timeout_ms <= 0) continue;
       if (!r.term_sent)
         next = std::min(next, r.started + millis(opts_.task_timeout_ms));
       else if (!r.killed)
@@ -92,8 +94,13 @@ class command_runner final : public task_runner {
     return next;
   }
 
+  // A stopped command (--halt now's cancel, a shutdown) that ignores `sig` gets SIGKILL after the
+  // grace a timeout gives it; the grace starts at the next on_ready, which knows the time.
   void stop(int sig) override {
-    for (auto& r : running_) r.proc->kill(sig);
+    for (auto& r : running_) {
+      r.proc->kill(sig);
+      if (!r.stopped_at) r.stop_pending = true;
+    }
   }
 
  private:
@@ -101,11 +108,13 @@ class command_runner final : public task_runner {
     job_task t;
     std::unique_ptr<child_process> proc;
     time_point started;
-    unsigned slot = 0;                   // {%}
-    std::string not_started;             // why the command could not start
-    std::string command_line;            // with details asked: what ran, for the joblog
-    std::optional<time_point> term_sent; // set once the task timed out and got SIGTERM
-    bool killed = false;                 // SIGKILL sent (after the grace period, or output too large)
+    unsigned slot = 0;                    // {%}
+    std::string not_started;              // why the command could not start
+    std::string command_line;             // with details asked: what ran, for the joblog
+    std::optional<time_point> term_sent;  // set once the task timed out and got SIGTERM
+    bool stop_pending = false;            // stop() signalled it; its grace starts at the next on_ready
+    std::optional<time_point> stopped_at; // then: SIGKILL once the grace has passed
+    bool killed = false;                  // SIGKILL sent (after the grace period, or output too large)
   };
 
   // SIGKILL to the command's process group: the end of a timeout's grace, or output past the limit.
@@ -115,6 +124,15 @@ class command_runner final : public task_runner {
   }
 
   void enforce_timeouts(time_point now) {
+    for (auto& r : running_) {
+      if (r.proc->exited() || r.killed) continue;
+      if (r.stop_pending) {
+        r.stop_pending = false;
+        r.stopped_at = now;
+      } else if (r.stopped_at && now - *r.stopped_at >= millis(opts_.kill_grace_ms)) {
+        kill_group(r);
+      }
+    }
     if (opts_.task_timeout_ms <= 0) return;
     for (auto& r : running_) {
       // Once the command has exited only the grace for its pipes is left, and it ends on its own:
