@@ -46,3 +46,10 @@ TEST_CASE("joblog keeps one line per attempt whatever the command holds") {
   append_joblog_line(out, wire::result_view{.id = 1, .command = "printf 'a\tb\nc'\r"}, "host\tname");
   CHECK(out == "2\thost name\t0.000\t     0.000\t0\t0\t0\t0\tprintf 'a b c' \n");
 }
+
+TEST_CASE("joblog's command is the payload for an attempt that names no command line") {
+  // A built-in or a handler: the worker sends the payload once, not again as the command.
+  std::string out;
+  append_joblog_line(out, wire::result_view{.id = 0, .payload = "task 7"}, "w");
+  CHECK(out == "1\tw\t0.000\t     0.000\t0\t0\t0\t0\ttask 7\n");
+}

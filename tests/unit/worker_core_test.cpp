@@ -230,7 +230,8 @@ TEST_CASE("worker core adds per-attempt details to results only when their batch
     for (const auto& r : results) {
       CHECK(r.start_us == io.wall_us - 100); // the fake runner's tasks take 100 µs
       CHECK(r.payload_bytes == 7);
-      CHECK(r.command == "payload"); // the fake runner, like a built-in, ran the payload
+      CHECK(r.payload == "payload"); // the task itself (for --tag); what ran is that, for a built-in
+      CHECK(r.command.empty());      // (only a command runner names a command line)
     }
   }
 }

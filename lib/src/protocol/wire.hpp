@@ -18,7 +18,8 @@ namespace mtask::wire {
 // learns the job it continues and every id already done).
 // Version 4: the ventilator's view of its workers in job_info (live workers, their slots, tasks
 // requeued), for the sink's progress line; and per-attempt details (the worker's start time, the
-// payload's size, the command line) that results carry when the sink keeps a --joblog: the sink
+// payload's size, the command line, the task) that results carry when the sink asks for them
+// (--joblog, --report, --tag, --results): the sink
 // asks in its status, the ventilator passes it on in each batch.
 inline constexpr std::uint32_t protocol_version = 4;
 // Frames larger than this are refused by the socket (ZMQ_MAXMSGSIZE) and by the decoder's limits.
@@ -151,7 +152,7 @@ struct sink_status {
   // with a journal), not just the news: the ventilator adopts the job when its input is the same.
   bool claim = false;
   std::string fingerprint; // "" unless `claim`
-  bool details = false;    // results should carry per-attempt details (the sink keeps a --joblog)
+  bool details = false;    // results should carry per-attempt details (--joblog, --report, --tag, --results)
   // Final results so far and, of them, failures (for the ventilator's --halt): counts, so a lost
   // status loses nothing.
   std::uint64_t final_results = 0;

@@ -46,7 +46,7 @@ void append_joblog_line(std::string& out, const wire::result_view& r, std::strin
   fmt::format_to(std::back_inserter(out), "\t{}.{:03}\t{:10.3f}\t{}\t{}\t{}\t{}\t", r.start_us / 1'000'000,
                  r.start_us / 1000 % 1000, static_cast<double>(r.runtime_us) / 1e6, r.payload_bytes, r.output.size(),
                  exitval, signal);
-  append_one_line(out, r.command);
+  append_one_line(out, what_ran(r));
   out.push_back('\n');
 }
 

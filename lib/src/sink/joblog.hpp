@@ -22,4 +22,8 @@ std::string_view joblog_header();
 // worker did not send them.
 void append_joblog_line(std::string& out, const wire::result_view& r, std::string_view worker);
 
+// Returns: what ran for an attempt: its command line, or its payload when it has none (a
+// built-in, a handler, a persistent command: the worker sends the payload once, not twice).
+inline std::string_view what_ran(const wire::result_view& r) { return r.command.empty() ? r.payload : r.command; }
+
 } // namespace mtask

@@ -1,6 +1,8 @@
 // --report (see report.hpp): collecting attempts in bounded memory, then the HTML page.
 #include "sink/report.hpp"
 
+#include "sink/joblog.hpp"
+
 #include "common/json.hpp"
 #include "sink/job_stats.hpp"
 
@@ -130,7 +132,7 @@ void report_collector::on_attempt(std::string_view worker, const wire::result_vi
   const bool slow = slowest_.size() < lim_.slowest || r.runtime_us > slowest_.back().runtime_us;
   const bool listed_failure = failed && failures_.size() < lim_.failures;
   if (failed) ++failures_total_;
-  if (slow || listed_failure || !bucketed_) a.command = shorten(r.command, command_kept);
+  if (slow || listed_failure || !bucketed_) a.command = shorten(what_ran(r), command_kept);
   if (slow) {
     const auto at = std::upper_bound(slowest_.begin(), slowest_.end(), r.runtime_us,
                                      [](std::uint64_t us, const attempt& t) { return us > t.runtime_us; });

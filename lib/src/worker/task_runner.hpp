@@ -25,17 +25,16 @@ struct job_task {
   std::uint64_t job = 0;
   wire::task task;
   std::string terminator;
-  bool details = false; // its batch asked for per-attempt details (the sink keeps a --joblog)
+  bool details = false; // its batch asked for per-attempt details (--joblog, --report, --tag, --results)
 };
 
-// With details asked: the payload's size, the payload itself (for --tag; a failure brings it back
-// anyway), and the payload as what ran (the command runner puts its command line there instead).
-// The core adds the start time.
+// With details asked: the payload's size and the payload itself (for --tag, --results; a failure
+// brings it back anyway). The command runner adds its command line as `command`; for built-ins and
+// handlers what ran is the payload, sent once (see what_ran). The core adds the start time.
 inline void add_details(wire::result& r, const job_task& t) {
   if (!t.details) return;
   r.payload_bytes = t.task.payload.size();
   r.payload = t.task.payload;
-  r.command = t.task.payload;
 }
 
 // The result skeleton of `t`: its identity and the retries it had left (which tell the sink whether
