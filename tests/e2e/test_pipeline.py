@@ -5,6 +5,7 @@ empty and huge input, arbitrary bytes, -N and -0, {} substitution, jobs in a row
 import itertools
 import os
 import random
+import signal
 
 from harness import E2E, lines, main
 
@@ -169,6 +170,24 @@ class Pipeline(E2E):
         self.finish(sink, vent)
         for w in workers:
             self.assertEqual(w.wait(10), 0, w.stderr())
+
+    def test_late_once_workers_exit_0_while_the_ventilator_lingers(self):
+        # srun and Kubernetes start workers seconds apart: one that arrives after the job ended, or
+        # that never got a task, must end 0 at once, not wait out --idle-timeout-ms and fail.
+        c = self.cluster()
+        early = c.worker(builtin="echo", args=["--once"])
+        vent = c.ventilator(numbered(3), args=["--linger-ms", "60000"])
+        sink = c.sink()
+        self.assertEqual(sink.wait(60), 0, sink.stderr())
+        self.assertEqual(early.wait(60), 0, early.stderr())
+        self.assertTrue(vent.alive(), "the ventilator lingers")
+        # Never heard the job, idle timeout at its default: exits 0 as soon as it is told.
+        late = [c.worker(builtin="echo", args=["--once"]) for _ in range(2)]
+        for w in late:
+            self.assertEqual(w.wait(30), 0, w.stderr())
+        self.assertTrue(vent.alive(), "the linger is not over yet")
+        vent.signal(signal.SIGTERM)
+        vent.wait(30)
 
 
 class PipelineOverTcp(Pipeline):

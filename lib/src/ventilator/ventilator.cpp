@@ -43,6 +43,7 @@ ventilator_config config_of(const ventilator_options& o) {
       .heartbeat = millis(o.common.heartbeat_ms),
       .heartbeat_timeout = millis(o.common.heartbeat_timeout_ms),
       .idle_timeout = millis(o.common.idle_timeout_ms),
+      .linger = millis(o.linger_ms),
       .max_message_bytes = static_cast<std::size_t>(o.common.max_message_bytes),
       .max_held_bytes = o.max_held_bytes,
       .sink_endpoint = o.common.sink,

@@ -29,6 +29,7 @@ struct ventilator_options {
   ledger_limits limits;                     // --retries, --max-crashes
   std::size_t batch = 4096;                 // tasks per message at most (a worker's credit decides how many it gets)
   std::uint64_t max_held_bytes = 16u << 20; // -k: reading pauses while the sink holds this much for a gap
+  std::int64_t linger_ms = 0;               // after the job: keep telling workers that arrive late it is over
   halt_policy halt;                         // --halt: stop early on failures, successes or tasks done
 };
 

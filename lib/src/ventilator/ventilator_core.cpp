@@ -51,7 +51,8 @@ time_point ventilator_core::next_wakeup() const {
   // Farewell and abort end when the sink's connection is gone: look every millisecond (a job's
   // last wait; bounded by one heartbeat timeout).
   if (phase_ == phase::aborting) return last_advance_ + millis(1);
-  if (phase_ == phase::farewell) return std::min(next_tick_, last_advance_ + millis(1));
+  if (phase_ == phase::farewell)
+    return std::min(next_tick_, lingering_ ? phase_since_ + cfg_.linger : last_advance_ + millis(1));
   if (skip_pending_) return last_advance_; // more done tasks to read past: at once
   return next_tick_;
 }
@@ -640,7 +641,10 @@ void ventilator_core::advance(time_point now) {
       // sink has left (so it surely got complete_ack), but never longer than one heartbeat timeout.
       bool all_told = true;
       for (const auto& id : workers_.live()) all_told = all_told && workers_.find(id)->completed_job == cfg_.job;
-      if ((all_told && sink_gone()) || now - phase_since_ > cfg_.heartbeat_timeout) {
+      // --linger-ms keeps us longer: a worker arriving now hears at once that the job is over.
+      const auto waited = now - phase_since_;
+      lingering_ = (all_told && sink_gone()) || waited > cfg_.heartbeat_timeout;
+      if (lingering_ && waited >= cfg_.linger) {
         finish(failed_ > 0 ? exit_tasks_failed : exit_ok);
         return;
       }

@@ -31,6 +31,9 @@ struct ventilator_config {
   millis heartbeat{250};
   millis heartbeat_timeout{3000};
   millis idle_timeout{60000}; // 0: never give up
+  // --linger-ms: how long a complete job stays to tell late --once workers it is over (they exit 0
+  // at once rather than wait out their idle timeout and exit 1).
+  millis linger{0};
   std::size_t max_message_bytes = wire::default_max_frame_bytes;
   // With -k, result bytes the sink may hold for an earlier task before input reading pauses.
   std::uint64_t max_held_bytes = 16u << 20;
@@ -182,6 +185,7 @@ class ventilator_core {
   bool ordered_sink_ = false; // the sink writes in task order (-k): written_below means something
   std::uint64_t failed_ = 0;
   time_point phase_since_{}; // when farewell or aborting began
+  bool lingering_ = false;   // farewell is over but --linger-ms is not: waiting for late workers
   time_point started_{};     // for status reports' elapsed time
   // --halt: the sink's counts of final results and failures, and the halt once decided.
   std::uint64_t sink_final_ = 0;
