@@ -3,6 +3,7 @@
 # iproute2 (ip netns, tc) and tcpdump serve the multi-host and CURVE tests; parallel (GNU parallel)
 # is what tests/e2e/test_parallel_compat.py compares mtask with; tmux is the terminal the progress
 # line and mtask-top are tested in; chromium opens --report's page headless (tests/e2e/test_report.py).
+# openssh-server and -client: mtask --ssh is tested against real sshd daemons (tests/e2e/test_ssh.py).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -12,4 +13,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libfmt-dev doctest-dev libcli11-dev \
   python3 python3-zmq clang libclang-rt-14-dev clang-format \
-  iproute2 tcpdump tmux parallel chromium >/dev/null
+  iproute2 tcpdump tmux parallel chromium openssh-server openssh-client >/dev/null

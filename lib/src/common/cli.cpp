@@ -49,13 +49,18 @@ void add_security_flags(CLI::App& app, common_options& opts, role r) {
   app.add_option("--key", opts.key,
                  "This process's own secret certificate (from mtask-keygen): CURVE on every connection");
   if (r != role::ventilator)
-    app.add_option("--ventilator-key", opts.ventilator_key,
-                   "The ventilator's public certificate: the only server accepted as the ventilator");
+    app.add_option(
+        "--ventilator-key", opts.ventilator_key,
+        "The ventilator's public certificate (or its 40-character public key): the only server accepted as the "
+        "ventilator");
   if (r == role::worker)
-    app.add_option("--sink-key", opts.sink_key, "The sink's public certificate: the only server accepted as the sink");
+    app.add_option(
+        "--sink-key", opts.sink_key,
+        "The sink's public certificate (or its 40-character public key): the only server accepted as the sink");
   if (r == role::ventilator)
-    app.add_option("--sink-key", opts.sink_key,
-                   "The sink's public certificate: the only client that may act as the sink");
+    app.add_option(
+        "--sink-key", opts.sink_key,
+        "The sink's public certificate (or its 40-character public key): the only client that may act as the sink");
   if (r == role::worker) return;
   app.add_option("--allow", opts.allow,
                  "Folder of public certificates (*.key) of the clients accepted; anyone else is refused at the "

@@ -41,6 +41,63 @@ void use_arg_lists(const CLI::App& app, launch_options& opts) {
     w.command.emplace_back("{}");
 }
 
+void add_remote_flags(CLI::App& app, remote_options& r) {
+  auto* listen = app.add_option(
+      "--listen", r.listen,
+      "Also serve workers on other hosts: bind the ventilator and the sink on TCP at ADDR (an address of this "
+      "machine they reach; PORT for the ventilator and PORT+1 for the sink, or two free ports), with fresh CURVE "
+      "keys for this job, and print on stderr the command line that joins a worker (its key must be in --allow)");
+  listen->type_name("ADDR[:PORT]");
+  app.add_option("--allow", r.allow,
+                 "With --listen or --ssh: folder of public certificates (*.key, from mtask-keygen) of the workers "
+                 "started by hand that may join")
+      ->type_name("DIR");
+  app.add_flag("--insecure", r.insecure, "With --listen or --ssh: no keys, plaintext (only on a network you trust)");
+  app.add_option("-S,--ssh,--sshlogin", r.ssh,
+                 "Also run a worker on each host over ssh, as parallel -S: [N/][ssh options ][user@]host (N: its -j; "
+                 "':' is this machine, which otherwise runs none), comma-separated or repeated. Each host gets a key "
+                 "of its own, sent over ssh; its worker ends with the job, or when ssh's connection does")
+      ->type_name("LOGINS");
+  app.add_option("--slf,--sshloginfile", r.sshloginfiles,
+                 "Hosts for --ssh from FILE, one sshlogin a line ('#' comments)")
+      ->type_name("FILE");
+  app.add_option("--ssh-command", r.ssh_command, "The ssh program and its options, split at spaces (\"ssh -i KEY\")")
+      ->capture_default_str();
+  app.add_option("--remote-worker", r.remote_worker, "The mtask-worker program on the ssh hosts")
+      ->capture_default_str();
+}
+
+void check_remote_flags(const remote_options& r) {
+  if (r.insecure && !r.any()) throw usage_error("--insecure needs --listen or --ssh");
+  if (!r.allow.empty() && !r.any()) throw usage_error("--allow needs --listen or --ssh");
+  if (r.insecure && !r.allow.empty()) throw usage_error("--allow and --insecure do not go together");
+  if (!r.listen.empty() && r.ssh.empty() && r.sshloginfiles.empty() && r.allow.empty() && !r.insecure)
+    throw usage_error(
+        "--listen: no worker of another host could join: give --allow DIR (their public keys), --ssh, or --insecure");
+}
+
+// Returns: the options `app` has beyond `before`.
+std::vector<CLI::Option*> added_since(CLI::App& app, std::size_t before) {
+  auto all = app.get_options();
+  return {all.begin() + static_cast<std::ptrdiff_t>(before), all.end()};
+}
+
+// The flags of `given` as they were typed (--name=value; a plain flag once per use), for a worker
+// started elsewhere. -j, --colsep and the command are left to the caller: a host reads -j against
+// its own cores, and the command and --colsep are the parsed ones (::: lists change both).
+std::vector<std::string> as_given(const std::vector<CLI::Option*>& given) {
+  std::vector<std::string> argv;
+  for (const auto* o : given) {
+    const auto name = o->get_name();
+    if (o->count() == 0 || name == "--jobs" || name == "--colsep" || name.rfind("--", 0) != 0) continue;
+    for (const auto& value : o->results()) {
+      const bool bare = o->get_expected_min() == 0 && (value.empty() || value == "true" || value == "1");
+      argv.push_back(bare ? name : name + "=" + value);
+    }
+  }
+  return argv;
+}
+
 } // namespace
 
 int parse_launch_flags(int argc, char** argv, launch_options& opts) {
@@ -63,12 +120,17 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
   add_process_flags(app, common,
                     "Give up (exit 1) after this long without progress (no worker, sink or ventilator); "
                     "0: never");
+  auto for_workers = added_since(app, 0);
   ventilator_flags vent_flags;
   vent_flags.add(app, opts.ventilator);
+  const auto worker_first = app.get_options().size();
   worker_flags work_flags;
   work_flags.add(app, opts.worker, {.once = false, .command = true});
+  const auto worker_own = added_since(app, worker_first);
+  for_workers.insert(for_workers.end(), worker_own.begin(), worker_own.end());
   sink_flags collect_flags;
   collect_flags.add(app, opts.sink, true);
+  add_remote_flags(app, opts.remote);
 
   log::set_program(app.get_name());
   const int rc = parse_args(
@@ -81,9 +143,12 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
         vent_flags.finish();
         work_flags.finish();
         collect_flags.finish();
+        check_remote_flags(opts.remote);
       },
       &opts.worker.command);
   if (rc >= 0) return rc;
+  if (const auto* j = app.get_option("--jobs"); j->count() > 0) opts.remote.jobs = j->results().back();
+  opts.remote.worker_flags = as_given(for_workers);
   apply_log_flags(common);
   opts.ventilator.common = common;
   opts.worker.common = common;

@@ -11,11 +11,27 @@
 
 namespace mtask {
 
+// Workers beyond this machine: --listen, --ssh and what goes with them.
+struct remote_options {
+  std::string listen;                     // --listen ADDR[:PORT]; "" with --ssh: toward the first host
+  std::string allow;                      // --allow: public keys of workers started by hand
+  bool insecure = false;                  // --insecure: plaintext, no keys
+  std::vector<std::string> ssh;           // --ssh, -S: comma-separated sshlogins
+  std::vector<std::string> sshloginfiles; // --sshloginfile
+  std::string ssh_command = "ssh";        // --ssh-command: the program and its options
+  std::string remote_worker = "mtask-worker";
+  std::string jobs;                      // -j as given ("" when not): each host reads it against its own cores
+  std::vector<std::string> worker_flags; // the worker's flags as given, for the workers of other hosts
+
+  [[nodiscard]] bool any() const { return !listen.empty() || !ssh.empty() || !sshloginfiles.empty(); }
+};
+
 struct launch_options {
   ventilator_options ventilator;
   worker_options worker;
   sink_options sink;
   std::vector<arg_group> arg_groups; // ::: and :::: after the command: read by launch_main
+  remote_options remote;
 };
 
 // Parses mtask's argv into the three roles' options (endpoints not set yet: see launch_main);

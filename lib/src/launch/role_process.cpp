@@ -40,6 +40,7 @@ namespace {
       ::close(fd);
     }
   }
+  if (spec.stdin_fd >= 0) ::dup2(spec.stdin_fd, STDIN_FILENO);
   if (spec.stdout_to_stderr) ::dup2(STDERR_FILENO, STDOUT_FILENO);
   log::set_program(spec.name);
   // The role's handlers first, then the mask: a SIGINT that came meanwhile is pending and now

@@ -13,6 +13,7 @@ struct role_process_spec {
   std::string name;              // its program name in logs and ps: "mtask-sink"
   bool stdin_null = false;       // stdin from /dev/null (only the ventilator reads ours)
   bool stdout_to_stderr = false; // only the sink writes results to our stdout
+  int stdin_fd = -1;             // stdin from this descriptor (closed in mtask by the caller)
   std::string tidy_dir;          // removed when the role ends after mtask died
   std::function<int()> body;     // the role: run in the child, its return value the exit code
 };

@@ -6,6 +6,7 @@
 #include "mtask/exit_code.hpp"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -28,8 +29,9 @@ sigset_t job_signals() {
   return s;
 }
 
-std::string describe(int code) {
-  return code > 128 ? fmt::format("was killed by signal {}", code - 128) : fmt::format("exited with status {}", code);
+std::string describe(int status) {
+  return WIFSIGNALED(status) ? fmt::format("was killed by signal {}", WTERMSIG(status))
+                             : fmt::format("exited with status {}", WEXITSTATUS(status));
 }
 
 } // namespace
@@ -41,18 +43,35 @@ supervisor::supervisor() {
 
 supervisor::~supervisor() { ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr); }
 
-void supervisor::start(const role_process_spec& spec, bool is_sink) {
+void supervisor::start(const role_process_spec& spec, role_kind kind, int stdin_writer) {
   try {
     const pid_t pid = start_role_process(spec, old_mask_);
-    children_.push_back(child{spec.name, pid, is_sink, std::nullopt});
+    if (spec.stdin_fd >= 0) ::close(spec.stdin_fd);
+    children_.push_back(child{spec.name, pid, kind, stdin_writer, std::nullopt, 0});
   } catch (...) {
+    if (spec.stdin_fd >= 0) ::close(spec.stdin_fd);
+    if (stdin_writer >= 0) ::close(stdin_writer);
     stop_all(SIGTERM);
     (void)wait();
     throw;
   }
 }
 
+void supervisor::close_stdins() {
+  for (auto& c : children_) {
+    if (c.stdin_writer >= 0) ::close(c.stdin_writer);
+    c.stdin_writer = -1;
+  }
+}
+
+bool supervisor::worker_left() const {
+  return std::any_of(children_.begin(), children_.end(), [](const child& c) {
+    return c.kind == role_kind::worker && (!c.code || *c.code == exit_ok || *c.code == exit_tasks_failed);
+  });
+}
+
 void supervisor::stop_all(int sig) {
+  close_stdins();
   for (const auto& c : children_) {
     if (!c.code) ::kill(c.pid, sig);
   }
@@ -71,6 +90,7 @@ void supervisor::reap() {
     for (auto& c : children_) {
       if (c.pid != pid) continue;
       c.code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+      c.status = status;
       on_exit(c);
     }
   }
@@ -79,22 +99,35 @@ void supervisor::reap() {
 // What one child's exit means for the job.
 void supervisor::on_exit(child& c) {
   const int code = *c.code;
-  log::debug("{} (pid {}) {}", c.name, c.pid, describe(code));
+  log::debug("{} (pid {}) {}", c.name, c.pid, describe(c.status));
   if (stop_signal_ != 0) return; // stopping anyway: every exit is expected
-  if (c.is_sink) {
+  if (c.kind == role_kind::sink) {
     sink_code_ = code;
     if (code == exit_ok || code == exit_tasks_failed) {
       if (!term_at_) term_at_ = clock::now() + leave_grace;
+      // Every result is in: a worker over ssh that has not heard yet (one still connecting, say)
+      // need not; its session's end stops it now.
+      close_stdins();
     } else {
       stop_all(SIGTERM); // nobody will collect results: the others would wait out --idle-timeout-ms
     }
     return;
   }
-  // The ventilator ends a job with 0 or 3, a --once worker with 0; anything else, while the sink
-  // still waits, means the job cannot finish.
-  if (code == exit_ok || code == exit_tasks_failed) return;
-  if (!sink_code_) {
-    log::error("{} {}; stopping the job", c.name, describe(code));
+  // The ventilator ends a job with 0 or 3, a --once worker with 0. Anything else, while the sink
+  // still waits, means the job cannot finish, unless it was one worker of several.
+  if (c.stdin_writer >= 0) ::close(c.stdin_writer);
+  c.stdin_writer = -1;
+  if (code == exit_ok || code == exit_tasks_failed || sink_code_) return;
+  if (c.kind == role_kind::worker && worker_left()) {
+    log::warn("{} {}; the job goes on with the other workers", c.name, describe(c.status));
+    return;
+  }
+  if (c.kind == role_kind::worker) {
+    log::error("{} {}; no worker is left: stopping the job", c.name, describe(c.status));
+    failed_ = true;
+    stop_all(SIGTERM);
+  } else {
+    log::error("{} {}; stopping the job", c.name, describe(c.status));
     failed_ = true;
     stop_all(SIGTERM);
   }
@@ -117,7 +150,7 @@ int supervisor::wait() {
         if (!c.code) log::warn("{} (pid {}) still runs after the sink finished: stopping it", c.name, c.pid);
       }
       term_at_.reset();
-      stop_all(SIGTERM);
+      stop_all(SIGTERM); // and their stdin closed: a worker over ssh stops when its session does
     }
     std::optional<clock::time_point> next;
     for (const auto& d : {term_at_, kill_at_}) {

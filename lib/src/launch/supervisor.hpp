@@ -14,6 +14,10 @@
 
 namespace mtask {
 
+// What a role's exit means for the job: the sink's code is the job's; a coordinator's failure
+// stops the job; a worker's failure is survived while another worker is left.
+enum class role_kind { sink, coordinator, worker };
+
 class supervisor {
  public:
   // Blocks SIGINT, SIGTERM and SIGCHLD in this process: they are taken with sigtimedwait, so none
@@ -24,9 +28,11 @@ class supervisor {
   supervisor(const supervisor&) = delete;
   supervisor& operator=(const supervisor&) = delete;
 
-  // Starts a role; `is_sink` marks the one whose exit code is the job's.
+  // Starts a role. `stdin_writer`: the write end of the pipe that is its stdin (spec.stdin_fd,
+  // closed here once started), kept open until the job ends or stops, then closed: the role's
+  // signal to leave (an ssh session's end).
   // Throws: error when it cannot be started (the ones already started are stopped and waited for).
-  void start(const role_process_spec& spec, bool is_sink);
+  void start(const role_process_spec& spec, role_kind kind, int stdin_writer = -1);
 
   // Waits until every child has exited.
   // Returns: 128+N when stopped by signal N; 1 when a role other than the sink failed (or the
@@ -37,14 +43,18 @@ class supervisor {
   struct child {
     std::string name;
     pid_t pid;
-    bool is_sink;
+    role_kind kind;
+    int stdin_writer;        // -1: none, or closed
     std::optional<int> code; // once exited: its exit code, or 128+signal
+    int status = 0;          // once exited: as waitpid gave it
   };
   using clock = std::chrono::steady_clock;
 
   void reap();
   void on_exit(child& c);
   void stop_all(int sig);
+  void close_stdins();
+  [[nodiscard]] bool worker_left() const;
   bool all_done() const;
 
   sigset_t old_mask_{};

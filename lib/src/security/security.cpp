@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace mtask {
@@ -65,7 +66,12 @@ bool host_is_loopback(std::string host) {
   return all;
 }
 
+// --ventilator-key and --sink-key take a certificate file or the public key itself (40 characters
+// of Z85), which mtask --listen prints in the command line a remote worker joins with: nothing to
+// copy but that line. A file of that name, should one exist, wins.
 certificate load_public(const std::string& path) {
+  std::error_code ec;
+  if (is_z85_key(path) && !std::filesystem::exists(path, ec)) return certificate{.name = "", .public_key = path};
   auto c = load_certificate(path, false);
   c.secret_key.clear();
   return c;
@@ -139,7 +145,7 @@ security_setup load_security(const common_options& o, role r) {
   if (!o.sink_key.empty()) {
     auto sink = load_public(o.sink_key);
     s.sink_key = sink.public_key;
-    sink_name = sink.name;
+    sink_name = sink.name.empty() ? "sink" : sink.name; // a bare key names no one
   }
   if (binds) {
     for (auto& [key, cert] : load_allowlist(o.allow)) s.allowed.emplace(key, cert.name);

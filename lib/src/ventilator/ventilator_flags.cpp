@@ -50,8 +50,9 @@ void ventilator_flags::add(CLI::App& app, ventilator_options& opts) {
                  "With a sink keeping order (-k): stop reading input while the sink holds this much output for a "
                  "task still running (default 16M)");
   app.add_option("--linger-ms", opts.linger_ms,
-                 "Once the job is complete, stay this long to tell workers that arrive late it is over, so a --once "
-                 "worker started by srun or a Kubernetes Job exits 0 at once instead of waiting for --idle-timeout-ms")
+                 "Once the job is complete, stay this long to tell workers that arrive late that it is over, so "
+                 "workers that leave with the job (started by srun or a Kubernetes Job, seconds apart) exit 0 at once "
+                 "instead of waiting for --idle-timeout-ms")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30));
 }
