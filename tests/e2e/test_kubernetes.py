@@ -233,6 +233,10 @@ class Kubernetes(unittest.TestCase):
         self.assertGreaterEqual(w["backoffLimit"], 1)
         self.assertEqual(w["podFailurePolicy"]["rules"][0]["action"], "Ignore")
         self.assertNotIn("ttlSecondsAfterFinished", self.coordinator["spec"], "its logs hold the output")
+        # The sink's stdout is the output (kubectl logs): stderr only errors and failed tasks.
+        self.assertIn("-q", self.sink)
+        self.assertEqual(flag(self.sink, "--failures"), "/dev/stderr")
+        self.assertIsNone(flag(self.sink, "--output"))
 
     def test_worker_slots_come_from_the_cpu_limit(self):
         c = containers(self.workers)["worker"]
