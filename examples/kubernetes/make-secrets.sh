@@ -1,7 +1,8 @@
 #!/bin/sh
 # Makes mtask's CURVE keys for examples/kubernetes with mtask-keygen and writes them as Secret
-# manifests to OUT (default ./mtask-secrets.yaml, mode 0600); the keys themselves exist only in a
-# private temporary folder while this runs. Apply OUT with `kubectl apply -f OUT`, never commit it.
+# manifests to OUT (default: mtask-secrets.yaml beside this script, git-ignored), mode 0600; the
+# keys themselves exist only in a private temporary folder while this runs. Apply OUT with
+# `kubectl apply -f OUT`; never commit it.
 #
 #   make-secrets.sh [OUT]        MTASK_KEYGEN=path/to/mtask-keygen to use one not on PATH
 #
@@ -14,7 +15,7 @@
 #   mtask-public-keys      vent.key sink.key   every container (the servers' keys they pin)
 #   mtask-allowed-workers  worker.key          the ventilator's and the sink's --allow folder
 set -eu
-out=${1:-mtask-secrets.yaml}
+out=${1:-$(dirname "$0")/mtask-secrets.yaml}
 keygen=${MTASK_KEYGEN:-mtask-keygen}
 command -v "$keygen" >/dev/null 2>&1 || {
   echo "make-secrets.sh: '$keygen' not found: put mtask-keygen on PATH or set MTASK_KEYGEN" >&2
