@@ -2,15 +2,21 @@
 # Installs everything mtask needs to build, test and benchmark, from Debian 12's packages.
 # iproute2 (ip netns, tc) and tcpdump serve the multi-host and CURVE tests; parallel (GNU parallel)
 # is what tests/e2e/test_parallel_compat.py compares mtask with; tmux is the terminal the progress
-# line and mtask-top are tested in; chromium opens --report's page headless (tests/e2e/test_report.py).
-# openssh-server and -client: mtask --ssh is tested against real sshd daemons (tests/e2e/test_ssh.py).
+# line and mtask-top are tested in; chromium opens --report's page headless (tests/e2e/test_report.py);
+# python3-yaml reads the Kubernetes manifests (tests/e2e/test_kubernetes.py); openssh-server and
+# -client: mtask --ssh is tested against real sshd daemons (tests/e2e/test_ssh.py).
+# `--build-only`: only what building the binaries needs (examples/kubernetes/Dockerfile).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
+build="build-essential cmake ninja-build pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libfmt-dev libcli11-dev"
+case "${1:-}" in
+  --build-only) rest="" ;;
+  "") rest="doctest-dev python3 python3-zmq python3-yaml clang libclang-rt-14-dev clang-format
+            iproute2 tcpdump tmux parallel chromium openssh-server openssh-client" ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential cmake ninja-build pkg-config \
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libfmt-dev doctest-dev libcli11-dev \
-  python3 python3-zmq clang libclang-rt-14-dev clang-format \
-  iproute2 tcpdump tmux parallel chromium openssh-server openssh-client >/dev/null
+# shellcheck disable=SC2086 # the lists are words on purpose
+$SUDO apt-get install -y -qq --no-install-recommends $build $rest >/dev/null

@@ -67,6 +67,29 @@ struct captured_log {
 
 common_options plaintext() { return common_options{}; }
 
+// A Secret volume as the kubelet writes one (its AtomicWriter): the files in a timestamped folder,
+// `..data` a symlink to it, and each key a symlink through `..data`, mode 0644 unless the
+// manifest sets defaultMode. Each entry of `files` is written with `mode`.
+void make_secret_volume(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& files,
+                        unsigned mode) {
+  const std::string stamp = "..2026_12_07_09_00_00.123456789";
+  fs::create_directories(dir / stamp);
+  for (const auto& [name, text] : files) {
+    write((dir / stamp / name).string(), text);
+    REQUIRE(::chmod((dir / stamp / name).c_str(), mode) == 0);
+  }
+  fs::create_directory_symlink(stamp, dir / "..data");
+  for (const auto& [name, text] : files) fs::create_symlink(fs::path("..data") / name, dir / name);
+}
+
+std::string secret_text(const std::string& name, const curve_keys& k) {
+  return format_certificate(certificate{.name = name, .public_key = k.public_key, .secret_key = k.secret_key});
+}
+
+std::string public_text(const std::string& name, const curve_keys& k) {
+  return format_certificate(certificate{.name = name, .public_key = k.public_key, .secret_key = {}});
+}
+
 } // namespace
 
 TEST_CASE("certificate reads the secret certificate czmq writes") {
@@ -271,4 +294,74 @@ TEST_CASE("security lets the ventilator accept the sink's key, under its certifi
   CHECK(s.name_of("nobody") == "");
   CHECK(s.server()->secret_key == s.own->secret_key);
   CHECK(s.client_of(sink_key)->server_key == sink_key);
+}
+
+TEST_CASE("certificate loading follows a Kubernetes Secret volume's symlinks and warns of its mode 0644") {
+  scratch_dir dir;
+  make_secret_volume(dir.path / "own", {{"vent.key_secret", czmq_secret}}, 0644);
+  REQUIRE(fs::is_symlink(dir.path / "own/vent.key_secret"));
+  captured_log log;
+  const auto c = load_certificate(dir / "own/vent.key_secret", true);
+  CHECK(c.secret_key == test_secret);
+  REQUIRE(log.lines.size() == 1); // the test wrote it, so we own it: group or others bits both count
+  CHECK(log.lines[0].find("is readable by others (mode 644)") != std::string::npos);
+}
+
+TEST_CASE("certificate loading does not warn of a Secret volume's 0400, nor of fsGroup's 0440 owned by root") {
+  scratch_dir dir;
+  make_secret_volume(dir.path / "own", {{"w.key_secret", czmq_secret}}, 0400);
+  captured_log log;
+  CHECK(load_certificate(dir / "own/w.key_secret", true).name == "alice");
+  CHECK(log.lines.empty());
+  if (::geteuid() != 0) return; // only root can give the file to another owner, as the kubelet does
+  // runAsUser + fsGroup: the kubelet makes the file root:fsGroup 0440 (kubernetes#57923), and the
+  // process is not root. Here, the other way round: the file is another user's, we are root.
+  const auto file = dir.path / "own/..2026_12_07_09_00_00.123456789/w.key_secret";
+  REQUIRE(::chown(file.c_str(), 65532, 65532) == 0);
+  REQUIRE(::chmod(file.c_str(), 0440) == 0);
+  CHECK(load_certificate(dir / "own/w.key_secret", true).name == "alice");
+  CHECK(log.lines.empty());
+  REQUIRE(::chmod(file.c_str(), 0444) == 0); // readable by anyone: still a warning
+  (void)load_certificate(dir / "own/w.key_secret", true);
+  CHECK(log.lines.size() == 1);
+}
+
+TEST_CASE("allowlist reads a Kubernetes Secret volume: symlinked *.key files, ..data and ..timestamp skipped") {
+  scratch_dir dir;
+  const auto w1 = new_curve_keypair();
+  const auto w2 = new_curve_keypair();
+  make_secret_volume(dir.path / "allowed", {{"w1.key", public_text("w1", w1)}, {"w2.key", public_text("w2", w2)}},
+                     0644);
+  // A name under `..` is the kubelet's, never a key: even one ending in .key is not read.
+  write(dir / "allowed/..stale.key", "junk\n");
+  captured_log log;
+  const auto keys = load_allowlist(dir / "allowed");
+  REQUIRE(keys.size() == 2);
+  CHECK(keys.at(w1.public_key).name == "w1");
+  CHECK(keys.at(w2.public_key).name == "w2");
+  CHECK(log.lines.empty()); // public certificates: their mode is nobody's business
+}
+
+TEST_CASE("security loads the ventilator's keys from Kubernetes Secret volumes, as the manifests mount them") {
+  scratch_dir dir;
+  const auto vent = new_curve_keypair();
+  const auto sink = new_curve_keypair();
+  const auto worker = new_curve_keypair();
+  make_secret_volume(dir.path / "own", {{"vent.key_secret", secret_text("vent", vent)}}, 0644);
+  make_secret_volume(dir.path / "public",
+                     {{"vent.key", public_text("vent", vent)}, {"sink.key", public_text("sink", sink)}}, 0644);
+  make_secret_volume(dir.path / "allowed", {{"worker.key", public_text("worker", worker)}}, 0644);
+  captured_log log;
+  auto o = plaintext();
+  o.ventilator = "tcp://0.0.0.0:5557";
+  o.key = dir / "own/vent.key_secret";
+  o.sink_key = dir / "public/sink.key";
+  o.allow = dir / "allowed";
+  const auto s = load_security(o, role::ventilator);
+  REQUIRE(s.curve());
+  CHECK(s.own->public_key == vent.public_key);
+  CHECK(s.sink_key == sink.public_key);
+  CHECK(s.name_of(worker.public_key) == "worker");
+  CHECK(s.name_of(sink.public_key) == "sink");
+  CHECK(s.allowed.size() == 2);
 }

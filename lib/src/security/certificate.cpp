@@ -39,9 +39,16 @@ std::string_view value_of(std::string_view v) {
   return v.substr(0, v.find_first_of(" \t#"));
 }
 
-// Reads a key file. Returns: its text, and its mode bits as the open descriptor has them (the
-// file checked is the file read).
-std::pair<std::string, unsigned> read_file(const std::string& path, std::string_view what) {
+struct key_file {
+  std::string text;
+  unsigned mode; // permission bits
+  uid_t owner;
+};
+
+// Reads a key file, through symlinks (Kubernetes mounts a Secret's files as `key -> ..data/key`).
+// Returns: its text, and its mode bits and owner as the open descriptor has them (the file
+// checked is the file read).
+key_file read_file(const std::string& path, std::string_view what) {
   // O_NONBLOCK: a FIFO named as a key must fail, not wait for a writer.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw error(fmt::format("cannot read {} '{}': {}", what, path, std::strerror(errno)));
@@ -68,7 +75,7 @@ std::pair<std::string, unsigned> read_file(const std::string& path, std::string_
     }
   }
   ::close(fd);
-  return {std::move(text), static_cast<unsigned>(st.st_mode & 0777)};
+  return {std::move(text), static_cast<unsigned>(st.st_mode & 0777), st.st_uid};
 }
 
 void write_new_file(const std::string& path, const std::string& text, mode_t mode) {
@@ -152,14 +159,18 @@ std::string format_certificate(const certificate& c) {
 }
 
 certificate load_certificate(const std::string& path, bool need_secret) {
-  const auto [text, mode] = read_file(path, "key");
+  const auto [text, mode, owner] = read_file(path, "key");
   certificate c;
   try {
     c = parse_certificate(text, path, need_secret);
   } catch (const error& e) {
     throw error(fmt::format("cannot read key {}", e.what()));
   }
-  if (!c.secret_key.empty() && (mode & 077) != 0)
+  // As ssh's check: group or others bits matter on a file we own (we could chmod it); on a file
+  // someone else owns, only others' bits do. A Kubernetes Secret volume with fsGroup is
+  // root:fsGroup 0440 whatever its defaultMode (kubernetes#57923): no warning we could act on.
+  const unsigned exposed = owner == ::geteuid() ? 077 : 007;
+  if (!c.secret_key.empty() && (mode & exposed) != 0)
     log::warn("secret key '{}' is readable by others (mode {:03o}): chmod 600 it", path, mode);
   if (c.name.empty()) c.name = c.public_key.substr(0, 8); // a certificate from elsewhere may have none
   return c;
@@ -171,6 +182,9 @@ std::map<std::string, certificate> load_allowlist(const std::string& dir) {
   std::vector<std::string> files;
   while (const dirent* e = ::readdir(d)) {
     const std::string_view n = e->d_name;
+    // Kubernetes' own entries in a Secret volume (`..data`, `..2026_12_07_09_00_00.123`): the
+    // `..` prefix is reserved to it (a Secret's key cannot start with one).
+    if (n.starts_with("..")) continue;
     if (n.size() > 4 && n.substr(n.size() - 4) == ".key") files.emplace_back(n);
   }
   ::closedir(d);

@@ -28,12 +28,14 @@ certificate parse_certificate(std::string_view text, std::string_view where, boo
 // public file's.
 std::string format_certificate(const certificate& c);
 
-// Reads a certificate file. A secret one readable by group or others is used, with a warning (as
-// ssh does for its keys).
+// Reads a certificate file, through symlinks. A secret one readable by others, or by group or
+// others when we own it, is used with a warning (as ssh does for its keys).
 // Throws: error "cannot read key 'PATH': REASON" (missing, unreadable, wrong format).
 certificate load_certificate(const std::string& path, bool need_secret);
 
-// Reads every public certificate (`*.key`) in `dir`: the clients a server accepts, by public key.
+// Reads every public certificate (`*.key`, symlinks followed) in `dir`: the clients a server
+// accepts, by public key. Names starting with `..` are skipped: Kubernetes' bookkeeping in a
+// Secret volume.
 // Throws: error "cannot read --allow 'DIR': REASON", or the first bad file's error. An empty
 //         folder is an error too: it would refuse everyone.
 std::map<std::string, certificate> load_allowlist(const std::string& dir);
