@@ -167,7 +167,9 @@ class Layout:
         return out
 
 
-class Kubernetes(unittest.TestCase):
+class Manifests(unittest.TestCase):
+    """The manifests, parsed once, and a job run with their command lines (no test here)."""
+
     @classmethod
     def setUpClass(cls):
         cls.docs = load_manifests()
@@ -183,6 +185,44 @@ class Kubernetes(unittest.TestCase):
         self.addCleanup(shutil.rmtree, d, True)
         return make_secrets(d)
 
+    def run_job(self, bin_dir=None, workers=2):
+        """Runs the manifests' commands here, keys from make-secrets.sh in Secret layouts of mode
+        0644 (the default the loader must accept), and checks the output and every exit code."""
+        _, secrets = self.secrets()
+        # A linger long enough for the late worker below to start on a slow machine.
+        lay = Layout(self, self.docs, secrets, mode=0o644, linger_ms=15000)
+        work = lay.root
+        procs = []
+
+        def start(job, name, pod):
+            p = Proc(lay.argv(job, name, bin_dir, pod), work, f"{pod}.{name}")
+            procs.append(p)
+            return p
+
+        self.addCleanup(lambda: [p.close() for p in procs])
+        vent = start("mtask-coordinator", "ventilator", "coordinator")
+        sink = start("mtask-coordinator", "sink", "coordinator")
+        ws = [start("mtask-workers", "worker", f"worker{i}") for i in range(workers)]
+        self.assertEqual(sink.wait(120), 0, sink.stderr())
+        for w in ws:
+            self.assertEqual(w.wait(60), 0, w.stderr())
+        # A worker pod that starts after the job ended, while the ventilator lingers: exits 0 at once.
+        self.assertTrue(vent.alive(), "the ventilator lingers")
+        t0 = time.monotonic()
+        late = start("mtask-workers", "worker", "late")
+        self.assertEqual(late.wait(60), 0, late.stderr())
+        # "At once": well within the linger, against --idle-timeout-ms's 15 minutes without it.
+        self.assertLess(time.monotonic() - t0, 10, "a late worker hears at once that the job is over")
+        self.assertEqual(vent.wait(60), 0, vent.stderr())
+        text = self.docs[("ConfigMap", "mtask-input")]["data"]["input.txt"]
+        self.assertEqual(sink.stdout().decode(), text.upper())  # -k: input order; tr a-z A-Z
+        # The Secret's default mode 0644 is accepted, with the warning ssh would give.
+        self.assertIn("vent.key_secret' is readable by others (mode 644)", vent.stderr())
+        self.assertEqual(sink.stderr(), "")  # -q
+        return lay
+
+
+class Kubernetes(Manifests):
     def test_manifests_are_the_expected_kinds(self):
         self.assertEqual(sorted(self.docs), [("ConfigMap", "mtask-input"), ("Job", "mtask-coordinator"),
                                              ("Job", "mtask-workers"), ("Service", "mtask")])
@@ -304,44 +344,13 @@ class Kubernetes(unittest.TestCase):
         self.assertEqual(flag(self.vent, "--sink-key"), "/keys/public/sink.key")
         self.assertEqual(flag(self.worker, "--sink-key"), "/keys/public/sink.key")
 
-    def run_job(self, bin_dir=None, workers=2):
-        """Runs the manifests' commands here, keys from make-secrets.sh in Secret layouts of mode
-        0644 (the default the loader must accept), and checks the output and every exit code."""
-        _, secrets = self.secrets()
-        # A linger long enough for the late worker below to start on a slow machine.
-        lay = Layout(self, self.docs, secrets, mode=0o644, linger_ms=15000)
-        work = lay.root
-        procs = []
-
-        def start(job, name, pod):
-            p = Proc(lay.argv(job, name, bin_dir, pod), work, f"{pod}.{name}")
-            procs.append(p)
-            return p
-
-        self.addCleanup(lambda: [p.close() for p in procs])
-        vent = start("mtask-coordinator", "ventilator", "coordinator")
-        sink = start("mtask-coordinator", "sink", "coordinator")
-        ws = [start("mtask-workers", "worker", f"worker{i}") for i in range(workers)]
-        self.assertEqual(sink.wait(120), 0, sink.stderr())
-        for w in ws:
-            self.assertEqual(w.wait(60), 0, w.stderr())
-        # A worker pod that starts after the job ended, while the ventilator lingers: exits 0 at once.
-        self.assertTrue(vent.alive(), "the ventilator lingers")
-        t0 = time.monotonic()
-        late = start("mtask-workers", "worker", "late")
-        self.assertEqual(late.wait(60), 0, late.stderr())
-        # "At once": well within the linger, against --idle-timeout-ms's 15 minutes without it.
-        self.assertLess(time.monotonic() - t0, 10, "a late worker hears at once that the job is over")
-        self.assertEqual(vent.wait(60), 0, vent.stderr())
-        text = self.docs[("ConfigMap", "mtask-input")]["data"]["input.txt"]
-        self.assertEqual(sink.stdout().decode(), text.upper())  # -k: input order; tr a-z A-Z
-        # The Secret's default mode 0644 is accepted, with the warning ssh would give.
-        self.assertIn("vent.key_secret' is readable by others (mode 644)", vent.stderr())
-        self.assertEqual(sink.stderr(), "")  # -q
-        return lay
-
     def test_a_job_runs_with_the_manifests_commands_and_keys_in_secret_layouts(self):
         self.run_job()
+
+
+class KubernetesImage(Manifests):
+    """The Dockerfile's build stage, run as a script: a CTest entry of its own (e2e.test_kubernetes_image),
+    run once, not again under the sanitizers (it builds its own Release binaries)."""
 
     def test_the_dockerfile_build_stage_builds_binaries_that_run_the_job(self):
         stages = parse_dockerfile(os.path.join(K8S, "Dockerfile"))
