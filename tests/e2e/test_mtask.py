@@ -5,6 +5,7 @@ sink's exit code, usage errors, and cleanup of everything it started (its childr
 success, on SIGINT and on its own kill -9, private folder included."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -173,6 +174,39 @@ class Mtask(E2E):
                 self.assertIn(needle, err)
                 self.assertIn("try --help", err)
         self.assertNoPrivateFolderLeft()
+
+    def test_default_slots_follow_the_cpus_we_may_use(self):
+        # -j's default is the cores this process may use: its affinity (taskset, a cpuset) and a
+        # cgroup CPU quota, as a container's CPU limit sets it (a pod limited to 2 CPUs on a 64-core
+        # node must not run 64 tasks at once).
+        def default_slots(prefix=()):
+            out = subprocess.run(list(prefix) + [binary("mtask-worker"), "--help"], capture_output=True, text=True,
+                                 check=True).stdout
+            return int(re.search(r"default: one per core \((\d+) here\)", out).group(1))
+
+        self.assertEqual(default_slots(["taskset", "-c", "0"]), 1)
+        if os.geteuid() != 0:
+            raise AssertionError("this test needs root to make a cgroup with a CPU quota; CI runs as root")
+        name = f"mtask-e2e-{os.getpid()}"
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # cgroup v2
+            with open("/sys/fs/cgroup/cgroup.subtree_control", "w") as f:
+                f.write("+cpu")
+            cg = f"/sys/fs/cgroup/{name}"
+            os.mkdir(cg)
+            self.addCleanup(os.rmdir, cg)
+            with open(f"{cg}/cpu.max", "w") as f:
+                f.write("150000 100000")  # 1.5 CPUs
+        else:  # cgroup v1's cpu controller
+            cg = f"/sys/fs/cgroup/cpu/{name}"
+            os.mkdir(cg)
+            self.addCleanup(os.rmdir, cg)
+            with open(f"{cg}/cpu.cfs_period_us", "w") as f:
+                f.write("100000")
+            with open(f"{cg}/cpu.cfs_quota_us", "w") as f:
+                f.write("50000")  # half a CPU
+        quota = 2 if cg.startswith("/sys/fs/cgroup/mtask") else 1
+        enter = ["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh"]
+        self.assertEqual(default_slots(enter), min(quota, os.cpu_count()))
 
     def test_help_lists_every_roles_flags(self):
         rc, out, err = self.run_mtask(["--help"])

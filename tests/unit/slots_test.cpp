@@ -60,3 +60,16 @@ TEST_CASE("slots: anything else is a usage error naming the text") {
   CHECK_THROWS_WITH_AS((void)parse_slots(" 2", 2), "-j: ' 2' is not N, 0, N%, +N or -N", mtask::usage_error);
   CHECK_THROWS_WITH_AS((void)parse_slots("4097", 2), "-j: 4097 is more than the most slots (4096)", mtask::usage_error);
 }
+
+TEST_CASE("slots: a cgroup CPU quota counts as its cores, rounded up; 'max' is no limit") {
+  using mtask::cores_of_cpu_max;
+  CHECK(cores_of_cpu_max("200000 100000\n") == 2u);
+  CHECK(cores_of_cpu_max("150000 100000") == 2u); // 1.5 CPUs: two tasks keep them busy
+  CHECK(cores_of_cpu_max("50000 100000") == 1u);
+  CHECK(cores_of_cpu_max("6400000 100000") == 64u);
+  CHECK_FALSE(cores_of_cpu_max("max 100000\n"));
+  CHECK_FALSE(cores_of_cpu_max("-1 100000")); // cgroup v1's "no quota"
+  CHECK_FALSE(cores_of_cpu_max(""));
+  CHECK_FALSE(cores_of_cpu_max("garbage"));
+  CHECK(mtask::core_count() >= 1u);
+}

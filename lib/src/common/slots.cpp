@@ -3,11 +3,17 @@
 
 #include "mtask/error.hpp"
 
+#include <sched.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
 #include <thread>
 
 namespace mtask {
@@ -31,7 +37,81 @@ unsigned clamp_slots(std::uint64_t v) { return static_cast<unsigned>(std::clamp<
 
 } // namespace
 
-unsigned core_count() { return std::max(1u, std::thread::hardware_concurrency()); }
+std::optional<unsigned> cores_of_cpu_max(std::string_view text) {
+  const auto space = text.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  const auto quota_text = text.substr(0, space);
+  auto period_text = text.substr(space + 1);
+  while (!period_text.empty() && (period_text.back() == '\n' || period_text.back() == ' '))
+    period_text.remove_suffix(1);
+  std::int64_t quota = 0;
+  std::int64_t period = 0;
+  if (std::from_chars(quota_text.data(), quota_text.data() + quota_text.size(), quota).ec != std::errc() ||
+      std::from_chars(period_text.data(), period_text.data() + period_text.size(), period).ec != std::errc() ||
+      quota <= 0 || period <= 0) {
+    return std::nullopt; // "max": no limit
+  }
+  return static_cast<unsigned>(std::max<std::int64_t>(1, (quota + period - 1) / period));
+}
+
+namespace {
+
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text, '\0');
+  return text;
+}
+
+// The tightest CPU quota of our cgroup and its parents (a container's limit is often set on a
+// parent of the cgroup we run in): cgroup v2's cpu.max, or v1's cpu controller. Inside a container
+// the paths in /proc/self/cgroup may not exist under its /sys/fs/cgroup: the walk up to the root
+// reads the container's own files there.
+std::optional<unsigned> cgroup_cores() {
+  std::optional<unsigned> best;
+  const auto take = [&](std::optional<unsigned> c) {
+    if (c && (!best || *c < *best)) best = c;
+  };
+  std::istringstream lines(read_small_file("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    // "ID:CONTROLLERS:PATH": ID 0 with no controllers is v2; v1's cpu may be mounted as "cpu,cpuacct".
+    const auto first = line.find(':');
+    const auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const auto controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    const bool v2 = line.compare(0, second + 1, "0::") == 0;
+    if (!v2 && controllers.find(",cpu,") == std::string::npos) continue;
+    std::string path = line.substr(second + 1);
+    while (true) {
+      if (v2) {
+        take(cores_of_cpu_max(read_small_file("/sys/fs/cgroup" + path + "/cpu.max")));
+      } else {
+        const auto dir = "/sys/fs/cgroup/cpu" + path;
+        const auto quota = read_small_file(dir + "/cpu.cfs_quota_us");
+        if (!quota.empty())
+          take(cores_of_cpu_max(quota.substr(0, quota.find('\n')) + " " + read_small_file(dir + "/cpu.cfs_period_us")));
+      }
+      if (path.empty() || path == "/") break;
+      path = path.substr(0, path.rfind('/'));
+      if (path.empty()) path = "/";
+    }
+  }
+  return best;
+}
+
+} // namespace
+
+unsigned core_count() {
+  // The processors we may run on (taskset, a cpuset), then what a CPU quota (a container's CPU
+  // limit) lets us use: -j from a 64-core node's count in a pod limited to 2 CPUs would run 64
+  // tasks on 2 CPUs' worth of time. As Go's runtime and the JVM read it; nproc reads only the first.
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) cores = std::max(1, CPU_COUNT(&set));
+  if (const auto limit = cgroup_cores()) cores = std::min(cores, *limit);
+  return cores;
+}
 
 unsigned parse_slots(std::string_view text, unsigned cores) {
   cores = std::max(1u, cores);

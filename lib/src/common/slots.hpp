@@ -2,6 +2,7 @@
 // relative to the cores. Parsed in one place for mtask-worker, C++ workers and mtask.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 namespace mtask {
@@ -12,8 +13,14 @@ inline constexpr unsigned max_slots = 4096;
 // about 250 on a default Linux; a fixed number keeps a job's shape the same on every machine.
 inline constexpr unsigned zero_slots = 256;
 
-// The cores this machine has (std::thread::hardware_concurrency), at least 1.
+// The cores this process may use, at least 1: the processors its affinity allows, or fewer when
+// a cgroup CPU quota (a container's CPU limit: cgroup v2 cpu.max, v1 cfs_quota_us) allows less,
+// rounded up.
 [[nodiscard]] unsigned core_count();
+
+// Returns: the cores cgroup v2's cpu.max text ("QUOTA PERIOD", or "max PERIOD") allows, rounded
+// up; nothing for "max" or text that is not a quota.
+[[nodiscard]] std::optional<unsigned> cores_of_cpu_max(std::string_view text);
 
 // Returns: the slots `text` asks for on a machine with `cores` cores: "N" (1..max_slots), "0"
 //          (zero_slots), "N%" (N% of the cores, rounded to nearest as parallel does: 75% of 2 is
