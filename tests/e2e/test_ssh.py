@@ -33,7 +33,7 @@ BARRIER = (
 
 
 def worker_pids(host):
-    """The mtask-worker processes (and their tasks' shells) running in `host`'s namespace."""
+    """The mtask-worker processes, their scripts and their tasks running in `host`'s namespace."""
     found = []
     for pid in netns._pids_in(host.ns):
         try:
@@ -41,7 +41,7 @@ def worker_pids(host):
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "mtask-worker" in cmd or "mtask-remote-worker" in cmd:
+        if "mtask-worker" in cmd or "mtask-remote-worker" in cmd or cmd.startswith("sleep 600"):
             found.append((pid, cmd))
     return found
 
@@ -179,17 +179,37 @@ class Ssh(unittest.TestCase):
         self.assertIn("no worker is left: stopping the job", p.stderr())
         self.assertEqual(netns._pids_in(self.a.ns), [], "nothing of the job is left on A")
 
-    def test_kill_9_of_mtask_ends_every_remote_worker(self):
-        # Tasks of ten minutes: only the end of the ssh session can stop them in time.
-        p = self.mtask(["--ssh", f"{self.b.address},{self.c.address}", "-j", "2", "--builtin", "sleep"],
-                       b"600\n" * 8)
-        for h in (self.b, self.c):
-            wait_until(lambda h=h: worker_pids(h), JOB_TIMEOUT, f"a worker on {h.name}", lambda: tail(p.stderr()))
+    def kill_mtask_and_check_the_hosts(self, p):
         p.signal(signal.SIGKILL)
         p.wait(30)
         wait_until(lambda: not netns._pids_in(self.a.ns), 60, "mtask's children on A to die with it",
                    lambda: netns._pids_in(self.a.ns))
         self.assert_clean()
+
+    def test_kill_9_of_mtask_ends_every_remote_worker_and_its_commands(self):
+        # Commands of ten minutes, running on both hosts (each leaves a marker; at most two run on a
+        # host): only the end of the ssh sessions can stop them in time.
+        markers = os.path.join(self.dir, "markers")
+        os.mkdir(markers)
+        p = self.mtask(["--ssh", f"{self.b.address},{self.c.address}", "-j", "2", "--",
+                        "sh", "-c", 'touch "$1/$$"; exec sleep 600', "sh", markers], b"x\n" * 8)
+        wait_until(lambda: len(os.listdir(markers)) >= 4, JOB_TIMEOUT, "two commands running on each host",
+                   lambda: tail(p.stderr()))
+        self.kill_mtask_and_check_the_hosts(p)
+
+    def test_kill_9_of_mtask_ends_a_remote_worker_busy_with_a_builtin_task(self):
+        # A built-in task cannot be interrupted: the worker finishes it before it heeds SIGTERM, so
+        # the remote script follows with SIGKILL. (The tasks start as soon as the workers join.)
+        p = self.mtask(["-v", "--ssh", f"{self.b.address},{self.c.address}", "-j", "2", "--builtin", "sleep"],
+                       b"600\n" * 8)
+        wait_until(lambda: p.stderr().count(" joined (2 slots)") >= 2, JOB_TIMEOUT, "both workers joining",
+                   lambda: tail(p.stderr()))
+        self.kill_mtask_and_check_the_hosts(p)
+
+    def test_a_stray_word_in_a_login_is_refused_before_anything_starts(self):
+        p = self.mtask(["--ssh", f"root {self.b.address}", "--", "cat"], b"x\n")
+        self.assertEqual(p.wait(JOB_TIMEOUT), 2, p.stderr())
+        self.assertIn("'root' is not an ssh option", p.stderr())
 
     def test_listen_serves_a_worker_started_by_hand_with_the_printed_line(self):
         keygen = binary("mtask-keygen")

@@ -160,10 +160,9 @@ TEST_CASE("remote worker: ssh gets no terminal, the login, and one line that run
       plan_remote_worker({"ssh", "-i", "/k"}, login, {worker, "--once", "-- it's", "$HOME", "a\nb"}, secret);
   REQUIRE(cmd.argv.size() == 10);
   CHECK(cmd.argv[0] == "ssh");
-  CHECK(cmd.argv[3] == "-T");
-  CHECK(cmd.argv[5] == "BatchMode=yes");
-  CHECK(cmd.argv[6] == "-p");
-  CHECK(cmd.argv[8] == "alice@node7");
+  // The login's options, then ours (for -t/-T the last wins), then the host.
+  CHECK(std::vector<std::string>(cmd.argv.begin(), cmd.argv.begin() + 9) ==
+        std::vector<std::string>{"ssh", "-i", "/k", "-p", "2222", "-T", "-o", "BatchMode=yes", "alice@node7"});
   CHECK(cmd.stdin_data == secret);
   CHECK(cmd.argv[9].find("S3CR3T") == std::string::npos); // never on a command line
 
@@ -188,15 +187,37 @@ TEST_CASE("remote worker: without keys nothing is read, and the worker's exit co
   CHECK(read_file(dir.path + "/out") == "1:x y\n");
 }
 
-TEST_CASE("remote worker: the end of ssh's stdin (mtask done, or killed) stops the worker") {
+// Runs a remote worker whose program is `worker_script` with ssh's stdin already at its end (the
+// session gone: mtask done or killed). Returns: the script's exit status.
+int run_with_stdin_gone(const std::string& worker_script) {
   temp_dir dir;
   const auto worker = dir.path + "/worker";
-  std::ofstream(worker) << "#!/bin/sh\nexec sleep 600\n";
+  std::ofstream(worker) << worker_script;
   ::chmod(worker.c_str(), 0755);
   const auto cmd = plan_remote_worker({"ssh"}, parse_ssh_login("node"), {worker}, std::nullopt);
   std::ofstream(dir.path + "/line") << cmd.argv.back();
-  // stdin at its end at once: the worker must not run its 600 s.
   const auto run = "TMPDIR=" + dir.path + " sh -c \"$(cat " + dir.path + "/line)\" < /dev/null";
-  const int status = std::system(run.c_str());
-  CHECK(WEXITSTATUS(status) == 128 + SIGTERM);
+  return WEXITSTATUS(std::system(run.c_str()));
+}
+
+TEST_CASE("remote worker: the end of ssh's stdin (mtask done, or killed) stops the worker") {
+  // The worker must not run its 600 s.
+  CHECK(run_with_stdin_gone("#!/bin/sh\nexec sleep 600\n") == 128 + SIGTERM);
+}
+
+TEST_CASE("sshlogin: a word before the host that is no ssh option is refused, not made the destination") {
+  CHECK_THROWS_WITH_AS(parse_ssh_login("alice 10.0.0.7"),
+                       "sshlogin 'alice 10.0.0.7': 'alice' is not an ssh option (the host is the last word; an "
+                       "option's value cannot hold a comma: put such options in --ssh-command or ~/.ssh/config)",
+                       usage_error);
+  CHECK_THROWS_WITH_AS(parse_ssh_login("-p node"), "sshlogin '-p node': '-p' needs a value before the host",
+                       usage_error);
+  CHECK_THROWS_AS(parse_ssh_login("-o Ciphers=a"), usage_error); // "-o Ciphers=a,b host" split at the comma
+  CHECK_THROWS_AS(collect_ssh_logins({"-o Ciphers=a,b node"}, {}), usage_error);
+  CHECK(parse_ssh_login("-4 -C -p 22 -oBatchMode=no node").host() == "node");
+  CHECK_THROWS_WITH_AS(parse_ssh_login("5000/node"), "-j: 5000 is more than the most slots (4096)", usage_error);
+}
+
+TEST_CASE("remote worker: one that ignores SIGTERM (a built-in task runs to its end) gets SIGKILL") {
+  CHECK(run_with_stdin_gone("#!/bin/sh\ntrap '' TERM\nexec sleep 600\n") == 128 + SIGKILL);
 }

@@ -1,6 +1,7 @@
 // What to start where for an mtask job that takes workers from other hosts.
 #include "launch/fleet.hpp"
 
+#include "common/log.hpp"
 #include "exec/replacement.hpp"
 #include "launch/job_access.hpp"
 #include "launch/ssh_logins.hpp"
@@ -34,11 +35,17 @@ fleet_plan plan_fleet(launch_options& opts, const std::string& private_path) {
   auto& r = opts.remote;
   if (!r.any()) return plan;
   const auto logins = collect_ssh_logins(r.ssh, r.sshloginfiles);
+  if (logins.empty() && r.listen.empty()) throw usage_error("--sshloginfile: no sshlogin in the file(s)");
   const auto local = std::find_if(logins.begin(), logins.end(), [](const auto& l) { return l.local(); });
   plan.local_worker = logins.empty() || local != logins.end();
   if (local != logins.end() && local->slots) opts.worker.slots = std::stoi(*local->slots);
   const auto first_remote = std::find_if(logins.begin(), logins.end(), [](const auto& l) { return !l.local(); });
-  if (r.listen.empty() && first_remote == logins.end()) return plan; // only ':': a job on this machine
+  if (r.listen.empty() && first_remote == logins.end()) {
+    // Only ':': a job on this machine, over ipc://, where keys mean nothing.
+    if (r.insecure || !r.allow.empty())
+      throw usage_error("--insecure and --allow need a host to serve: --ssh lists only ':' (this machine)");
+    return plan;
+  }
 
   // The address every worker is told: --listen's, or ours on the way to the first ssh host.
   std::optional<int> port;
@@ -53,6 +60,14 @@ fleet_plan plan_fleet(launch_options& opts, const std::string& private_path) {
     } catch (const error& e) {
       throw error(fmt::format("{}: give --listen ADDR, the address the hosts reach this machine at", e.what()));
     }
+  }
+  if (address.rfind("127.", 0) == 0) {
+    // /etc/hosts often maps this machine's name to 127.0.1.1: its workers would be told to
+    // connect to themselves, and fail a minute later with no hint why.
+    log::warn(
+        "workers will be told to connect to {}, which only this machine reaches: give --listen the "
+        "address of this machine that the other hosts reach",
+        address);
   }
   const auto ep = pick_endpoints(address, port);
   plan.serving = true;
@@ -108,7 +123,8 @@ fleet_plan plan_fleet(launch_options& opts, const std::string& private_path) {
     plan.remotes.push_back({.host = login.text(), .command = plan_remote_worker(ssh_command, login, argv, secret)});
   }
 
-  if (!r.listen.empty()) {
+  // Printed only when a worker started by hand could join: its key in --allow, or no keys at all.
+  if (!r.listen.empty() && (r.insecure || !r.allow.empty())) {
     for (const auto& w : line.head) plan.join_line += shell_quote(w) + " ";
     if (keys) plan.join_line += "--key YOUR.key_secret ";
     plan.join_line += "[-j N] ";

@@ -98,7 +98,8 @@ certificate new_certificate(const std::string& name) {
 
 listen_spec parse_listen(const std::string& text) {
   listen_spec spec{.host = text, .port = std::nullopt};
-  // HOST:PORT, but an IPv6 address has colons of its own: only "[...]:PORT" or a single colon.
+  // HOST:PORT with a single colon (IPv4 only: an IPv6 address, with colons of its own, is refused
+  // below).
   if (const auto colon = text.rfind(':'); colon != std::string::npos && text.find(':') == colon) {
     spec.host = text.substr(0, colon);
     int port = 0;

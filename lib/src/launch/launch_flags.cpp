@@ -57,10 +57,14 @@ void add_remote_flags(CLI::App& app, remote_options& r) {
                  "Also run a worker on each host over ssh, as parallel -S: [N/][ssh options ][user@]host (N: its -j; "
                  "':' is this machine, which otherwise runs none), comma-separated or repeated. Each host gets a key "
                  "of its own, sent over ssh; its worker ends with the job, or when ssh's connection does")
-      ->type_name("LOGINS");
+      ->type_name("LOGINS")
+      ->expected(1) // one value a use: a command given without -- is not more logins
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--slf,--sshloginfile", r.sshloginfiles,
                  "Hosts for --ssh from FILE, one sshlogin a line ('#' comments)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--ssh-command", r.ssh_command, "The ssh program and its options, split at spaces (\"ssh -i KEY\")")
       ->capture_default_str();
   app.add_option("--remote-worker", r.remote_worker, "The mtask-worker program on the ssh hosts")

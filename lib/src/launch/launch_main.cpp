@@ -67,16 +67,17 @@ int launch_main(int argc, char** argv) {
     log::error("{}", e.what());
     return exit_failure;
   }
-  const auto& command = opts.worker.command;
-  if (!opts.worker.handler && !opts.worker.dry_run && !has_replacement_string(command.front()) &&
-      find_executable(command.front()).empty()) {
-    log::error("command '{}' not found or not executable", command.front());
-    return exit_failure;
-  }
   try {
     // Destroyed last: after every child has been waited for.
     const private_dir dir;
     const auto fleet = plan_fleet(opts, dir.path());
+    // Only where a worker runs here: with --ssh alone, the command may exist on the hosts only.
+    const auto& command = opts.worker.command;
+    if (fleet.local_worker && !opts.worker.handler && !opts.worker.dry_run &&
+        !has_replacement_string(command.front()) && find_executable(command.front()).empty()) {
+      log::error("command '{}' not found or not executable", command.front());
+      return exit_failure;
+    }
     if (!fleet.serving) {
       for (common_options* c : {&opts.ventilator.common, &opts.worker.common, &opts.sink.common}) {
         c->ventilator = dir.endpoint("ventilator");
@@ -114,7 +115,14 @@ int launch_main(int argc, char** argv) {
                 role_kind::worker);
     }
     // Last: no role forked after them inherits the write ends of their stdin.
-    for (const auto& remote : fleet.remotes) start_remote_worker(sup, remote);
+    try {
+      for (const auto& remote : fleet.remotes) start_remote_worker(sup, remote);
+    } catch (...) {
+      sup.stop_and_wait(); // the roles already started
+      throw;
+    }
+    // mtask's ventilator may linger for workers that arrive late: not cut short as a straggler.
+    sup.set_leave_grace(std::chrono::milliseconds(opts.ventilator.linger_ms));
     return sup.wait();
   } catch (const usage_error& e) {
     log::error("{} (try --help)", e.what());

@@ -1,6 +1,7 @@
 // Parsing GNU parallel's sshlogin syntax.
 #include "launch/ssh_logins.hpp"
 
+#include "common/slots.hpp"
 #include "mtask/error.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +15,9 @@
 
 namespace mtask {
 namespace {
+
+// ssh's options that take a value (ssh(1), OpenSSH 9.2): "-p 2222", "-i KEY", "-o OPT".
+constexpr std::string_view ssh_options_with_argument = "BbcDEeFIiJLlmOoPpQRSWw";
 
 std::string trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r");
@@ -62,6 +66,20 @@ ssh_login parse_ssh_login(const std::string& text) {
     throw usage_error(fmt::format("sshlogin '{}' ends with '{}', not a host", text, login.words.back()));
   if (login.words.size() > 1 && login.words.back() == ":")
     throw usage_error(fmt::format("sshlogin '{}': ':' (this machine) takes no ssh options", text));
+  // Every word before the host must be an ssh option or its value: a stray word would become
+  // ssh's destination, and the key made for the last word would go to that host instead.
+  const auto last = login.words.size() - 1;
+  for (std::size_t i = 0; i < last; ++i) {
+    const auto& w = login.words[i];
+    if (w.size() < 2 || w.front() != '-')
+      throw usage_error(fmt::format(
+          "sshlogin '{}': '{}' is not an ssh option (the host is the last word; an option's value cannot hold a "
+          "comma: put such options in --ssh-command or ~/.ssh/config)",
+          text, w));
+    if (w.size() == 2 && ssh_options_with_argument.find(w[1]) != std::string_view::npos && ++i == last)
+      throw usage_error(fmt::format("sshlogin '{}': '{}' needs a value before the host", text, w));
+  }
+  if (login.slots) (void)parse_slots(*login.slots, 1); // at most max_slots, as -j
   return login;
 }
 

@@ -17,6 +17,9 @@ namespace {
 // After the sink is done, the ventilator and the worker leave on their own as soon as they hear it;
 // this is only for one that does not (a worker that lost its ventilator first).
 constexpr auto leave_grace = std::chrono::seconds(10);
+// An ssh whose worker has not ended within this after the sink (its stdin closed) is still
+// connecting, or its host is unreachable: the job needs it no more.
+constexpr auto remote_grace = std::chrono::seconds(3);
 // After SIGTERM, a role shuts down cleanly (a worker stops its commands: SIGTERM, SIGKILL 1 s later).
 constexpr auto term_grace = std::chrono::seconds(10);
 
@@ -36,7 +39,7 @@ std::string describe(int status) {
 
 } // namespace
 
-supervisor::supervisor() {
+supervisor::supervisor() : leave_grace_(leave_grace) {
   const sigset_t s = job_signals();
   ::sigprocmask(SIG_BLOCK, &s, &old_mask_);
 }
@@ -47,7 +50,7 @@ void supervisor::start(const role_process_spec& spec, role_kind kind, int stdin_
   try {
     const pid_t pid = start_role_process(spec, old_mask_);
     if (spec.stdin_fd >= 0) ::close(spec.stdin_fd);
-    children_.push_back(child{spec.name, pid, kind, stdin_writer, std::nullopt, 0});
+    children_.push_back(child{spec.name, pid, kind, stdin_writer, std::nullopt, 0, stdin_writer >= 0});
   } catch (...) {
     if (spec.stdin_fd >= 0) ::close(spec.stdin_fd);
     if (stdin_writer >= 0) ::close(stdin_writer);
@@ -56,6 +59,13 @@ void supervisor::start(const role_process_spec& spec, role_kind kind, int stdin_
     throw;
   }
 }
+
+void supervisor::stop_and_wait() {
+  stop_all(SIGTERM);
+  (void)wait();
+}
+
+void supervisor::set_leave_grace(std::chrono::milliseconds extra) { leave_grace_ = leave_grace + extra; }
 
 void supervisor::close_stdins() {
   for (auto& c : children_) {
@@ -104,7 +114,8 @@ void supervisor::on_exit(child& c) {
   if (c.kind == role_kind::sink) {
     sink_code_ = code;
     if (code == exit_ok || code == exit_tasks_failed) {
-      if (!term_at_) term_at_ = clock::now() + leave_grace;
+      if (!term_at_) term_at_ = clock::now() + leave_grace_;
+      remote_term_at_ = clock::now() + remote_grace;
       // Every result is in: a worker over ssh that has not heard yet (one still connecting, say)
       // need not; its session's end stops it now.
       close_stdins();
@@ -145,6 +156,14 @@ int supervisor::wait() {
       }
       stop_all(SIGKILL);
       kill_at_.reset();
+    } else if (remote_term_at_ && now >= *remote_term_at_) {
+      for (const auto& c : children_) {
+        if (c.remote && !c.code) {
+          log::info("{} was still starting when the job ended: stopping it", c.name);
+          ::kill(c.pid, SIGTERM);
+        }
+      }
+      remote_term_at_.reset();
     } else if (term_at_ && now >= *term_at_) {
       for (const auto& c : children_) {
         if (!c.code) log::warn("{} (pid {}) still runs after the sink finished: stopping it", c.name, c.pid);
@@ -153,7 +172,7 @@ int supervisor::wait() {
       stop_all(SIGTERM); // and their stdin closed: a worker over ssh stops when its session does
     }
     std::optional<clock::time_point> next;
-    for (const auto& d : {term_at_, kill_at_}) {
+    for (const auto& d : {term_at_, kill_at_, remote_term_at_}) {
       if (d && (!next || *d < *next)) next = d;
     }
     int sig = 0;

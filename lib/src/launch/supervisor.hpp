@@ -34,6 +34,12 @@ class supervisor {
   // Throws: error when it cannot be started (the ones already started are stopped and waited for).
   void start(const role_process_spec& spec, role_kind kind, int stdin_writer = -1);
 
+  // Stops every role started (SIGTERM, SIGKILL after a grace) and waits for them: for a job that
+  // cannot be started whole.
+  void stop_and_wait();
+  // How much longer than usual the roles may stay after the sink succeeded (mtask --linger-ms).
+  void set_leave_grace(std::chrono::milliseconds extra);
+
   // Waits until every child has exited.
   // Returns: 128+N when stopped by signal N; 1 when a role other than the sink failed (or the
   //          sink died of a signal); otherwise the sink's exit code (0, 3 or 1).
@@ -47,6 +53,7 @@ class supervisor {
     int stdin_writer;        // -1: none, or closed
     std::optional<int> code; // once exited: its exit code, or 128+signal
     int status = 0;          // once exited: as waitpid gave it
+    bool remote = false;     // started with a stdin pipe: a worker over ssh
   };
   using clock = std::chrono::steady_clock;
 
@@ -59,9 +66,11 @@ class supervisor {
 
   sigset_t old_mask_{};
   std::vector<child> children_;
-  int stop_signal_ = 0;                      // SIGINT/SIGTERM we received
-  bool failed_ = false;                      // a role failed: the job cannot finish
-  std::optional<clock::time_point> term_at_; // SIGTERM what is left (the sink is done)
+  int stop_signal_ = 0;                             // SIGINT/SIGTERM we received
+  bool failed_ = false;                             // a role failed: the job cannot finish
+  std::optional<clock::time_point> term_at_;        // SIGTERM what is left (the sink is done)
+  std::optional<clock::time_point> remote_term_at_; // SIGTERM an ssh still connecting (the sink is done)
+  clock::duration leave_grace_;
   std::optional<clock::time_point> kill_at_; // SIGKILL what is left
   std::optional<int> sink_code_;
 };

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 
 #include <cstring>
-#include <filesystem>
 #include <vector>
 
 namespace mtask {
@@ -68,10 +67,10 @@ bool host_is_loopback(std::string host) {
 
 // --ventilator-key and --sink-key take a certificate file or the public key itself (40 characters
 // of Z85), which mtask --listen prints in the command line a remote worker joins with: nothing to
-// copy but that line. A file of that name, should one exist, wins.
+// copy but that line. Text that is a key is always the key: a file of that name, planted in a
+// folder others can write to, must not decide which server we trust (such a file is ./NAME).
 certificate load_public(const std::string& path) {
-  std::error_code ec;
-  if (is_z85_key(path) && !std::filesystem::exists(path, ec)) return certificate{.name = "", .public_key = path};
+  if (is_z85_key(path)) return certificate{.name = "", .public_key = path};
   auto c = load_certificate(path, false);
   c.secret_key.clear();
   return c;
