@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import E2E, binary, lines, main, tail, wait_until
+from harness import E2E, binary, lines, main, run, tail, wait_until
 
 NUMBERS_1_200 = b"".join(b"%d\n" % i for i in range(1, 201))
 
@@ -220,6 +220,11 @@ class Mtask(E2E):
         quota = 2 if cg.startswith("/sys/fs/cgroup/mtask") else 1
         enter = ["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh"]
         self.assertEqual(default_slots(enter), min(quota, len(os.sched_getaffinity(0))))
+
+    def test_ssh_takes_one_login_a_use_so_a_command_without_dashes_still_runs(self):
+        # ':' is this machine: no ssh, no TCP; the words after the login are the command.
+        code, out, err = run([binary("mtask"), "-S", ":", "-k", "echo", "hi", "{}"], b"a\nb\n")
+        self.assertEqual((code, out), (0, b"hi a\nhi b\n"), err)
 
     def test_help_lists_every_roles_flags(self):
         rc, out, err = self.run_mtask(["--help"])

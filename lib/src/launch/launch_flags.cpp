@@ -59,11 +59,13 @@ void add_remote_flags(CLI::App& app, remote_options& r) {
                  "of its own, sent over ssh; its worker ends with the job, or when ssh's connection does")
       ->type_name("LOGINS")
       ->expected(1) // one value a use: a command given without -- is not more logins
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--slf,--sshloginfile", r.sshloginfiles,
                  "Hosts for --ssh from FILE, one sshlogin a line ('#' comments)")
       ->type_name("FILE")
       ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--ssh-command", r.ssh_command, "The ssh program and its options, split at spaces (\"ssh -i KEY\")")
       ->capture_default_str();
