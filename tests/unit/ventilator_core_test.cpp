@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -284,6 +286,25 @@ TEST_CASE("ventilator core finishes after the sink completes and every worker he
   f.core.advance(t0 + millis(1));
   REQUIRE(f.core.exit_code());
   CHECK(*f.core.exit_code() == 3);
+}
+
+TEST_CASE("ventilator core lingers after a complete job for late workers, tells them, and a stop ends it with 0") {
+  ventilator_config cfg;
+  cfg.linger = millis(60000);
+  fixture f(numbered(1), cfg);
+  f.sink_ready();
+  f.from("sink", wire::complete{.job = job, .total = 1, .failed = 0});
+  f.net.outcome["sink"] = send_result::unreachable; // the sink has left
+  f.core.advance(t0 + millis(10));
+  CHECK_FALSE(f.core.exit_code()); // no live worker left to tell, the sink gone: only the linger holds it
+  CHECK(f.core.next_wakeup() > t0 + millis(100)); // asleep until a heartbeat, not polling each millisecond
+  f.from("late", wire::worker_status{.job = 0, .name = "late", .slots = 1}, t0 + millis(20));
+  const auto told = f.net.messages_to<wire::vent_status>("late");
+  REQUIRE_FALSE(told.empty());
+  CHECK(told.back().complete);
+  f.core.stop(SIGTERM, t0 + millis(30)); // a Slurm script ends the linger: not a failure
+  REQUIRE(f.core.exit_code());
+  CHECK(*f.core.exit_code() == 0);
 }
 
 // ---- a restarted ventilator (the sink claims its job) ----

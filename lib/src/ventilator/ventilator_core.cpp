@@ -615,6 +615,13 @@ void ventilator_core::begin_abort(std::string reason, int code, time_point now) 
 
 void ventilator_core::stop(int signal, time_point now) {
   if (phase_ == phase::finished) return;
+  if (phase_ == phase::farewell) {
+    // The job is complete (the sink has its complete_ack): a stop now only cuts the farewell or
+    // the --linger-ms short, the way a Slurm script ends a linger once its workers are gone.
+    log::info("stopped by signal {} after the job completed", signal);
+    finish(failed_ > 0 ? exit_tasks_failed : exit_ok);
+    return;
+  }
   log::warn("stopped by signal {} with {} task(s) unfinished", signal, ledger_.size());
   if (phase_ == phase::aborting) {
     finish(128 + signal);
