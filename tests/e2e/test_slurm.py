@@ -77,6 +77,23 @@ def listening(port):
     return False
 
 
+def taken_port(offset):
+    """A socket listening on one port of a pair (offset 0: the first, 1: the second) whose other
+    port is free; returns (that socket, the pair's first port)."""
+    while True:
+        taken = socket.socket()
+        taken.bind(("0.0.0.0", 0))
+        base = taken.getsockname()[1] - offset
+        try:
+            with socket.socket() as other:
+                other.bind(("0.0.0.0", base + 1 - offset))
+        except OSError:
+            taken.close()
+            continue
+        taken.listen()
+        return taken, base
+
+
 def command_of(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -272,7 +289,9 @@ class Slurm(unittest.TestCase):
         return int(r.stdout.strip().split(";")[0]), submit_dir
 
     def job(self, job_id):
-        """scontrol's fields of a job, as a dict."""
+        """scontrol's fields of a job, as a dict. Callers poll it: at most 10 asks a second, so
+        that polling does not load slurmctld on a slow machine."""
+        time.sleep(0.1)
         text = self.cluster.run("scontrol", "show", "job", "-d", "-o", str(job_id))
         return dict(re.findall(r"(\w+)=(\S*)", text))
 
@@ -287,6 +306,23 @@ class Slurm(unittest.TestCase):
         wait_until(ended, JOB_TIMEOUT, f"job {job_id} to end",
                    detail=lambda: f"{self.batch_log(job_id, submit_dir)}\n{self.cluster.log_tails()}")
         return fields
+
+    def wait_listening(self, job_id, submit_dir):
+        """Waits until the job's ventilator and sink listen on the ports the script derives from
+        its id; fails at once if the job ends first."""
+        port = PORT_BASE + 2 * (job_id % PORT_PAIRS)
+
+        def up():
+            if listening(port) and listening(port + 1):
+                return True
+            state = self.job(job_id).get("JobState")
+            if state in DONE_STATES:
+                raise AssertionError(f"job {job_id} ended ({state}) before listening on ports {port} and {port + 1}"
+                                     f"\n{self.batch_log(job_id, submit_dir)}")
+            return False
+
+        wait_until(up, JOB_TIMEOUT, f"job {job_id} to listen on ports {port} and {port + 1}",
+                   detail=lambda: self.batch_log(job_id, submit_dir))
 
     def batch_log(self, job_id, submit_dir):
         path = os.path.join(submit_dir, f"mtask-{job_id}.log")
@@ -342,13 +378,12 @@ class Slurm(unittest.TestCase):
             path = os.path.join(self.dir, "inputs", name)
             with open(path, "wb") as f:
                 f.write(b"".join(b"task %d of the %s job\n" % (i, name.encode()) for i in range(300)))
+            # The second asks for two tasks' CPUs: still one worker on the node (one task in step 0).
             jobs.append(self.submit(name, "--", "sh", "-c", 'while [ ! -e "$GATE" ]; do sleep 0.05; done; '
-                                    "exec tr a-z A-Z", env={"MTASK_INPUT": path, "GATE": gate}))
+                                    "exec tr a-z A-Z", env={"MTASK_INPUT": path, "GATE": gate},
+                                    sbatch_args=["--ntasks=2"] if name == "second" else []))
         for job_id, submit_dir in jobs:
-            port = PORT_BASE + 2 * (job_id % PORT_PAIRS)
-            for p in (port, port + 1):
-                wait_until(lambda: listening(p), JOB_TIMEOUT, f"job {job_id} to listen on port {p}",
-                           detail=lambda: self.batch_log(job_id, submit_dir))
+            self.wait_listening(job_id, submit_dir)
         open(gate, "w").close()
         for (job_id, submit_dir), name in zip(jobs, ("first", "second")):
             self.assert_job_ok(job_id, submit_dir)
@@ -380,7 +415,7 @@ exit $rc
 """)
         os.chmod(wrapper, 0o755)
         job_id, submit_dir = self.submit("late", bin_dir=late_bin, env={
-            "MTASK_SRUN_ARGS": "--ntasks-per-node=2 --overcommit", "MTASK_IDLE_TIMEOUT_MS": str(HANG_MS)})
+            "MTASK_SRUN_ARGS": "--ntasks=2 --ntasks-per-node=2 --overcommit", "MTASK_IDLE_TIMEOUT_MS": str(HANG_MS)})
         self.assert_job_ok(job_id, submit_dir, tasks=2)
         with open(DEMO_INPUT, "rb") as f:
             self.assertEqual(self.output(job_id, submit_dir), upper(f.read()))
@@ -396,32 +431,36 @@ exit $rc
         gate = os.path.join(self.dir, "never")
         job_id, submit_dir = self.submit("cancelled", "--", "sh", "-c", 'until [ -e "$GATE" ]; do sleep 0.05; done',
                                          env={"GATE": gate, "MTASK_IDLE_TIMEOUT_MS": str(HANG_MS)})
-        port = PORT_BASE + 2 * (job_id % PORT_PAIRS)
-        wait_until(lambda: listening(port) and listening(port + 1), JOB_TIMEOUT, f"job {job_id} to listen",
-                   detail=lambda: self.batch_log(job_id, submit_dir))
+        self.wait_listening(job_id, submit_dir)
         self.cluster.run("scancel", str(job_id))
         fields = self.wait_job(job_id, submit_dir)
         self.assertEqual(fields["JobState"], "CANCELLED", self.batch_log(job_id, submit_dir))
         self.assert_nothing_running()
         self.assertFalse(os.path.exists(os.path.join(submit_dir, f".mtask-{job_id}")), "the job's keys are removed")
 
-    def test_a_ventilator_that_cannot_bind_fails_the_job_at_once(self):
-        # Its port taken (MTASK_PORT_PAIRS=1 pins the ports): the script must stop the sink and
-        # the workers' step, not leave them waiting for their idle timeout (set to hang here).
-        with socket.socket() as taken:
-            taken.bind(("0.0.0.0", 0))
-            taken.listen()
-            port = taken.getsockname()[1]
-            job_id, submit_dir = self.submit("unbound", env={
-                "MTASK_PORT_BASE": str(port), "MTASK_PORT_PAIRS": "1", "MTASK_IDLE_TIMEOUT_MS": str(HANG_MS)})
+    def assert_cannot_bind_fails_the_job(self, role, offset):
+        """Takes the port of `role` (offset 0: the ventilator's, 1: the sink's; MTASK_PORT_PAIRS=1
+        pins them): the script must stop the other coordinator and the workers' step at once, not
+        leave them waiting for their idle timeout (set to hang here)."""
+        taken, base = taken_port(offset)
+        port = base + offset
+        with taken:
+            job_id, submit_dir = self.submit(f"unbound-{role}", env={
+                "MTASK_PORT_BASE": str(base), "MTASK_PORT_PAIRS": "1", "MTASK_IDLE_TIMEOUT_MS": str(HANG_MS)})
             fields = self.wait_job(job_id, submit_dir)
         log = self.batch_log(job_id, submit_dir)
         self.assertEqual((fields["JobState"], fields["ExitCode"]), ("FAILED", "1:0"), log)
-        self.assertIn(f"mtask-ventilator: error: cannot bind 'tcp://0.0.0.0:{port}': Address already in use", log)
-        self.assertIn("the ventilator failed (exit 1): stopping the sink and the workers", log)
+        self.assertIn(f"mtask-{role}: error: cannot bind 'tcp://0.0.0.0:{port}': Address already in use", log)
+        others = "the sink and the workers" if role == "ventilator" else "the ventilator and the workers"
+        self.assertIn(f"the {role} failed (exit 1): stopping {others}", log)
         self.assertFalse(os.path.exists(os.path.join(submit_dir, f".mtask-{job_id}")), "the job's keys are removed")
         self.assert_nothing_running()
 
+    def test_a_ventilator_that_cannot_bind_fails_the_job_at_once(self):
+        self.assert_cannot_bind_fails_the_job("ventilator", 0)
+
+    def test_a_sink_that_cannot_bind_fails_the_job_at_once(self):
+        self.assert_cannot_bind_fails_the_job("sink", 1)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
