@@ -124,8 +124,10 @@ class SlurmCluster:
         return env
 
     def start(self):
-        missing = [d for d in ("munged", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sinfo", "squeue")
-                   if not shutil.which(d, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")]
+        path = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"  # daemons live in sbin
+        found = {d: shutil.which(d, path=path) for d in ("munged", "slurmctld", "slurmd", "sbatch", "srun",
+                                                         "scontrol", "sinfo", "squeue", "scancel")}
+        missing = [d for d, where in found.items() if not where]
         if missing:
             raise AssertionError(f"{', '.join(missing)} not installed: apt-get install munge slurmctld slurmd "
                                  "slurm-client (scripts/install-deps.sh)")
@@ -137,14 +139,14 @@ class SlurmCluster:
         with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400), "wb") as f:
             f.write(os.urandom(1024))
         m = os.path.join(self.dir, "munge")
-        self.spawn("munged", ["munged", "--foreground", f"--socket={self.munge_socket}",
+        self.spawn("munged", [found["munged"], "--foreground", f"--socket={self.munge_socket}",
                               f"--key-file={key}", f"--pid-file={m}/munged.pid", f"--seed-file={m}/munged.seed",
                               f"--log-file={self.logs['munged']}"])
         wait_until(lambda: self.check_daemons() and os.path.exists(self.munge_socket), CLUSTER_TIMEOUT,
                    "munged's socket", detail=self.log_tails)
         self.write_conf()
-        self.spawn("slurmctld", ["slurmctld", "-D", "-f", self.conf])
-        self.spawn("slurmd", ["slurmd", "-D", "-f", self.conf, "-N", self.node])
+        self.spawn("slurmctld", [found["slurmctld"], "-D", "-f", self.conf])
+        self.spawn("slurmd", [found["slurmd"], "-D", "-f", self.conf, "-N", self.node])
         wait_until(self.node_idle, CLUSTER_TIMEOUT, f"node {self.node} idle in sinfo", detail=self.log_tails)
 
     def write_conf(self):
@@ -240,6 +242,10 @@ PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        try:  # a slurmstepd may still be finishing its job's end
+            wait_until(lambda: not processes_in(self.dir), 60, "the cluster's processes to end")
+        except AssertionError:
+            pass  # killed below, and reported
         left = processes_in(self.dir)
         commands = [f"{pid}: {command_of(pid)}" for pid in left]
         for pid in left:
@@ -272,7 +278,7 @@ class Slurm(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         left = cls.cluster.stop()
-        wait_until(lambda: not processes_in(cls.dir), 60, "the cluster's processes to go")
+        wait_until(lambda: not processes_in(cls.dir), 60, "the killed processes to go")
         shutil.rmtree(cls.dir, ignore_errors=True)
         if left:
             raise AssertionError("processes left after the daemons stopped:\n" + "\n".join(left))
