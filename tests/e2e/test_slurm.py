@@ -462,6 +462,20 @@ exit $rc
         self.assertFalse(os.path.exists(os.path.join(submit_dir, f".mtask-{job_id}")), "the job's keys are removed")
         self.assert_nothing_running()
 
+    def test_workers_that_cannot_start_fail_the_job_at_once(self):
+        # A flag mtask-worker refuses (exit 2): the step fails before the job is complete, and the
+        # script must stop the coordinators rather than let them wait for workers (idle timeout
+        # set to hang here).
+        job_id, submit_dir = self.submit("no-workers", "--no-such-flag", "--", "tr", "a-z", "A-Z",
+                                         env={"MTASK_IDLE_TIMEOUT_MS": str(HANG_MS)})
+        fields = self.wait_job(job_id, submit_dir)
+        log = self.batch_log(job_id, submit_dir)
+        self.assertEqual((fields["JobState"], fields["ExitCode"]), ("FAILED", "1:0"), log)
+        self.assertEqual(self.step_tasks(job_id), ["exit code 2"], log)
+        self.assertIn("the workers' step failed (srun exit 2) before the job was complete: stopping", log)
+        self.assertFalse(os.path.exists(os.path.join(submit_dir, f".mtask-{job_id}")), "the job's keys are removed")
+        self.assert_nothing_running()
+
     def test_a_ventilator_that_cannot_bind_fails_the_job_at_once(self):
         self.assert_cannot_bind_fails_the_job("ventilator", 0)
 
