@@ -5,6 +5,10 @@
 # line and mtask-top are tested in; chromium opens --report's page headless (tests/e2e/test_report.py);
 # python3-yaml reads the Kubernetes manifests (tests/e2e/test_kubernetes.py); openssh-server and
 # -client: mtask --ssh is tested against real sshd daemons (tests/e2e/test_ssh.py).
+# munge, slurmctld, slurmd and slurm-client make the one-node Slurm cluster that
+# tests/e2e/test_slurm.py starts in a temporary folder for examples/slurm (the test starts the
+# daemons itself, with a configuration of its own; it needs none of the packages' services, which
+# fail to start harmlessly without /etc/slurm/slurm.conf where systemd starts them).
 # `--build-only`: only what building the binaries needs (examples/kubernetes/Dockerfile).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
@@ -14,7 +18,8 @@ build="build-essential cmake ninja-build pkg-config libzmq3-dev cppzmq-dev libms
 case "${1:-}" in
   --build-only) rest="" ;;
   "") rest="doctest-dev python3 python3-zmq python3-yaml clang libclang-rt-14-dev clang-format
-            iproute2 tcpdump tmux parallel chromium openssh-server openssh-client" ;;
+            iproute2 tcpdump tmux parallel chromium openssh-server openssh-client
+            munge slurmctld slurmd slurm-client" ;;
   *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
 esac
 $SUDO apt-get update -qq
