@@ -2,6 +2,8 @@
 // CRC-32, read back into a state, compacted into a snapshot.
 #include "sink/journal.hpp"
 
+#include "common/bytes.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,7 +13,8 @@
 namespace mtask::journal {
 namespace {
 
-enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, batch = 4, job = 64 };
+enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, batch = 4, tally = 5, job = 64 };
+constexpr std::uint8_t last_core_type = 5; // types up to this one every reader knows
 // From this type on, a reader that does not know a record skips it (the ventilator's restart will
 // add records of its own; an older sink can still resume from such a journal).
 constexpr std::uint8_t first_optional_type = 64;
@@ -28,17 +31,16 @@ constexpr std::array<std::uint32_t, 256> crc_table = [] {
   return t;
 }();
 
-void put_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<std::uint32_t>(s.size()));
-  out.append(s);
-}
+using bytes::put_str;
+using bytes::put_u32;
+using bytes::put_u64;
+using bytes::put_u8;
+using bytes::put_var;
+using bytes::put_vstr;
+
+// Reads a record's body; every overrun is a corrupt record (its CRC matched, so a writer bug or a
+// foreign file, not a torn write).
+using reader = bytes::reader<corrupt>;
 
 // Frames the body that `fill` appends: its length and CRC go in front once it is known.
 template <typename F>
@@ -54,49 +56,61 @@ void framed(std::string& out, record_type type, F&& fill) {
   out.replace(start, frame_bytes, frame);
 }
 
-// Reads a record's body; every overrun is a corrupt record (its CRC matched, so a writer bug or a
-// foreign file, not a torn write).
-class reader {
- public:
-  explicit reader(std::string_view bytes) : bytes_(bytes) {}
-  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)[0]); }
-  std::uint32_t u32() {
-    auto b = take(4);
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[static_cast<std::size_t>(i)]);
-    return v;
+// A commit's attempt log (section 2): cumulative counters, the worker names, then each attempt.
+void put_attempts(std::string& b, const attempt_log& log) {
+  put_var(b, log.duplicates);
+  put_var(b, log.dropped);
+  put_var(b, log.workers.size());
+  for (const auto& w : log.workers) put_vstr(b, w);
+  put_var(b, log.attempts.size());
+  for (const auto& a : log.attempts) {
+    put_var(b, a.worker);
+    put_var(b, a.id);
+    put_var(b, a.attempt);
+    put_u8(b, a.status);
+    put_var(b, static_cast<std::uint32_t>(a.code));
+    put_u8(b, a.final ? 1 : 0);
+    put_var(b, a.runtime_us);
+    put_var(b, a.start_us);
+    put_vstr(b, a.command);
   }
-  std::uint64_t u64() {
-    auto b = take(8);
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[static_cast<std::size_t>(i)]);
-    return v;
-  }
-  std::string str() { return std::string(take(u32())); }
-  // A count of items of at least `min_bytes` each, bounded by what is left.
-  std::uint32_t count(std::size_t min_bytes) {
-    const auto n = u32();
-    if (n > (bytes_.size() - pos_) / min_bytes)
-      throw corrupt(fmt::format("a count of {} items overruns its record", n));
-    return n;
-  }
-  [[nodiscard]] bool done() const { return pos_ == bytes_.size(); }
+}
 
- private:
-  std::string_view take(std::size_t n) {
-    if (n > bytes_.size() - pos_) throw corrupt("a record is shorter than its fields");
-    auto s = bytes_.substr(pos_, n);
-    pos_ += n;
-    return s;
+attempt_log read_attempts(reader& r) {
+  attempt_log log;
+  log.duplicates = r.var();
+  log.dropped = r.var();
+  const auto workers = r.var_count(1);
+  log.workers.reserve(workers);
+  for (std::uint32_t i = 0; i < workers; ++i) log.workers.push_back(r.vstr());
+  const auto n = r.var_count(9);
+  log.attempts.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    attempt_entry a;
+    a.worker = r.var32();
+    if (a.worker >= log.workers.size()) throw corrupt(fmt::format("an attempt of worker {} of {}", a.worker, workers));
+    a.id = r.var();
+    a.attempt = r.var32();
+    a.status = r.u8();
+    if (a.status > static_cast<std::uint8_t>(wire::task_status::too_large))
+      throw corrupt(fmt::format("an attempt of unknown status {}", a.status));
+    a.code = static_cast<std::int32_t>(r.var32());
+    const auto final = r.u8();
+    if (final > 1) throw corrupt("an attempt neither final nor not");
+    a.final = final == 1;
+    a.runtime_us = r.var();
+    a.start_us = r.var();
+    a.command = r.vstr();
+    log.attempts.push_back(std::move(a));
   }
-  std::string_view bytes_;
-  std::size_t pos_ = 0;
-};
+  return log;
+}
 
 header read_header(reader& r) {
   if (std::string_view(r.str()) != magic) throw corrupt("not an mtask journal");
-  if (auto v = r.u32(); v != format_version) {
-    throw corrupt(fmt::format("journal format {} (this sink reads format {})", v, format_version));
+  const auto version = r.u32();
+  if (version != 1 && version != format_version) {
+    throw corrupt(fmt::format("journal format {} (this sink reads formats 1 and {})", version, format_version));
   }
   header h;
   h.routing_id = r.str();
@@ -106,6 +120,13 @@ header read_header(reader& r) {
   h.keep_order = r.u8() != 0;
   h.jsonl = r.u8() != 0;
   h.failures_path = r.str();
+  if (version >= 2) {
+    const auto counts = r.u8();
+    if (counts > 3) throw corrupt(fmt::format("a header counting attempts for {}", counts));
+    h.stats = (counts & 1) != 0;
+    h.report = (counts & 2) != 0;
+    h.started_us = r.u64();
+  }
   return h;
 }
 
@@ -131,11 +152,17 @@ commit read_commit(reader& r) {
     const auto id = r.u64();
     c.held.push_back(held_result{.id = id, .bytes = r.str()});
   }
-  if (!r.done()) {
-    if (r.u8() != 1) throw corrupt("a commit with unknown fields after its results");
-    c.aggregate = r.str();
+  // Optional sections, each once and in this order: 1 the aggregate, 2 the attempts.
+  std::uint8_t last = 0;
+  while (!r.done()) {
+    const auto section = r.u8();
+    if (section <= last || section > 2) throw corrupt("a commit with unknown fields after its results");
+    last = section;
+    if (section == 1)
+      c.aggregate = r.str();
+    else
+      c.attempts = read_attempts(r);
   }
-  if (!r.done()) throw corrupt("a commit longer than its fields");
   return c;
 }
 
@@ -159,7 +186,8 @@ bool plausible_record_at(std::string_view bytes, std::size_t pos) {
   if (!f || f->length == 0 || f->length > bytes.size() - pos - frame_bytes) return false;
   const auto body = bytes.substr(pos + frame_bytes, f->length);
   const auto type = static_cast<std::uint8_t>(body[0]);
-  return ((type >= 1 && type <= 4) || type == static_cast<std::uint8_t>(record_type::job)) && crc32(body) == f->crc;
+  return ((type >= 1 && type <= last_core_type) || type == static_cast<std::uint8_t>(record_type::job)) &&
+         crc32(body) == f->crc;
 }
 
 // A bad record at `pos` is a torn tail only if nothing good comes after it: a torn write is the
@@ -191,6 +219,8 @@ void append_record(std::string& out, const header& h) {
     put_u8(b, h.keep_order ? 1 : 0);
     put_u8(b, h.jsonl ? 1 : 0);
     put_str(b, h.failures_path);
+    put_u8(b, static_cast<std::uint8_t>((h.stats ? 1 : 0) | (h.report ? 2 : 0)));
+    put_u64(b, h.started_us);
   });
 }
 
@@ -215,6 +245,10 @@ void append_record(std::string& out, const commit& c) {
       put_u8(b, 1);
       put_str(b, *c.aggregate);
     }
+    if (c.attempts) {
+      put_u8(b, 2);
+      put_attempts(b, *c.attempts);
+    }
   });
 }
 
@@ -222,6 +256,13 @@ void append_record(std::string& out, const job_record& j) {
   framed(out, record_type::job, [&](std::string& b) {
     put_u64(b, j.job);
     put_str(b, j.fingerprint);
+  });
+}
+
+void append_record(std::string& out, const tally& t) {
+  framed(out, record_type::tally, [&](std::string& b) {
+    put_str(b, t.stats);
+    put_str(b, t.report);
   });
 }
 
@@ -254,6 +295,28 @@ void state::apply(const commit& c) {
   const auto below = held.lower_bound(written_below);
   for (auto it = held.begin(); it != below; ++it) held_bytes -= it->second.size();
   held.erase(held.begin(), below);
+  if (c.attempts) {
+    // The commit's worker indices become the state's: one list of names for every attempt since.
+    std::vector<std::uint32_t> index_of;
+    index_of.reserve(c.attempts->workers.size());
+    for (const auto& name : c.attempts->workers) {
+      const auto it = std::find(since.workers.begin(), since.workers.end(), name);
+      index_of.push_back(static_cast<std::uint32_t>(it - since.workers.begin()));
+      if (it == since.workers.end()) since.workers.push_back(name);
+    }
+    for (const auto& a : c.attempts->attempts) {
+      since.attempts.push_back(a);
+      since.attempts.back().worker = index_of.at(a.worker);
+    }
+    since.duplicates = c.attempts->duplicates;
+    since.dropped = c.attempts->dropped;
+  }
+}
+
+void state::apply(const tally& t) {
+  saved = t;
+  since.workers.clear();
+  since.attempts.clear();
 }
 
 void state::apply(const job_record& j) {
@@ -301,6 +364,15 @@ void apply_record(std::string_view body, read_result& out, bool& have_header, bo
         if (inner.empty()) throw corrupt("an empty record inside a batch");
         apply_record(inner, out, have_header, true);
       }
+      break;
+    }
+    case static_cast<std::uint8_t>(record_type::tally): {
+      if (out.st.complete) throw corrupt("a tally after the job's completion");
+      tally t;
+      t.stats = r.str();
+      t.report = r.str();
+      if (!r.done()) throw corrupt("a tally longer than its fields");
+      out.st.apply(t);
       break;
     }
     case static_cast<std::uint8_t>(record_type::job): {
@@ -364,13 +436,14 @@ std::uint64_t snapshot_size(const state& s) {
   constexpr std::uint64_t fixed = 256; // the header with its paths, the commit's fields, the completion
   return fixed + s.head.output_path.size() + s.head.failures_path.size() + s.fingerprint.size() +
          16 * (s.final_ids.above().size() + 1) + 12 * s.held.size() + s.held_bytes +
-         (s.aggregate ? s.aggregate->size() : 0);
+         (s.aggregate ? s.aggregate->size() : 0) + (s.saved ? s.saved->stats.size() + s.saved->report.size() : 0);
 }
 
 std::string snapshot(const state& s) {
   std::string out;
   append_record(out, s.head);
   if (s.job != 0 && !s.fingerprint.empty()) append_record(out, job_record{.job = s.job, .fingerprint = s.fingerprint});
+  if (s.saved) append_record(out, *s.saved); // before the commit, which holds the attempts after it
   commit c{.job = s.job,
            .output_end = s.output_end,
            .failures_end = s.failures_end,
@@ -378,7 +451,9 @@ std::string snapshot(const state& s) {
            .failed = s.failed,
            .final_ids = s.final_ids.runs(),
            .held = {},
-           .aggregate = s.aggregate};
+           .aggregate = s.aggregate,
+           .attempts = {}};
+  if (s.head.attempts()) c.attempts = s.since;
   for (const auto& [id, bytes] : s.held) c.held.push_back(held_result{.id = id, .bytes = bytes});
   append_record(out, c);
   if (s.complete) append_record(out, *s.complete);

@@ -108,6 +108,7 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal_interval = millis(o.journal_interval_ms),
                      .resume = std::move(resume),
                      .stats = !o.stats_path.empty(),
+                     .report = !o.report_path.empty(),
                      .details = !o.joblog_path.empty() || !o.report_path.empty() || o.tag || !o.results_dir.empty(),
                      .tag = o.tag,
                      .results_files = !o.results_dir.empty()};
@@ -162,7 +163,6 @@ class sink_loop final : public sink_io {
         failures_fd_(journal ? -1 : open_failures(opts.failures_path)),
         joblog_fd_(open_joblog(opts.joblog_path, journal && journal->resumed)),
         joblog_(joblog_fd_ >= 0 && file_size(joblog_fd_) == 0 ? joblog_header() : std::string_view()),
-        report_(opts.report_path.empty() ? nullptr : std::make_unique<report_collector>()),
         output_fd_(journal ? -1 : open_output(opts.output_path)),
         jw_(journal ? std::make_unique<journal_writer>(*journal, opts.journal_path) : nullptr),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
@@ -192,6 +192,16 @@ class sink_loop final : public sink_io {
     log::info("bound '{}', ventilator '{}'", opts_.common.sink, opts_.common.ventilator);
     const auto started = clock::now();
     sink_core core(cfg_, *this, started);
+    core_ = &core;
+    // A resumed job's figures span it from its first sink's start (format 1 journals lack it).
+    const auto first_start_us = journal_state_.head.started_us;
+    const auto wall_seconds = [&] {
+      if (first_start_us == 0) return std::chrono::duration<double>(clock::now() - started).count();
+      const auto now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      return std::max(0.0, static_cast<double>(now_us) - static_cast<double>(first_start_us)) / 1e6;
+    };
     auto progress = make_progress(opts_, started);
     bool stopping = false;
     bool failure_told = false;
@@ -225,21 +235,19 @@ class sink_loop final : public sink_io {
     if (!opts_.stats_path.empty()) {
       const auto& s = core.stats();
       write_whole(opts_.stats_path, "--stats",
-                  core.job_statistics().to_json(
-                      job_stats::totals{.job = core.job(),
-                                        .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
-                                        .malformed = s.malformed + s.foreign,
-                                        .requeued = core.ventilator_fleet().requeued}));
+                  core.job_statistics().to_json(job_stats::totals{.job = core.job(),
+                                                                  .wall_seconds = wall_seconds(),
+                                                                  .malformed = s.malformed + s.foreign,
+                                                                  .requeued = core.ventilator_fleet().requeued}));
     }
-    if (report_) {
+    if (const auto* report = core.report()) {
       const auto& s = core.stats();
       write_whole(opts_.report_path, "--report",
-                  report_->to_html(report_collector::job_figures{
-                      .job = core.job(),
-                      .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
-                      .duplicates = s.duplicates,
-                      .malformed = s.malformed + s.foreign,
-                      .requeued = core.ventilator_fleet().requeued}));
+                  report->to_html(report_collector::job_figures{.job = core.job(),
+                                                                .wall_seconds = wall_seconds(),
+                                                                .duplicates = s.duplicates,
+                                                                .malformed = s.malformed + s.foreign,
+                                                                .requeued = core.ventilator_fleet().requeued}));
     }
     return *core.exit_code();
   }
@@ -258,7 +266,6 @@ class sink_loop final : public sink_io {
       out_.append(bytes);
   }
   void write_attempt(const wire::result_view& r, std::string_view worker) override {
-    if (report_) report_->on_attempt(worker, r);
     if (joblog_fd_ < 0) return;
     append_joblog_line(joblog_, r, worker);
     if (joblog_.size() >= (1u << 16)) flush_joblog();
@@ -331,9 +338,19 @@ class sink_loop final : public sink_io {
       failure_ = fmt::format("journal '{}': {}", opts_.journal_path, e.what()); // our own bug
       return;
     }
+    // The attempts are not kept here: a compaction takes the collectors' own tally, which counts
+    // exactly the attempts journaled so far (every attempt the core took is in this group or an
+    // earlier one).
+    journal_state_.since.workers.clear();
+    journal_state_.since.attempts.clear();
     if (jw_->journal_bytes() + record_.size() >= std::max(compact_at_, 2 * journal::snapshot_size(journal_state_))) {
       // Compaction: the journal's size follows the state's (a watermark, the exceptions, -k's held
-      // results), not the job's length.
+      // results, the tally of the attempts), not the job's length.
+      if (journal_state_.head.attempts()) {
+        journal_state_.saved =
+            journal::tally{.stats = cfg_.stats ? core_->job_statistics().save() : std::string(),
+                           .report = core_->report() != nullptr ? core_->report()->save() : std::string()};
+      }
       const auto snap = journal::snapshot(journal_state_);
       jw_->end_group(seq, snap, true);
       log::debug("journal compacted to {} bytes", snap.size());
@@ -450,12 +467,11 @@ class sink_loop final : public sink_io {
   zmq::context_t ctx_;
   const security_setup sec_;
   int failures_fd_;
-  int joblog_fd_;                            // --joblog, or -1
-  std::string joblog_;                       // its lines not yet written
-  std::unique_ptr<report_collector> report_; // --report
-  int output_fd_;                            // --output without a journal
-  std::unique_ptr<journal_writer> jw_;       // --journal: the output, failures and journal, grouped fsyncs
-  std::unique_ptr<zap_authenticator> zap_;   // under CURVE: who may push results
+  int joblog_fd_;                          // --joblog, or -1
+  std::string joblog_;                     // its lines not yet written
+  int output_fd_;                          // --output without a journal
+  std::unique_ptr<journal_writer> jw_;     // --journal: the output, failures and journal, grouped fsyncs
+  std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
   handshake_watch pull_watch_; // counts the workers refused at the handshake
@@ -473,6 +489,7 @@ class sink_loop final : public sink_io {
   std::uint64_t crash_after_ = 0;      // MTASK_TEST_CRASH_AFTER_WRITES
   std::uint64_t results_seen_ = 0;
   const std::uint64_t compact_at_;
+  const sink_core* core_ = nullptr; // run()'s, for the tally a compaction journals
 };
 
 } // namespace
@@ -490,7 +507,9 @@ int run_sink(const sink_options& opts) {
                                          .failures = opts.failures_path,
                                          .keep_order = opts.keep_order,
                                          .jsonl = opts.jsonl,
-                                         .reduces = static_cast<bool>(opts.make_aggregator)},
+                                         .reduces = static_cast<bool>(opts.make_aggregator),
+                                         .stats = !opts.stats_path.empty(),
+                                         .report = !opts.report_path.empty()},
                            random_routing_id());
     if (journal->torn)
       log::warn("journal '{}' ended in a torn record: recovered to its last whole one", opts.journal_path);
