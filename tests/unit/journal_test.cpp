@@ -586,7 +586,8 @@ TEST_CASE("journal refuses an attempt log cut short or of garbage, at every leng
   wrong.attempts->attempts[2].status = 7;
   rec.clear();
   journal::append_record(rec, wrong);
-  CHECK_THROWS_WITH_AS(journal::read(h + rec), doctest::Contains("an attempt of unknown status 7"), journal::corrupt);
+  CHECK_THROWS_WITH_AS(journal::read(h + rec), doctest::Contains("an attempt of unknown status 7 (byte 0x8f)"),
+                       journal::corrupt);
   // A section twice, or out of order, is not a commit we wrote.
   CHECK_THROWS_WITH_AS(journal::read(h + framed_record(body + body.substr(section))),
                        doctest::Contains("a commit with unknown fields"), journal::corrupt);

@@ -81,7 +81,7 @@ class fake_io final : public mtask::sink_io {
   [[nodiscard]] bool output_drained() override { return drained; }
   std::vector<std::pair<std::uint64_t, mtask::journal::commit>> groups; // with a journal
   std::vector<mtask::journal::completion> completions;
-  void journal_group(std::uint64_t seq, const mtask::journal::commit& c) override { groups.emplace_back(seq, c); }
+  void journal_group(std::uint64_t seq, mtask::journal::commit& c) override { groups.emplace_back(seq, c); }
   void journal_complete(const mtask::journal::completion& c) override { completions.push_back(c); }
   std::vector<mtask::journal::job_record> jobs;
   void journal_job(const mtask::journal::job_record& j) override { jobs.push_back(j); }

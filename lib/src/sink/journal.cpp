@@ -21,13 +21,17 @@ constexpr std::uint8_t first_optional_type = 64;
 constexpr std::string_view magic = "MTASKJNL";
 constexpr std::size_t frame_bytes = 8; // length + CRC
 
-constexpr std::array<std::uint32_t, 256> crc_table = [] {
-  std::array<std::uint32_t, 256> t{};
+// Slicing by 8: table k advances a byte's CRC by k more zero bytes, so 8 bytes take 8 lookups
+// and no dependency between them (the records of attempts are checksummed at every group).
+constexpr std::array<std::array<std::uint32_t, 256>, 8> crc_tables = [] {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
   }
+  for (std::size_t k = 1; k < 8; ++k)
+    for (std::size_t i = 0; i < 256; ++i) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
   return t;
 }();
 
@@ -56,23 +60,40 @@ void framed(std::string& out, record_type type, F&& fill) {
   out.replace(start, frame_bytes, frame);
 }
 
-// A commit's attempt log (section 2): cumulative counters, the worker names, then each attempt.
+// Zigzag: a signed difference as an unsigned varint (small either way, -1 as 1, 1 as 2).
+std::uint64_t zigzag(std::uint64_t now, std::uint64_t before) {
+  const auto d = now - before; // two's complement difference
+  return (d << 1) ^ (0 - (d >> 63));
+}
+std::uint64_t unzigzag(std::uint64_t z, std::uint64_t before) { return before + ((z >> 1) ^ (0 - (z & 1))); }
+
+// A commit's attempt log (section 2): cumulative counters, the worker names, then each attempt:
+// its worker, its id and start as differences from the previous attempt's (results come about in
+// order), a byte of its status (bits 0-2), whether it is final (bit 7) and which of the rarer
+// fields follow (bit 3 an attempt number other than 1, bit 4 a code other than 0, bit 5 what
+// ran), its runtime, then those fields. A first attempt that succeeded takes 5 or 6 bytes.
+constexpr std::uint8_t has_attempt = 0x08, has_code = 0x10, has_command = 0x20, is_final = 0x80;
+
 void put_attempts(std::string& b, const attempt_log& log) {
   put_var(b, log.duplicates);
   put_var(b, log.dropped);
   put_var(b, log.workers.size());
   for (const auto& w : log.workers) put_vstr(b, w);
   put_var(b, log.attempts.size());
+  b.reserve(b.size() + 8 * log.attempts.size());
+  std::uint64_t id = 0, start = 0;
   for (const auto& a : log.attempts) {
     put_var(b, a.worker);
-    put_var(b, a.id);
-    put_var(b, a.attempt);
-    put_u8(b, a.status);
-    put_var(b, static_cast<std::uint32_t>(a.code));
-    put_u8(b, a.final ? 1 : 0);
+    put_var(b, zigzag(a.id, id));
+    put_var(b, zigzag(a.start_us, start));
+    put_u8(b, static_cast<std::uint8_t>(a.status | (a.attempt != 1 ? has_attempt : 0) | (a.code != 0 ? has_code : 0) |
+                                        (a.command.empty() ? 0 : has_command) | (a.final ? is_final : 0)));
     put_var(b, a.runtime_us);
-    put_var(b, a.start_us);
-    put_vstr(b, a.command);
+    if (a.attempt != 1) put_var(b, a.attempt);
+    if (a.code != 0) put_var(b, static_cast<std::uint32_t>(a.code));
+    if (!a.command.empty()) put_vstr(b, a.command);
+    id = a.id;
+    start = a.start_us;
   }
 }
 
@@ -83,24 +104,24 @@ attempt_log read_attempts(reader& r) {
   const auto workers = r.var_count(1);
   log.workers.reserve(workers);
   for (std::uint32_t i = 0; i < workers; ++i) log.workers.push_back(r.vstr());
-  const auto n = r.var_count(9);
+  const auto n = r.var_count(5);
   log.attempts.reserve(n);
+  std::uint64_t id = 0, start = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     attempt_entry a;
     a.worker = r.var32();
     if (a.worker >= log.workers.size()) throw corrupt(fmt::format("an attempt of worker {} of {}", a.worker, workers));
-    a.id = r.var();
-    a.attempt = r.var32();
-    a.status = r.u8();
-    if (a.status > static_cast<std::uint8_t>(wire::task_status::too_large))
-      throw corrupt(fmt::format("an attempt of unknown status {}", a.status));
-    a.code = static_cast<std::int32_t>(r.var32());
-    const auto final = r.u8();
-    if (final > 1) throw corrupt("an attempt neither final nor not");
-    a.final = final == 1;
+    a.id = id = unzigzag(r.var(), id);
+    a.start_us = start = unzigzag(r.var(), start);
+    const auto flags = r.u8();
+    a.status = flags & 0x07;
+    if (a.status > static_cast<std::uint8_t>(wire::task_status::too_large) || (flags & 0x40) != 0)
+      throw corrupt(fmt::format("an attempt of unknown status {} (byte {:#04x})", flags & 0x07, flags));
+    a.final = (flags & is_final) != 0;
     a.runtime_us = r.var();
-    a.start_us = r.var();
-    a.command = r.vstr();
+    if ((flags & has_attempt) != 0) a.attempt = r.var32();
+    if ((flags & has_code) != 0) a.code = static_cast<std::int32_t>(r.var32());
+    if ((flags & has_command) != 0) a.command = r.vstr();
     log.attempts.push_back(std::move(a));
   }
   return log;
@@ -203,8 +224,19 @@ bool only_torn_after(std::string_view bytes, std::size_t pos) {
 } // namespace
 
 std::uint32_t crc32(std::string_view bytes) {
+  const auto& t = crc_tables;
   std::uint32_t c = 0xFFFFFFFFu;
-  for (char ch : bytes) c = crc_table[(c ^ static_cast<std::uint8_t>(ch)) & 0xFF] ^ (c >> 8);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  std::size_t n = bytes.size();
+  const auto u32_at = [](const unsigned char* b) {
+    return std::uint32_t{b[0]} | std::uint32_t{b[1]} << 8 | std::uint32_t{b[2]} << 16 | std::uint32_t{b[3]} << 24;
+  };
+  for (; n >= 8; n -= 8, p += 8) {
+    const auto one = c ^ u32_at(p), two = u32_at(p + 4);
+    c = t[7][one & 0xFF] ^ t[6][(one >> 8) & 0xFF] ^ t[5][(one >> 16) & 0xFF] ^ t[4][one >> 24] ^ t[3][two & 0xFF] ^
+        t[2][(two >> 8) & 0xFF] ^ t[1][(two >> 16) & 0xFF] ^ t[0][two >> 24];
+  }
+  for (; n > 0; --n, ++p) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
@@ -295,7 +327,7 @@ void state::apply(const commit& c) {
   const auto below = held.lower_bound(written_below);
   for (auto it = held.begin(); it != below; ++it) held_bytes -= it->second.size();
   held.erase(held.begin(), below);
-  if (c.attempts) {
+  if (c.attempts && !counters_only) {
     // The commit's worker indices become the state's: one list of names for every attempt since.
     std::vector<std::uint32_t> index_of;
     index_of.reserve(c.attempts->workers.size());
@@ -308,6 +340,8 @@ void state::apply(const commit& c) {
       since.attempts.push_back(a);
       since.attempts.back().worker = index_of.at(a.worker);
     }
+  }
+  if (c.attempts) {
     since.duplicates = c.attempts->duplicates;
     since.dropped = c.attempts->dropped;
   }

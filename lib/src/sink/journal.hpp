@@ -153,6 +153,9 @@ struct state {
   // since.workers); since.duplicates and since.dropped are the last commit's.
   std::optional<tally> saved;
   attempt_log since;
+  // Set by a sink for its own copy of the state: the attempts are not kept (a compaction takes the
+  // collectors' own tally), only since's counters.
+  bool counters_only = false;
   // Throws: corrupt when `c` contradicts the state (another job, an output that shrinks).
   void apply(const commit& c);
   // The tally replaces every attempt before it.

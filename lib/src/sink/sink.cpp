@@ -178,6 +178,12 @@ class sink_loop final : public sink_io {
         journal_state_(journal ? std::move(journal->st) : journal::state{}),
         crash_after_(crash_after_writes()),
         compact_at_(compact_min_bytes()) {
+    // The attempts are not kept here: a compaction takes the collectors' own tally, which counts
+    // exactly the attempts journaled so far (every attempt the core took is in this group or an
+    // earlier one). Those of the journal it resumes from are in the collectors already.
+    journal_state_.counters_only = true;
+    journal_state_.since.workers.clear();
+    journal_state_.since.attempts.clear();
     connect_to(dealer_, opts.common.ventilator); // once watch_ watches it: from its first handshake on
   }
   ~sink_loop() override {
@@ -309,11 +315,11 @@ class sink_loop final : public sink_io {
     drain_awaited_ = !failure_ && !out_.drained();
     return !drain_awaited_ && !failure_;
   }
-  void journal_group(std::uint64_t seq, const journal::commit& group) override {
+  void journal_group(std::uint64_t seq, journal::commit& group) override {
     // The attempts of a group's results are in the joblog before the group can become durable: a
     // crash then costs no line of a result the journal keeps.
     flush_joblog();
-    journal::commit c = group;
+    journal::commit& c = group; // filled in here, then emptied by the core
     c.output_end = jw_->output_offset();
     c.failures_end = jw_->failures_offset();
     last_seq_ = seq;
@@ -338,11 +344,6 @@ class sink_loop final : public sink_io {
       failure_ = fmt::format("journal '{}': {}", opts_.journal_path, e.what()); // our own bug
       return;
     }
-    // The attempts are not kept here: a compaction takes the collectors' own tally, which counts
-    // exactly the attempts journaled so far (every attempt the core took is in this group or an
-    // earlier one).
-    journal_state_.since.workers.clear();
-    journal_state_.since.attempts.clear();
     if (jw_->journal_bytes() + record_.size() >= std::max(compact_at_, 2 * journal::snapshot_size(journal_state_))) {
       // Compaction: the journal's size follows the state's (a watermark, the exceptions, -k's held
       // results, the tally of the attempts), not the job's length.

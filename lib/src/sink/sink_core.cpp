@@ -608,7 +608,13 @@ void sink_core::ship_group(time_point now) {
                           .retries = std::move(pending_retries_),
                           .done_below = done_.watermark(),
                           .written_below = pending_.written_below});
+  auto attempts = std::move(pending_.attempts); // its capacity serves the next group
   pending_ = journal::commit{};
+  if (attempts) {
+    attempts->workers.clear();
+    attempts->attempts.clear();
+    pending_.attempts = std::move(attempts);
+  }
   pending_acks_.clear();
   pending_retries_.clear();
   pending_held_.clear();

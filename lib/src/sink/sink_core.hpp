@@ -84,8 +84,8 @@ class sink_io {
   [[nodiscard]] virtual bool output_drained() = 0;
   // With a journal: closes group `seq`: what was written since the last group (the results whose
   // ids and -k held results `c` lists) is to be made durable together, then on_durable(seq) called.
-  // The loop fills in the output's ends.
-  virtual void journal_group(std::uint64_t seq, const journal::commit& c) {
+  // The loop fills in the output's ends in `c`, which the core empties afterwards.
+  virtual void journal_group(std::uint64_t seq, journal::commit& c) {
     (void)seq;
     (void)c;
   }
