@@ -397,10 +397,27 @@ class Journals(E2E):
             got.sort()
             self.assertEqual(len(got), len(set(got)), f"task {i}: an attempt counted twice: {got}")
             self.assertEqual([f for _, f in got], [False] * (len(got) - 1) + [True], f"task {i}: {got}")
-        # Run again: the summary, exit 3 as the job had, and nothing touched.
+        # Run again: the summary, exit 3 as the job had, and nothing touched; --stats and --report
+        # (gone, as if the sink had died before writing them) come back from the journal alone.
+        with open(stats) as f:
+            first = json.load(f)
+        os.unlink(stats)
+        os.unlink(report)
+        with open(out, "rb") as f:
+            out_before = f.read()
         rc, _, stderr = run(self.sink_argv(c, args), timeout=10)
         self.assertEqual(rc, 3, stderr)
         self.assertIn(f"is already complete ({tasks} task(s), {tasks // 7} failed)", stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), out_before)
+        again, _ = check_whole_job(self, stats, report, tasks, failed=tasks // 7, retries=first["job"]["retries"])
+        for key in ("by_status", "retries", "requeues", "duplicates_dropped", "malformed_dropped"):
+            self.assertEqual(again["job"][key], first["job"][key], key)
+        strip = lambda ws: [{k: v for k, v in w.items() if k != "busy_share"} for w in ws]  # over the wall time
+        self.assertEqual(strip(again["workers"]), strip(first["workers"]))
+        self.assertEqual(again["slowest"], first["slowest"])
+        self.assertGreater(again["job"]["wall_seconds"], 0)
+        self.assertLessEqual(again["job"]["wall_seconds"], first["job"]["wall_seconds"])
 
     def test_output_without_a_journal_goes_to_the_file(self):
         c = self.cluster()

@@ -495,7 +495,8 @@ std::vector<journal::commit> counted_commits() {
           .attempts = journal::attempt_log{.workers = {"w3", "w1"},
                                            .attempts = {an_attempt(0, 2), an_attempt(1, 3, 4), an_attempt(1, 5)},
                                            .duplicates = 7,
-                                           .dropped = 1}},
+                                           .dropped = 1,
+                                           .requeued = 2}},
   };
 }
 
@@ -515,6 +516,7 @@ TEST_CASE("journal format 2 keeps each group's attempts, their workers' names me
   CHECK(st.since.attempts[4] == an_attempt(0, 3, 4));
   CHECK(st.since.duplicates == 7); // cumulative: the last commit's
   CHECK(st.since.dropped == 1);
+  CHECK(st.since.requeued == 2);
   CHECK(st.final_ids.watermark() == 4);
 }
 
@@ -531,6 +533,9 @@ TEST_CASE("journal tally replaces the attempts before it; a snapshot holds the t
   CHECK(st.since.attempts.size() == 3);
   const auto snap = journal::snapshot(st);
   CHECK(journal::read(snap).st == st);
+  auto done = st;
+  done.complete = journal::completion{.job = 9, .total = 6, .failed = 1, .ended_us = 1'700'000'000'123'456};
+  CHECK(journal::read(journal::snapshot(done)).st == done); // its end time too (format 2)
   // Written record by record, the journal says the same.
   std::string bytes;
   journal::append_record(bytes, st.head);

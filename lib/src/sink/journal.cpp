@@ -77,6 +77,7 @@ constexpr std::uint8_t has_attempt = 0x08, has_code = 0x10, has_command = 0x20, 
 void put_attempts(std::string& b, const attempt_log& log) {
   put_var(b, log.duplicates);
   put_var(b, log.dropped);
+  put_var(b, log.requeued);
   put_var(b, log.workers.size());
   for (const auto& w : log.workers) put_vstr(b, w);
   put_var(b, log.attempts.size());
@@ -101,6 +102,7 @@ attempt_log read_attempts(reader& r) {
   attempt_log log;
   log.duplicates = r.var();
   log.dropped = r.var();
+  log.requeued = r.var();
   const auto workers = r.var_count(1);
   log.workers.reserve(workers);
   for (std::uint32_t i = 0; i < workers; ++i) log.workers.push_back(r.vstr());
@@ -303,6 +305,7 @@ void append_record(std::string& out, const completion& c) {
     put_u64(b, c.job);
     put_u64(b, c.total);
     put_u64(b, c.failed);
+    put_u64(b, c.ended_us);
   });
 }
 
@@ -344,6 +347,7 @@ void state::apply(const commit& c) {
   if (c.attempts) {
     since.duplicates = c.attempts->duplicates;
     since.dropped = c.attempts->dropped;
+    since.requeued = c.attempts->requeued;
   }
 }
 
@@ -385,6 +389,8 @@ void apply_record(std::string_view body, read_result& out, bool& have_header, bo
       c.job = r.u64();
       c.total = r.u64();
       c.failed = r.u64();
+      if (!r.done()) c.ended_us = r.u64(); // format 2
+      if (!r.done()) throw corrupt("a completion longer than its fields");
       out.st.complete = c;
       break;
     }

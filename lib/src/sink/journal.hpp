@@ -67,7 +67,8 @@ struct attempt_log {
   std::vector<std::string> workers; // the names the attempts' `worker` indexes
   std::vector<attempt_entry> attempts;
   std::uint64_t duplicates = 0;
-  std::uint64_t dropped = 0; // malformed frames and results of other jobs
+  std::uint64_t dropped = 0;  // malformed frames and results of other jobs
+  std::uint64_t requeued = 0; // the ventilator's count of tasks requeued, as it last said
   friend bool operator==(const attempt_log&, const attempt_log&) = default;
 };
 
@@ -108,6 +109,7 @@ struct completion {
   std::uint64_t job = 0;
   std::uint64_t total = 0;
   std::uint64_t failed = 0;
+  std::uint64_t ended_us = 0; // format 2: when (µs since the epoch), for --stats and --report
   friend bool operator==(const completion&, const completion&) = default;
 };
 

@@ -87,6 +87,12 @@ std::uint64_t compact_min_bytes() {
 
 // Like a worker's: a connection that drops and comes back is the same sink to the ventilator's
 // ROUTER (ROUTER_HANDOVER), not a stranger with the old one's acks lost.
+std::uint64_t unix_us() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
 std::string random_routing_id() {
   std::random_device rd;
   return fmt::format("s{:08x}{:08x}", rd(), rd());
@@ -149,6 +155,39 @@ void write_whole(const std::string& path, std::string_view flag, std::string_vie
   }
 }
 
+// --stats and --report of a job its journal says is complete (the sink may have died before it
+// wrote them), from the attempts journaled; a journal without them (format 1, or other flags)
+// writes nothing.
+void write_figures_of_complete(const sink_options& opts, const journal::state& st) {
+  if (!st.head.attempts() || !st.complete) return;
+  const bool stats = !opts.stats_path.empty(), report = !opts.report_path.empty();
+  if (!stats && !report) return;
+  job_stats js;
+  report_collector rc;
+  try {
+    recount(st, stats ? &js : nullptr, report ? &rc : nullptr);
+  } catch (const error& e) {
+    log::error("journal '{}': {}", opts.journal_path, e.what());
+    return;
+  }
+  const auto& done = *st.complete;
+  const double wall = done.ended_us > st.head.started_us && st.head.started_us > 0
+                          ? static_cast<double>(done.ended_us - st.head.started_us) / 1e6
+                          : 0;
+  if (stats)
+    write_whole(
+        opts.stats_path, "--stats",
+        js.to_json(job_stats::totals{
+            .job = done.job, .wall_seconds = wall, .malformed = st.since.dropped, .requeued = st.since.requeued}));
+  if (report)
+    write_whole(opts.report_path, "--report",
+                rc.to_html(report_collector::job_figures{.job = done.job,
+                                                         .wall_seconds = wall,
+                                                         .duplicates = st.since.duplicates,
+                                                         .malformed = st.since.dropped,
+                                                         .requeued = st.since.requeued}));
+}
+
 // A frame's bytes for the core. A message of several frames (our protocol has none) is handed on
 // as an empty frame, which the core counts as malformed like any it cannot decode.
 std::string_view frame_of(const incoming& in) { return in.extra_frames ? std::string_view() : body_of(in); }
@@ -203,10 +242,7 @@ class sink_loop final : public sink_io {
     const auto first_start_us = journal_state_.head.started_us;
     const auto wall_seconds = [&] {
       if (first_start_us == 0) return std::chrono::duration<double>(clock::now() - started).count();
-      const auto now_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-              .count();
-      return std::max(0.0, static_cast<double>(now_us) - static_cast<double>(first_start_us)) / 1e6;
+      return std::max(0.0, static_cast<double>(unix_us()) - static_cast<double>(first_start_us)) / 1e6;
     };
     auto progress = make_progress(opts_, started);
     bool stopping = false;
@@ -371,7 +407,9 @@ class sink_loop final : public sink_io {
   }
   void journal_complete(const journal::completion& c) override {
     record_.clear();
-    journal::append_record(record_, c);
+    journal::completion ended = c;
+    ended.ended_us = unix_us();
+    journal::append_record(record_, ended);
     jw_->end_group(last_seq_, record_);
     output([&] { jw_->flush(); });
   }
@@ -518,6 +556,7 @@ int run_sink(const sink_options& opts) {
       // A finished job: its summary, and nothing runs again.
       log::warn("journal '{}': job {:016x} is already complete ({} task(s), {} failed); nothing to do",
                 opts.journal_path, done->job, done->total, done->failed);
+      write_figures_of_complete(opts, journal->st);
       ::close(journal->journal_fd);
       return done->failed > 0 ? exit_tasks_failed : exit_ok;
     }

@@ -70,30 +70,35 @@ void sink_core::resume_from(const journal::state& st) {
   log::info("resuming job {:016x} from the journal: {} result(s) already final", expected_job_, stats_.written);
 }
 
-void sink_core::recount(const journal::state& st) {
-  // (open_journal has checked that the journal counted attempts for the same --stats and --report.)
+void recount(const journal::state& st, job_stats* stats, report_collector* report) {
   if (st.saved) {
-    if (cfg_.stats) attempts_.restore(st.saved->stats);
-    if (report_) report_->restore(st.saved->report);
+    if (stats != nullptr) stats->restore(st.saved->stats);
+    if (report != nullptr) report->restore(st.saved->report);
   }
   // The attempts since, replayed in the order they were taken: the collectors end as they were
   // when the last durable group was journaled.
   for (const auto& a : st.since.attempts) {
-    wire::result_view r{.id = a.id,
-                        .attempt = a.attempt,
-                        .status = static_cast<wire::task_status>(a.status),
-                        .code = a.code,
-                        .runtime_us = a.runtime_us,
-                        .retries_left = a.final ? 0u : 1u,
-                        .start_us = a.start_us,
-                        .command = a.command};
+    const wire::result_view r{.id = a.id,
+                              .attempt = a.attempt,
+                              .status = static_cast<wire::task_status>(a.status),
+                              .code = a.code,
+                              .runtime_us = a.runtime_us,
+                              .retries_left = a.final ? 0u : 1u,
+                              .start_us = a.start_us,
+                              .command = a.command};
     const auto& worker = st.since.workers.at(a.worker);
-    if (cfg_.stats) attempts_.on_attempt(worker, r);
-    if (report_) (void)report_->on_attempt(worker, r);
+    if (stats != nullptr) stats->on_attempt(worker, r);
+    if (report != nullptr) (void)report->on_attempt(worker, r);
   }
+  if (stats != nullptr) stats->set_duplicates(st.since.duplicates);
+}
+
+void sink_core::recount(const journal::state& st) {
+  // (open_journal has checked that the journal counted attempts for the same --stats and --report.)
+  mtask::recount(st, cfg_.stats ? &attempts_ : nullptr, report_.get());
   stats_.duplicates = st.since.duplicates;
-  attempts_.set_duplicates(st.since.duplicates);
   stats_.malformed = st.since.dropped; // malformed and foreign alike, as --stats reports them
+  fleet_.requeued = st.since.requeued; // until the ventilator says
 }
 
 // ---- events ----
@@ -595,6 +600,7 @@ void sink_core::ship_group(time_point now) {
     if (!pending_.attempts) pending_.attempts.emplace();
     pending_.attempts->duplicates = stats_.duplicates;
     pending_.attempts->dropped = stats_.malformed + stats_.foreign;
+    pending_.attempts->requeued = fleet_.requeued;
   }
   pending_.written_below = cfg_.keep_order ? order_.next() : 0;
   pending_.failed = stats_.failed;

@@ -97,6 +97,11 @@ class sink_io {
   virtual void journal_job(const journal::job_record& j) { (void)j; }
 };
 
+// Resuming from a journal: `stats` and `report` (either may be null) as the journal's tally and
+// the attempts after it leave them (the attempts replayed in the order they were taken).
+// Throws: error for a tally they cannot read.
+void recount(const journal::state& st, job_stats* stats, report_collector* report);
+
 class sink_core {
  public:
   enum class phase {
