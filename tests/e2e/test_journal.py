@@ -10,6 +10,7 @@ import os
 import signal
 import struct
 import subprocess
+import time
 
 from harness import E2E, binary, lines, main, run, tail, wait_until
 
@@ -66,6 +67,49 @@ def count_lines(path):
         return f.read().count(b"\n")
 
 
+def report_data(path):
+    """The figures a --report page embeds (its mtask-data JSON block)."""
+    with open(path, encoding="utf-8") as f:
+        page = f.read()
+    start = page.index('<script type="application/json" id="mtask-data">')
+    start = page.index(">", start) + 1
+    return json.loads(page[start:page.index("</script>", start)])
+
+
+def check_whole_job(test, stats_path, report_path, tasks, failed=0, retries=0, not_before=0.0):
+    """--stats and --report of a job whose sink was killed and restarted describe the whole job:
+    each task's final attempt once, every attempt counted once (tasks + retries, none of a result
+    rerun because a crash lost it before it was journaled), and the wall time from the first
+    sink's start (at least `not_before` seconds). `retries`: the failed attempts with retries left,
+    or a range of them (a crash can cost a journaled failure its ack: the task runs once more).
+    Returns the stats and the report's figures."""
+    with open(stats_path) as f:
+        stats = json.load(f)
+    job = stats["job"]
+    test.assertEqual(job["tasks"], tasks)
+    test.assertEqual(sum(job["by_status"].values()), tasks)
+    test.assertEqual(job["by_status"]["failed"], failed)
+    test.assertEqual(job["by_status"]["ok"], tasks - failed)
+    if isinstance(retries, range):
+        test.assertIn(job["retries"], retries)
+        retries = job["retries"]
+    test.assertEqual(job["retries"], retries)
+    test.assertEqual(sum(w["attempts"] for w in stats["workers"]), tasks + retries, "an attempt counted twice or lost")
+    test.assertEqual(sum(w["failures"] for w in stats["workers"]), failed + retries)
+    test.assertGreaterEqual(job["wall_seconds"], not_before, "the wall time spans the sinks before the last")
+    for t in stats["slowest"]:
+        test.assertTrue(0 <= t["id"] < tasks)
+    data = report_data(report_path)
+    test.assertEqual(data["job"]["tasks"], tasks)
+    test.assertEqual(data["job"]["by_status"], job["by_status"])
+    test.assertEqual(data["job"]["retries"], retries)
+    test.assertEqual(data["job"]["duplicates_dropped"], job["duplicates_dropped"])
+    test.assertEqual(data["attempts"], tasks + retries)
+    test.assertEqual(sum(w["attempts"] for w in data["workers"]), tasks + retries)
+    test.assertEqual(data["failures"]["total"], failed + retries)
+    return stats, data
+
+
 def side_counts(path):
     counts = {}
     if os.path.exists(path):
@@ -100,9 +144,12 @@ class SinkRestart(E2E):
     def kill_and_restart(self, keep_order):
         c, vent, payload, out, journal, side, args = self.job(keep_order)
         joblog = os.path.join(c.dir, "joblog")
-        args = args + ["--joblog", joblog]
+        stats = os.path.join(c.dir, "stats.json")
+        report = os.path.join(c.dir, "report.html")
+        args = args + ["--joblog", joblog, "--stats", stats, "--report", report]
         kills = 0
         held_at_kill = []  # (ids the journal held, side counts) at each death of the sink
+        first_start = time.monotonic()
         sink = c.sink(args)
         # SIGKILL at several points, sized by tasks run (never by wall clock; not by the output's
         # lines either: with -k a task lost at a kill holds the output back, then the rest comes at once).
@@ -128,6 +175,7 @@ class SinkRestart(E2E):
         # A torn last record, as a power cut leaves it: recovered with a warning.
         with open(journal, "ab") as f:
             f.write(struct.pack("<II", 4000, 12345) + b"\x02partial")
+        last_start = time.monotonic()
         sink = c.sink(args)
         self.assertEqual(self.finish(sink, vent, timeout=120), b"", "results go to --output, not stdout")
         self.assertIn("ended in a torn record: recovered to its last whole one", sink.stderr())
@@ -153,6 +201,9 @@ class SinkRestart(E2E):
             self.assertLess(os.path.getsize(journal), 64 << 10, "compaction keeps the journal small")
         final = side_counts(side)
         self.assertEqual(len(final), TASKS, "every task ran")
+        # --stats and --report count the whole job across the deaths, each attempt once.
+        st, _ = check_whole_job(self, stats, report, TASKS, not_before=last_start - first_start)
+        self.assertLessEqual(st["job"]["duplicates_dropped"], sum(final.values()) - TASKS)
         for ids, counts in held_at_kill:
             again = [i for i in ids if final.get(b"task-%05d\n" % i, 0) != counts.get(b"task-%05d\n" % i, 0)]
             self.assertEqual(again, [], "a task the journal held at a kill ran again")
@@ -313,11 +364,14 @@ class Journals(E2E):
         # Every 7th task fails for good (exit 3); a process per task.
         c.worker("sh", "-c", 'read x; if [ $((x % 7)) = 0 ]; then exit 3; fi; echo "$x"', jobs=4)
         tasks = 700
-        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(tasks)), ["--idle-timeout-ms", "60000"])
+        # Each failing task is tried twice: its first attempt is one the journal must count once.
+        vent = c.ventilator(b"".join(b"%d\n" % i for i in range(tasks)), ["--idle-timeout-ms", "60000", "--retries", "1"])
         out = os.path.join(c.dir, "out")
         journal = os.path.join(c.dir, "journal")
         failures = os.path.join(c.dir, "failures")
-        args = ["--output", out, "--journal", journal, "--failures", failures]
+        stats = os.path.join(c.dir, "stats.json")
+        report = os.path.join(c.dir, "report.html")
+        args = ["--output", out, "--journal", journal, "--failures", failures, "--stats", stats, "--report", report]
         env = dict(os.environ, MTASK_TEST_CRASH_AFTER_WRITES="300")
         hooked = c._start("sink", [binary("mtask-sink")] + c.common() + args, env=env)
         self.assertEqual(hooked.wait(120), 137, tail(hooked.stderr()))
@@ -329,10 +383,41 @@ class Journals(E2E):
         with open(failures, "rb") as f:
             payloads = sorted(int(json.loads(line)["payload"]) for line in f)
         self.assertEqual(payloads, [i for i in range(tasks) if i % 7 == 0], "each failure once")
-        # Run again: the summary, exit 3 as the job had, and nothing touched.
+        # A failure journaled just before the kill whose ack never left: the ventilator runs that
+        # task once more (a lost ack does not use up a retry), and both failed attempts count.
+        _, data = check_whole_job(self, stats, report, tasks, failed=tasks // 7, retries=range(tasks // 7, tasks // 7 + 50))
+        # Each failing task's failed attempts listed once each: retries, then the final one last.
+        # (An attempt lost with the killed sink is not counted; the task's next attempt then has a
+        # higher number.)
+        by_task = {}
+        for a in data["failures"]["listed"]:
+            by_task.setdefault(a["id"], []).append((a["attempt"], a["final"]))
+        self.assertEqual(sorted(by_task), [i for i in range(tasks) if i % 7 == 0])
+        for i, got in by_task.items():
+            got.sort()
+            self.assertEqual(len(got), len(set(got)), f"task {i}: an attempt counted twice: {got}")
+            self.assertEqual([f for _, f in got], [False] * (len(got) - 1) + [True], f"task {i}: {got}")
+        # Run again: the summary, exit 3 as the job had, and nothing touched; --stats and --report
+        # (gone, as if the sink had died before writing them) come back from the journal alone.
+        with open(stats) as f:
+            first = json.load(f)
+        os.unlink(stats)
+        os.unlink(report)
+        with open(out, "rb") as f:
+            out_before = f.read()
         rc, _, stderr = run(self.sink_argv(c, args), timeout=10)
         self.assertEqual(rc, 3, stderr)
         self.assertIn(f"is already complete ({tasks} task(s), {tasks // 7} failed)", stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), out_before)
+        again, _ = check_whole_job(self, stats, report, tasks, failed=tasks // 7, retries=first["job"]["retries"])
+        for key in ("by_status", "retries", "requeues", "duplicates_dropped", "malformed_dropped"):
+            self.assertEqual(again["job"][key], first["job"][key], key)
+        strip = lambda ws: [{k: v for k, v in w.items() if k != "busy_share"} for w in ws]  # over the wall time
+        self.assertEqual(strip(again["workers"]), strip(first["workers"]))
+        self.assertEqual(again["slowest"], first["slowest"])
+        self.assertGreater(again["job"]["wall_seconds"], 0)
+        self.assertLessEqual(again["job"]["wall_seconds"], first["job"]["wall_seconds"])
 
     def test_output_without_a_journal_goes_to_the_file(self):
         c = self.cluster()

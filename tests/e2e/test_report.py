@@ -200,14 +200,6 @@ class Report(E2E):
         self.assertGreater(len(seen), 30, "the screenshot is nearly blank")
         self.assertTrue(has_colour(seen, BLUE, tolerance=40), "no busy lanes in the screenshot")
 
-    def test_report_with_journal_is_refused(self):
-        report = os.path.join(self.tmp, "r.html")
-        rc, out, err = run([binary("mtask-sink"), "--report", report, "--journal", report + ".j", "--output",
-                            report + ".out"])
-        self.assertEqual(rc, 2, err)
-        self.assertIn("--report does not go with --journal yet", err)
-        self.assertFalse(os.path.exists(report))
-
 
 if __name__ == "__main__":
     main()

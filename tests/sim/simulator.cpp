@@ -376,7 +376,7 @@ class sink_adapter final : public sink_io {
   std::size_t output_backlog() const override { return w_.backlog_; }
   // With a journal, also every record synced (the real loop waits for its journal's thread).
   bool output_drained() override { return w_.backlog_ == 0 && w_.disk_.syncing.empty(); }
-  void journal_group(std::uint64_t seq, const journal::commit& group) override {
+  void journal_group(std::uint64_t seq, journal::commit& group) override {
     journal::commit c = group;
     c.output_end = w_.output_.size();
     c.failures_end = w_.failures_bytes();

@@ -3,6 +3,8 @@
 // end to end (tests/e2e/test_sink_modes.py reads it back with Python's json module).
 #include "sink/job_stats.hpp"
 
+#include "mtask/error.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
@@ -57,4 +59,40 @@ TEST_CASE("job stats counts attempts per worker, final outcomes by status, and k
       json.find(R"("slowest":[{"id":100,"runtime_us":60000,"worker":"w2"},{"id":100,"runtime_us":50000,"worker":"w2"},)"
                 R"({"id":99,"runtime_us":1099,"worker":"w1"},)") != std::string::npos);
   CHECK(json.ends_with("]}\n"));
+}
+
+TEST_CASE("job stats saved and restored (the journal's tally) go on as if never interrupted") {
+  job_stats whole, first;
+  const auto feed = [](job_stats& s, std::uint64_t from, std::uint64_t to) {
+    for (auto i = from; i < to; ++i) {
+      const auto status = i % 13 == 0 ? wire::task_status::failed : wire::task_status::ok;
+      s.on_attempt(i % 3 == 0 ? "w1" : "w2@host:12", attempt(i, (i * 7919) % 100'000, status, i % 26 == 0 ? 1 : 0));
+    }
+  };
+  feed(whole, 0, 500);
+  feed(first, 0, 200);
+  job_stats resumed;
+  resumed.on_attempt("stale", attempt(1, 1)); // replaced by the restore
+  resumed.restore(first.save());
+  CHECK(resumed.save() == first.save());
+  feed(resumed, 200, 500);
+  whole.on_duplicate();
+  resumed.set_duplicates(1);
+  const job_stats::totals t{.job = 1, .wall_seconds = 3, .malformed = 0, .requeued = 0};
+  CHECK(resumed.to_json(t) == whole.to_json(t));
+  CHECK(job_stats{}.save().size() < 16); // an empty job's tally is a few bytes
+}
+
+TEST_CASE("job stats refuse a saved tally that is cut short or has bytes after it") {
+  job_stats s;
+  s.on_attempt("w1", attempt(0, 10));
+  s.on_attempt("w2", attempt(1, 2000, wire::task_status::failed));
+  const auto saved = s.save();
+  for (std::size_t n = 0; n < saved.size(); ++n) {
+    CAPTURE(n);
+    job_stats r;
+    CHECK_THROWS_WITH_AS(r.restore(saved.substr(0, n)), doctest::Contains("--stats in the journal: "), mtask::error);
+  }
+  job_stats r;
+  CHECK_THROWS_WITH_AS(r.restore(saved + "x"), "--stats in the journal: bytes after its fields", mtask::error);
 }

@@ -445,3 +445,207 @@ TEST_CASE("journal writes the records of one write as one batch record, whole or
   }
   CHECK_THROWS_AS(journal::read(head_bytes + reframed), journal::corrupt);
 }
+
+namespace {
+
+// Frames `body` as a whole, checksummed record (as the writer would).
+std::string framed_record(const std::string& body) {
+  std::string rec;
+  for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>((body.size() >> (8 * i)) & 0xFF));
+  const auto crc = journal::crc32(body);
+  for (int i = 0; i < 4; ++i) rec.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+  return rec + body;
+}
+
+journal::header counting_head() {
+  auto h = head();
+  h.stats = true;
+  h.report = true;
+  h.started_us = 1'700'000'000'000'000;
+  return h;
+}
+
+journal::attempt_entry an_attempt(std::uint32_t worker, std::uint64_t id, std::uint8_t status = 0, bool final = true) {
+  return journal::attempt_entry{.worker = worker,
+                                .id = id,
+                                .attempt = final ? 2u : 1u,
+                                .status = status,
+                                .code = status == 0 ? 0 : -9,
+                                .final = final,
+                                .runtime_us = 1000 + id,
+                                .start_us = 1'700'000'000'000'000 + id,
+                                .command = id % 2 == 0 ? "echo " + std::to_string(id) : ""};
+}
+
+// Two groups of attempts from workers named in different orders, then (optionally) a tally.
+std::vector<journal::commit> counted_commits() {
+  return {
+      journal::commit{
+          .job = 9,
+          .output_end = 4,
+          .final_ids = {{0, 2}},
+          .attempts = journal::attempt_log{.workers = {"w1", "w2"},
+                                           .attempts = {an_attempt(0, 0), an_attempt(1, 5, 1, false), an_attempt(1, 1)},
+                                           .duplicates = 0,
+                                           .dropped = 1}},
+      journal::commit{
+          .job = 9,
+          .output_end = 8,
+          .final_ids = {{2, 2}, {5, 1}},
+          .attempts = journal::attempt_log{.workers = {"w3", "w1"},
+                                           .attempts = {an_attempt(0, 2), an_attempt(1, 3, 4), an_attempt(1, 5)},
+                                           .duplicates = 7,
+                                           .dropped = 1,
+                                           .requeued = 2}},
+  };
+}
+
+} // namespace
+
+TEST_CASE("journal format 2 keeps each group's attempts, their workers' names merged across groups") {
+  std::string bytes;
+  journal::append_record(bytes, counting_head());
+  for (const auto& c : counted_commits()) journal::append_record(bytes, c);
+  const auto st = journal::read(bytes).st;
+  CHECK(st.head == counting_head());
+  CHECK(st.since.workers == std::vector<std::string>{"w1", "w2", "w3"});
+  REQUIRE(st.since.attempts.size() == 6);
+  CHECK(st.since.attempts[0] == an_attempt(0, 0));
+  CHECK(st.since.attempts[1] == an_attempt(1, 5, 1, false));
+  CHECK(st.since.attempts[3] == an_attempt(2, 2)); // "w3": the state's third name
+  CHECK(st.since.attempts[4] == an_attempt(0, 3, 4));
+  CHECK(st.since.duplicates == 7); // cumulative: the last commit's
+  CHECK(st.since.dropped == 1);
+  CHECK(st.since.requeued == 2);
+  CHECK(st.final_ids.watermark() == 4);
+}
+
+TEST_CASE("journal tally replaces the attempts before it; a snapshot holds the tally and the attempts since") {
+  journal::state st;
+  st.head = counting_head();
+  const auto commits = counted_commits();
+  st.apply(commits[0]);
+  st.apply(journal::tally{.stats = "stats bytes", .report = std::string("report\0bytes", 12)});
+  CHECK(st.since.attempts.empty());
+  CHECK(st.since.workers.empty());
+  st.apply(commits[1]);
+  CHECK(st.since.workers == std::vector<std::string>{"w3", "w1"});
+  CHECK(st.since.attempts.size() == 3);
+  const auto snap = journal::snapshot(st);
+  CHECK(journal::read(snap).st == st);
+  auto done = st;
+  done.complete = journal::completion{.job = 9, .total = 6, .failed = 1, .ended_us = 1'700'000'000'123'456};
+  CHECK(journal::read(journal::snapshot(done)).st == done); // its end time too (format 2)
+  // Written record by record, the journal says the same.
+  std::string bytes;
+  journal::append_record(bytes, st.head);
+  journal::append_record(bytes, commits[0]);
+  journal::append_record(bytes, *st.saved);
+  journal::append_record(bytes, commits[1]);
+  CHECK(journal::read(bytes).st == st);
+  // A tally after the completion is not one of ours.
+  journal::append_record(bytes, journal::completion{.job = 9, .total = 6, .failed = 0});
+  journal::append_record(bytes, *st.saved);
+  CHECK_THROWS_WITH_AS(journal::read(bytes), doctest::Contains("a tally after the job's completion"), journal::corrupt);
+}
+
+TEST_CASE("journal refuses an attempt log cut short or of garbage, at every length, without reading past it") {
+  std::string whole;
+  journal::append_record(whole, counted_commits()[1]);
+  const std::string body = whole.substr(8);
+  std::string plain;
+  auto no_attempts = counted_commits()[1];
+  no_attempts.attempts.reset();
+  journal::append_record(plain, no_attempts);
+  const auto section = plain.size() - 8; // where the attempt log (tag 2) starts in the body
+  std::string h;
+  journal::append_record(h, counting_head());
+  for (std::size_t n = section + 1; n < body.size(); ++n) {
+    CAPTURE(n);
+    CHECK_THROWS_AS(journal::read(h + framed_record(body.substr(0, n))), journal::corrupt);
+  }
+  CHECK(journal::read(h + framed_record(body)).st.since.attempts.size() == 3);
+  // Checksummed garbage: never a crash, never an attempt beyond its log.
+  std::uint64_t seed = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    auto bad = body;
+    for (int k = 0; k < 3; ++k) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      const auto at = section + (seed >> 33) % (bad.size() - section);
+      bad[at] = static_cast<char>(seed >> 24);
+    }
+    try {
+      const auto st = journal::read(h + framed_record(bad)).st;
+      for (const auto& a : st.since.attempts) CHECK(a.worker < st.since.workers.size());
+    } catch (const journal::corrupt&) {}
+  }
+  // The exact reasons for what a writer never makes.
+  auto wrong = counted_commits()[1];
+  wrong.attempts->attempts[0].worker = 2;
+  std::string rec;
+  journal::append_record(rec, wrong);
+  CHECK_THROWS_WITH_AS(journal::read(h + rec),
+                       ("at byte " + std::to_string(h.size()) + ": an attempt of worker 2 of 2").c_str(),
+                       journal::corrupt);
+  wrong = counted_commits()[1];
+  wrong.attempts->attempts[2].status = 7;
+  rec.clear();
+  journal::append_record(rec, wrong);
+  CHECK_THROWS_WITH_AS(journal::read(h + rec), doctest::Contains("an attempt of unknown status 7 (byte 0x8f)"),
+                       journal::corrupt);
+  // A section twice, or out of order, is not a commit we wrote.
+  CHECK_THROWS_WITH_AS(journal::read(h + framed_record(body + body.substr(section))),
+                       doctest::Contains("a commit with unknown fields"), journal::corrupt);
+}
+
+TEST_CASE("journal reads a format 1 journal (no attempts counted) and refuses a later format by name") {
+  // Format 1's header: the fields of format 2 before its counting flags and start time.
+  std::string body(1, '\x01');
+  auto str = [&](std::string_view s) {
+    for (int i = 0; i < 4; ++i) body.push_back(static_cast<char>((s.size() >> (8 * i)) & 0xFF));
+    body.append(s);
+  };
+  auto u64 = [&](std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  str("MTASKJNL");
+  const auto version_at = body.size();
+  body.append(std::string("\x01\x00\x00\x00", 4));
+  str("s0123456789abcdef");
+  str("/tmp/out");
+  u64(1);
+  u64(2);
+  body.append(std::string("\x01\x00", 2));
+  str("");
+  std::string v1 = framed_record(body);
+  journal::append_record(v1, commits()[0]);
+  const auto st = journal::read(v1).st;
+  CHECK(st.head == head()); // no stats, no report, no start time
+  CHECK(st.final_ids.size() == 3);
+  body[version_at] = '\x03';
+  CHECK_THROWS_WITH_AS(journal::read(framed_record(body)),
+                       "at byte 0: journal format 3 (this sink reads formats 1 and 2)", journal::corrupt);
+}
+
+TEST_CASE("journal file refuses to resume with other --stats or --report than the journal counted for") {
+  temp_dir dir;
+  mtask::journal_paths p{.journal = dir / "j", .output = dir / "out", .stats = true};
+  auto j = mtask::open_journal(p, "s1");
+  CHECK(j.st.head.stats);
+  CHECK_FALSE(j.st.head.report);
+  CHECK(j.st.head.started_us > 0);
+  close_all(j);
+  p.stats = false;
+  p.report = true;
+  CHECK_THROWS_WITH_AS(mtask::open_journal(p, "s2"),
+                       ("journal '" + p.journal +
+                        "' was written with --stats and without --report: resume with the "
+                        "same flags")
+                           .c_str(),
+                       mtask::error);
+  p.stats = true;
+  p.report = false;
+  auto again = mtask::open_journal(p, "s2");
+  CHECK(again.resumed);
+  close_all(again);
+}

@@ -2,6 +2,8 @@
 // escaping, the totals it embeds, and its size for a million attempts.
 #include "sink/report.hpp"
 
+#include "mtask/error.hpp"
+
 #include <doctest/doctest.h>
 
 #include <queue>
@@ -167,4 +169,65 @@ TEST_CASE("report of an empty job is a whole page with zero totals") {
   CHECK(page.rfind("</html>\n") == page.size() - 8);
   CHECK(count(data_of(page), R"("tasks":0,)") == 1);
   CHECK(count(data_of(page), R"("failures":{"total":0,"listed":[]})") == 1);
+}
+
+namespace {
+
+// Attempts of several workers, some failed and retried, with long commands (a UTF-8 character
+// across the page's cut) and some without a start time.
+std::vector<std::pair<std::string, wire::result_view>> varied(std::uint64_t n, std::vector<std::string>& commands) {
+  commands.clear();
+  commands.reserve(n);
+  std::vector<std::pair<std::string, wire::result_view>> out;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    commands.push_back(std::string(199, 'c') + "é and the rest " + std::to_string(i));
+    const auto status = i % 11 == 0 ? wire::task_status::failed : wire::task_status::ok;
+    auto r = attempt(i, (i * 37) % 5000, 1 + (i * 7919) % 300, status, i % 22 == 0 ? 1 : 0);
+    r.command = commands.back();
+    if (i % 97 == 0) r.start_us = 0;
+    out.emplace_back(i % 3 == 0 ? "w1" : i % 3 == 1 ? "w2@host:1" : "w3", r);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("report saved and restored (the journal's tally) draws the page it would have drawn uninterrupted") {
+  for (std::size_t every : {std::size_t{5000}, std::size_t{40}}) { // attempts drawn one by one, then buckets
+    CAPTURE(every);
+    const report_collector::limits lim{.every_attempt = every};
+    std::vector<std::string> commands;
+    const auto attempts = varied(300, commands);
+    report_collector whole(lim), first(lim);
+    for (const auto& [w, r] : attempts) (void)whole.on_attempt(w, r);
+    for (std::size_t i = 0; i < 120; ++i) (void)first.on_attempt(attempts[i].first, attempts[i].second);
+    report_collector resumed(lim);
+    resumed.restore(first.save());
+    CHECK(resumed.save() == first.save());
+    // Replayed as the journal keeps them: what ran cut to command_kept + 1 bytes when kept, else nothing.
+    for (std::size_t i = 120; i < attempts.size(); ++i) {
+      auto r = attempts[i].second;
+      const bool kept = first.on_attempt(attempts[i].first, r);
+      r.command = kept ? r.command.substr(0, report_collector::command_kept + 1) : std::string_view();
+      r.payload = {};
+      (void)resumed.on_attempt(attempts[i].first, r);
+    }
+    const report_collector::job_figures f{.job = 7, .wall_seconds = 9};
+    CHECK(resumed.to_html(f) == whole.to_html(f));
+  }
+}
+
+TEST_CASE("report refuses a saved collection that is cut short or has bytes after it") {
+  report_collector r(report_collector::limits{.every_attempt = 3});
+  for (std::uint64_t i = 0; i < 5; ++i) (void)r.on_attempt("w", attempt(i, i, 1, wire::task_status::failed));
+  const auto saved = r.save();
+  for (std::size_t n = 0; n < saved.size(); ++n) {
+    CAPTURE(n);
+    report_collector c(report_collector::limits{.every_attempt = 3});
+    CHECK_THROWS_WITH_AS(c.restore(saved.substr(0, n)), doctest::Contains("--report in the journal: "), mtask::error);
+  }
+  report_collector c(report_collector::limits{.every_attempt = 3});
+  CHECK_THROWS_WITH_AS(c.restore(saved + "x"), "--report in the journal: bytes after its fields", mtask::error);
+  report_collector other_limits(report_collector::limits{.every_attempt = 3, .time_buckets = 100}); // not 240
+  CHECK_THROWS_WITH_AS(other_limits.restore(saved), doctest::Contains("--report in the journal: "), mtask::error);
 }

@@ -81,7 +81,7 @@ class fake_io final : public mtask::sink_io {
   [[nodiscard]] bool output_drained() override { return drained; }
   std::vector<std::pair<std::uint64_t, mtask::journal::commit>> groups; // with a journal
   std::vector<mtask::journal::completion> completions;
-  void journal_group(std::uint64_t seq, const mtask::journal::commit& c) override { groups.emplace_back(seq, c); }
+  void journal_group(std::uint64_t seq, mtask::journal::commit& c) override { groups.emplace_back(seq, c); }
   void journal_complete(const mtask::journal::completion& c) override { completions.push_back(c); }
   std::vector<mtask::journal::job_record> jobs;
   void journal_job(const mtask::journal::job_record& j) override { jobs.push_back(j); }
@@ -712,4 +712,48 @@ TEST_CASE("sink core's claim fits a message: runs beyond what fits are left out 
   CHECK(claim.claim);
   CHECK(claim.done.size() == 10);
   CHECK(claim.done.front() == wire::id_range{1, 1});
+}
+
+TEST_CASE("sink core journals the attempts --stats counts, acks a retry once durable, and a resumed core counts on") {
+  auto cfg = journal_config();
+  cfg.stats = true;
+  mtask::journal::state st;
+  st.head.stats = true;
+  std::string before; // the stats of an uninterrupted run of the journaled attempts
+  {
+    fake_io io;
+    sink_core core(cfg, io, t0);
+    core.advance(t0);
+    core.on_control(job_info(job, 4), t0);
+    auto failed = wire::result{.id = 1, .attempt = 1, .status = wire::task_status::failed, .retries_left = 1};
+    core.on_results(results(job, {ok(0, "a"), failed}), t0);
+    core.advance(t0 + millis(10)); // the group closes...
+    REQUIRE(io.groups.size() == 1);
+    const auto& g = io.groups[0].second;
+    REQUIRE(g.attempts);
+    CHECK(g.attempts->workers == std::vector<std::string>{"w1"});
+    REQUIRE(g.attempts->attempts.size() == 2);
+    CHECK(g.attempts->attempts[1] ==
+          mtask::journal::attempt_entry{.worker = 0, .id = 1, .attempt = 1, .status = 1, .final = false});
+    for (const auto& s : io.all<wire::sink_status>()) CHECK(s.acks.empty()); // ...the retry waits for it
+    core.on_durable(io.groups[0].first, t0 + millis(11));
+    CHECK(io.last_status().acks ==
+          std::vector<wire::ack>{{.id = 1, .attempt = 1, .status = wire::task_status::failed}});
+    st.apply(g);
+    before = core.job_statistics().to_json({});
+    core.on_results(results(job, {ok(2, "c")}), t0 + millis(12)); // written, never journaled: dies with the sink
+  }
+  cfg.resume = std::make_shared<mtask::journal::state>(st);
+  fake_io io;
+  sink_core core(cfg, io, t0);
+  CHECK(core.job_statistics().to_json({}) == before);
+  core.advance(t0);
+  core.on_control(job_info(job, 4), t0);
+  auto second = ok(1, "b");
+  second.attempt = 2;
+  core.on_results(results(job, {ok(0, "a"), second, ok(2, "c"), ok(3, "d")}), t0); // 0 is a duplicate now
+  const auto json = core.job_statistics().to_json({});
+  CHECK(json.find(R"("tasks":4,"tasks_per_second")") != std::string::npos);
+  CHECK(json.find(R"("retries":1,"requeues":0,"duplicates_dropped":1,)") != std::string::npos);
+  CHECK(json.find(R"({"name":"w1","attempts":5,"failures":1,)") != std::string::npos); // 0, 1 twice, 2, 3
 }

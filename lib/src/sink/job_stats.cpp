@@ -1,7 +1,9 @@
 // --stats (see job_stats.hpp): counting attempts, the runtime histogram, and the JSON document.
 #include "sink/job_stats.hpp"
 
+#include "common/bytes.hpp"
 #include "common/json.hpp"
+#include "mtask/error.hpp"
 
 #include <fmt/format.h>
 
@@ -50,6 +52,76 @@ void job_stats::on_attempt(std::string_view worker, const wire::result_view& r) 
     slowest_.insert(at, slow_task{.runtime_us = r.runtime_us, .id = r.id, .worker = std::string(worker)});
     if (slowest_.size() > slowest_kept) slowest_.pop_back();
   }
+}
+
+std::string job_stats::save() const {
+  using namespace bytes;
+  std::string out;
+  put_var(out, workers_.size());
+  for (const auto& [name, w] : workers_) {
+    put_vstr(out, name);
+    put_var(out, w.attempts);
+    put_var(out, w.failures);
+    put_var(out, w.busy_us);
+    put_var(out, w.max_us);
+    const auto used =
+        static_cast<std::size_t>(std::count_if(w.histogram.begin(), w.histogram.end(), [](auto n) { return n > 0; }));
+    put_var(out, used);
+    for (std::size_t i = 0; i < w.histogram.size(); ++i) {
+      if (w.histogram[i] == 0) continue;
+      put_var(out, i);
+      put_var(out, w.histogram[i]);
+    }
+  }
+  for (auto n : by_status_) put_var(out, n);
+  put_var(out, retried_);
+  put_var(out, slowest_.size());
+  for (const auto& t : slowest_) {
+    put_var(out, t.runtime_us);
+    put_var(out, t.id);
+    put_vstr(out, t.worker);
+  }
+  return out;
+}
+
+void job_stats::restore(std::string_view saved) {
+  class bad : public error {
+   public:
+    explicit bad(const std::string& why) : error("--stats in the journal: " + why) {}
+  };
+  bytes::reader<bad> r(saved);
+  job_stats s;
+  const auto workers = r.var_count(6);
+  for (std::uint32_t i = 0; i < workers; ++i) {
+    auto name = r.vstr();
+    per_worker w;
+    w.attempts = r.var();
+    w.failures = r.var();
+    w.busy_us = r.var();
+    w.max_us = r.var();
+    w.histogram.assign(buckets, 0);
+    const auto used = r.var_count(2);
+    for (std::uint32_t k = 0; k < used; ++k) {
+      const auto b = r.var();
+      if (b >= buckets) throw bad(fmt::format("a runtime bucket {} of {}", b, buckets));
+      w.histogram[b] = r.var32();
+    }
+    if (!s.workers_.emplace(std::move(name), std::move(w)).second) throw bad("a worker twice");
+  }
+  for (auto& n : s.by_status_) n = r.var();
+  s.retried_ = r.var();
+  const auto slow = r.var_count(3);
+  if (slow > slowest_kept) throw bad(fmt::format("{} slowest tasks", slow));
+  for (std::uint32_t i = 0; i < slow; ++i) {
+    slow_task t{};
+    t.runtime_us = r.var();
+    t.id = r.var();
+    t.worker = r.vstr();
+    s.slowest_.push_back(std::move(t));
+  }
+  if (!r.done()) throw bad("bytes after its fields");
+  s.duplicates_ = duplicates_;
+  *this = std::move(s);
 }
 
 std::uint64_t job_stats::per_worker::percentile(double p) const {

@@ -22,6 +22,15 @@ class job_stats {
   // first copy only. `worker` is its name as the output names it.
   void on_attempt(std::string_view worker, const wire::result_view& r);
   void on_duplicate() { ++duplicates_; }
+  // Resuming from a journal: the job's duplicates so far, the journal's count.
+  void set_duplicates(std::uint64_t n) { duplicates_ = n; }
+
+  // For --journal: every attempt counted so far (not the duplicates) as bytes, which restore()
+  // reads back; histograms go as their non-zero buckets.
+  [[nodiscard]] std::string save() const;
+  // Replaces what was counted with what save() returned.
+  // Throws: error when `saved` is not what save() returns.
+  void restore(std::string_view saved);
 
   struct totals {
     std::uint64_t job = 0;

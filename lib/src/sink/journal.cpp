@@ -2,6 +2,8 @@
 // CRC-32, read back into a state, compacted into a snapshot.
 #include "sink/journal.hpp"
 
+#include "common/bytes.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,34 +13,38 @@
 namespace mtask::journal {
 namespace {
 
-enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, batch = 4, job = 64 };
+enum class record_type : std::uint8_t { header = 1, commit = 2, complete = 3, batch = 4, tally = 5, job = 64 };
+constexpr std::uint8_t last_core_type = 5; // types up to this one every reader knows
 // From this type on, a reader that does not know a record skips it (the ventilator's restart will
 // add records of its own; an older sink can still resume from such a journal).
 constexpr std::uint8_t first_optional_type = 64;
 constexpr std::string_view magic = "MTASKJNL";
 constexpr std::size_t frame_bytes = 8; // length + CRC
 
-constexpr std::array<std::uint32_t, 256> crc_table = [] {
-  std::array<std::uint32_t, 256> t{};
+// Slicing by 8: table k advances a byte's CRC by k more zero bytes, so 8 bytes take 8 lookups
+// and no dependency between them (the records of attempts are checksummed at every group).
+constexpr std::array<std::array<std::uint32_t, 256>, 8> crc_tables = [] {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
   }
+  for (std::size_t k = 1; k < 8; ++k)
+    for (std::size_t i = 0; i < 256; ++i) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
   return t;
 }();
 
-void put_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<std::uint32_t>(s.size()));
-  out.append(s);
-}
+using bytes::put_str;
+using bytes::put_u32;
+using bytes::put_u64;
+using bytes::put_u8;
+using bytes::put_var;
+using bytes::put_vstr;
+
+// Reads a record's body; every overrun is a corrupt record (its CRC matched, so a writer bug or a
+// foreign file, not a torn write).
+using reader = bytes::reader<corrupt>;
 
 // Frames the body that `fill` appends: its length and CRC go in front once it is known.
 template <typename F>
@@ -54,49 +60,80 @@ void framed(std::string& out, record_type type, F&& fill) {
   out.replace(start, frame_bytes, frame);
 }
 
-// Reads a record's body; every overrun is a corrupt record (its CRC matched, so a writer bug or a
-// foreign file, not a torn write).
-class reader {
- public:
-  explicit reader(std::string_view bytes) : bytes_(bytes) {}
-  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)[0]); }
-  std::uint32_t u32() {
-    auto b = take(4);
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[static_cast<std::size_t>(i)]);
-    return v;
-  }
-  std::uint64_t u64() {
-    auto b = take(8);
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[static_cast<std::size_t>(i)]);
-    return v;
-  }
-  std::string str() { return std::string(take(u32())); }
-  // A count of items of at least `min_bytes` each, bounded by what is left.
-  std::uint32_t count(std::size_t min_bytes) {
-    const auto n = u32();
-    if (n > (bytes_.size() - pos_) / min_bytes)
-      throw corrupt(fmt::format("a count of {} items overruns its record", n));
-    return n;
-  }
-  [[nodiscard]] bool done() const { return pos_ == bytes_.size(); }
+// Zigzag: a signed difference as an unsigned varint (small either way, -1 as 1, 1 as 2).
+std::uint64_t zigzag(std::uint64_t now, std::uint64_t before) {
+  const auto d = now - before; // two's complement difference
+  return (d << 1) ^ (0 - (d >> 63));
+}
+std::uint64_t unzigzag(std::uint64_t z, std::uint64_t before) { return before + ((z >> 1) ^ (0 - (z & 1))); }
 
- private:
-  std::string_view take(std::size_t n) {
-    if (n > bytes_.size() - pos_) throw corrupt("a record is shorter than its fields");
-    auto s = bytes_.substr(pos_, n);
-    pos_ += n;
-    return s;
+// A commit's attempt log (section 2): cumulative counters, the worker names, then each attempt:
+// its worker, its id and start as differences from the previous attempt's (results come about in
+// order), a byte of its status (bits 0-2), whether it is final (bit 7) and which of the rarer
+// fields follow (bit 3 an attempt number other than 1, bit 4 a code other than 0, bit 5 what
+// ran), its runtime, then those fields. A first attempt that succeeded takes 5 or 6 bytes.
+constexpr std::uint8_t has_attempt = 0x08, has_code = 0x10, has_command = 0x20, is_final = 0x80;
+
+void put_attempts(std::string& b, const attempt_log& log) {
+  put_var(b, log.duplicates);
+  put_var(b, log.dropped);
+  put_var(b, log.requeued);
+  put_var(b, log.workers.size());
+  for (const auto& w : log.workers) put_vstr(b, w);
+  put_var(b, log.attempts.size());
+  b.reserve(b.size() + 8 * log.attempts.size());
+  std::uint64_t id = 0, start = 0;
+  for (const auto& a : log.attempts) {
+    put_var(b, a.worker);
+    put_var(b, zigzag(a.id, id));
+    put_var(b, zigzag(a.start_us, start));
+    put_u8(b, static_cast<std::uint8_t>(a.status | (a.attempt != 1 ? has_attempt : 0) | (a.code != 0 ? has_code : 0) |
+                                        (a.command.empty() ? 0 : has_command) | (a.final ? is_final : 0)));
+    put_var(b, a.runtime_us);
+    if (a.attempt != 1) put_var(b, a.attempt);
+    if (a.code != 0) put_var(b, static_cast<std::uint32_t>(a.code));
+    if (!a.command.empty()) put_vstr(b, a.command);
+    id = a.id;
+    start = a.start_us;
   }
-  std::string_view bytes_;
-  std::size_t pos_ = 0;
-};
+}
+
+attempt_log read_attempts(reader& r) {
+  attempt_log log;
+  log.duplicates = r.var();
+  log.dropped = r.var();
+  log.requeued = r.var();
+  const auto workers = r.var_count(1);
+  log.workers.reserve(workers);
+  for (std::uint32_t i = 0; i < workers; ++i) log.workers.push_back(r.vstr());
+  const auto n = r.var_count(5);
+  log.attempts.reserve(n);
+  std::uint64_t id = 0, start = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    attempt_entry a;
+    a.worker = r.var32();
+    if (a.worker >= log.workers.size()) throw corrupt(fmt::format("an attempt of worker {} of {}", a.worker, workers));
+    a.id = id = unzigzag(r.var(), id);
+    a.start_us = start = unzigzag(r.var(), start);
+    const auto flags = r.u8();
+    a.status = flags & 0x07;
+    if (a.status > static_cast<std::uint8_t>(wire::task_status::too_large) || (flags & 0x40) != 0)
+      throw corrupt(fmt::format("an attempt of unknown status {} (byte {:#04x})", flags & 0x07, flags));
+    a.final = (flags & is_final) != 0;
+    a.runtime_us = r.var();
+    if ((flags & has_attempt) != 0) a.attempt = r.var32();
+    if ((flags & has_code) != 0) a.code = static_cast<std::int32_t>(r.var32());
+    if ((flags & has_command) != 0) a.command = r.vstr();
+    log.attempts.push_back(std::move(a));
+  }
+  return log;
+}
 
 header read_header(reader& r) {
   if (std::string_view(r.str()) != magic) throw corrupt("not an mtask journal");
-  if (auto v = r.u32(); v != format_version) {
-    throw corrupt(fmt::format("journal format {} (this sink reads format {})", v, format_version));
+  const auto version = r.u32();
+  if (version != 1 && version != format_version) {
+    throw corrupt(fmt::format("journal format {} (this sink reads formats 1 and {})", version, format_version));
   }
   header h;
   h.routing_id = r.str();
@@ -106,6 +143,13 @@ header read_header(reader& r) {
   h.keep_order = r.u8() != 0;
   h.jsonl = r.u8() != 0;
   h.failures_path = r.str();
+  if (version >= 2) {
+    const auto counts = r.u8();
+    if (counts > 3) throw corrupt(fmt::format("a header counting attempts for {}", counts));
+    h.stats = (counts & 1) != 0;
+    h.report = (counts & 2) != 0;
+    h.started_us = r.u64();
+  }
   return h;
 }
 
@@ -131,11 +175,17 @@ commit read_commit(reader& r) {
     const auto id = r.u64();
     c.held.push_back(held_result{.id = id, .bytes = r.str()});
   }
-  if (!r.done()) {
-    if (r.u8() != 1) throw corrupt("a commit with unknown fields after its results");
-    c.aggregate = r.str();
+  // Optional sections, each once and in this order: 1 the aggregate, 2 the attempts.
+  std::uint8_t last = 0;
+  while (!r.done()) {
+    const auto section = r.u8();
+    if (section <= last || section > 2) throw corrupt("a commit with unknown fields after its results");
+    last = section;
+    if (section == 1)
+      c.aggregate = r.str();
+    else
+      c.attempts = read_attempts(r);
   }
-  if (!r.done()) throw corrupt("a commit longer than its fields");
   return c;
 }
 
@@ -159,7 +209,8 @@ bool plausible_record_at(std::string_view bytes, std::size_t pos) {
   if (!f || f->length == 0 || f->length > bytes.size() - pos - frame_bytes) return false;
   const auto body = bytes.substr(pos + frame_bytes, f->length);
   const auto type = static_cast<std::uint8_t>(body[0]);
-  return ((type >= 1 && type <= 4) || type == static_cast<std::uint8_t>(record_type::job)) && crc32(body) == f->crc;
+  return ((type >= 1 && type <= last_core_type) || type == static_cast<std::uint8_t>(record_type::job)) &&
+         crc32(body) == f->crc;
 }
 
 // A bad record at `pos` is a torn tail only if nothing good comes after it: a torn write is the
@@ -175,8 +226,19 @@ bool only_torn_after(std::string_view bytes, std::size_t pos) {
 } // namespace
 
 std::uint32_t crc32(std::string_view bytes) {
+  const auto& t = crc_tables;
   std::uint32_t c = 0xFFFFFFFFu;
-  for (char ch : bytes) c = crc_table[(c ^ static_cast<std::uint8_t>(ch)) & 0xFF] ^ (c >> 8);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  std::size_t n = bytes.size();
+  const auto u32_at = [](const unsigned char* b) {
+    return std::uint32_t{b[0]} | std::uint32_t{b[1]} << 8 | std::uint32_t{b[2]} << 16 | std::uint32_t{b[3]} << 24;
+  };
+  for (; n >= 8; n -= 8, p += 8) {
+    const auto one = c ^ u32_at(p), two = u32_at(p + 4);
+    c = t[7][one & 0xFF] ^ t[6][(one >> 8) & 0xFF] ^ t[5][(one >> 16) & 0xFF] ^ t[4][one >> 24] ^ t[3][two & 0xFF] ^
+        t[2][(two >> 8) & 0xFF] ^ t[1][(two >> 16) & 0xFF] ^ t[0][two >> 24];
+  }
+  for (; n > 0; --n, ++p) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
@@ -191,6 +253,8 @@ void append_record(std::string& out, const header& h) {
     put_u8(b, h.keep_order ? 1 : 0);
     put_u8(b, h.jsonl ? 1 : 0);
     put_str(b, h.failures_path);
+    put_u8(b, static_cast<std::uint8_t>((h.stats ? 1 : 0) | (h.report ? 2 : 0)));
+    put_u64(b, h.started_us);
   });
 }
 
@@ -215,6 +279,10 @@ void append_record(std::string& out, const commit& c) {
       put_u8(b, 1);
       put_str(b, *c.aggregate);
     }
+    if (c.attempts) {
+      put_u8(b, 2);
+      put_attempts(b, *c.attempts);
+    }
   });
 }
 
@@ -225,11 +293,19 @@ void append_record(std::string& out, const job_record& j) {
   });
 }
 
+void append_record(std::string& out, const tally& t) {
+  framed(out, record_type::tally, [&](std::string& b) {
+    put_str(b, t.stats);
+    put_str(b, t.report);
+  });
+}
+
 void append_record(std::string& out, const completion& c) {
   framed(out, record_type::complete, [&](std::string& b) {
     put_u64(b, c.job);
     put_u64(b, c.total);
     put_u64(b, c.failed);
+    put_u64(b, c.ended_us);
   });
 }
 
@@ -254,6 +330,31 @@ void state::apply(const commit& c) {
   const auto below = held.lower_bound(written_below);
   for (auto it = held.begin(); it != below; ++it) held_bytes -= it->second.size();
   held.erase(held.begin(), below);
+  if (c.attempts && !counters_only) {
+    // The commit's worker indices become the state's: one list of names for every attempt since.
+    std::vector<std::uint32_t> index_of;
+    index_of.reserve(c.attempts->workers.size());
+    for (const auto& name : c.attempts->workers) {
+      const auto it = std::find(since.workers.begin(), since.workers.end(), name);
+      index_of.push_back(static_cast<std::uint32_t>(it - since.workers.begin()));
+      if (it == since.workers.end()) since.workers.push_back(name);
+    }
+    for (const auto& a : c.attempts->attempts) {
+      since.attempts.push_back(a);
+      since.attempts.back().worker = index_of.at(a.worker);
+    }
+  }
+  if (c.attempts) {
+    since.duplicates = c.attempts->duplicates;
+    since.dropped = c.attempts->dropped;
+    since.requeued = c.attempts->requeued;
+  }
+}
+
+void state::apply(const tally& t) {
+  saved = t;
+  since.workers.clear();
+  since.attempts.clear();
 }
 
 void state::apply(const job_record& j) {
@@ -288,6 +389,8 @@ void apply_record(std::string_view body, read_result& out, bool& have_header, bo
       c.job = r.u64();
       c.total = r.u64();
       c.failed = r.u64();
+      if (!r.done()) c.ended_us = r.u64(); // format 2
+      if (!r.done()) throw corrupt("a completion longer than its fields");
       out.st.complete = c;
       break;
     }
@@ -301,6 +404,15 @@ void apply_record(std::string_view body, read_result& out, bool& have_header, bo
         if (inner.empty()) throw corrupt("an empty record inside a batch");
         apply_record(inner, out, have_header, true);
       }
+      break;
+    }
+    case static_cast<std::uint8_t>(record_type::tally): {
+      if (out.st.complete) throw corrupt("a tally after the job's completion");
+      tally t;
+      t.stats = r.str();
+      t.report = r.str();
+      if (!r.done()) throw corrupt("a tally longer than its fields");
+      out.st.apply(t);
       break;
     }
     case static_cast<std::uint8_t>(record_type::job): {
@@ -364,13 +476,14 @@ std::uint64_t snapshot_size(const state& s) {
   constexpr std::uint64_t fixed = 256; // the header with its paths, the commit's fields, the completion
   return fixed + s.head.output_path.size() + s.head.failures_path.size() + s.fingerprint.size() +
          16 * (s.final_ids.above().size() + 1) + 12 * s.held.size() + s.held_bytes +
-         (s.aggregate ? s.aggregate->size() : 0);
+         (s.aggregate ? s.aggregate->size() : 0) + (s.saved ? s.saved->stats.size() + s.saved->report.size() : 0);
 }
 
 std::string snapshot(const state& s) {
   std::string out;
   append_record(out, s.head);
   if (s.job != 0 && !s.fingerprint.empty()) append_record(out, job_record{.job = s.job, .fingerprint = s.fingerprint});
+  if (s.saved) append_record(out, *s.saved); // before the commit, which holds the attempts after it
   commit c{.job = s.job,
            .output_end = s.output_end,
            .failures_end = s.failures_end,
@@ -378,7 +491,9 @@ std::string snapshot(const state& s) {
            .failed = s.failed,
            .final_ids = s.final_ids.runs(),
            .held = {},
-           .aggregate = s.aggregate};
+           .aggregate = s.aggregate,
+           .attempts = {}};
+  if (s.head.attempts()) c.attempts = s.since;
   for (const auto& [id, bytes] : s.held) c.held.push_back(held_result{.id = id, .bytes = bytes});
   append_record(out, c);
   if (s.complete) append_record(out, *s.complete);

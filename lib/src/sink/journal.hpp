@@ -17,7 +17,9 @@
 
 namespace mtask::journal {
 
-inline constexpr std::uint32_t format_version = 1;
+// 2 added the attempts --stats and --report count (header flag and start time, a commit's attempt
+// log, the tally record). Format 1 journals are still read: they have no attempts.
+inline constexpr std::uint32_t format_version = 2;
 
 // A journal that cannot be trusted: a bad record with more after it, or no journal at all. Its
 // message says where, without the path (the caller knows it).
@@ -35,7 +37,47 @@ struct header {
   bool keep_order = false; // -k
   bool jsonl = false;
   std::string failures_path; // absolute, "" without --failures
+  // Format 2: whether the sink counts attempts for --stats and for --report (then every commit
+  // carries its attempts), and when the job's first sink started (µs since the epoch), so that a
+  // resumed job's figures span it whole.
+  bool stats = false;
+  bool report = false;
+  std::uint64_t started_us = 0;
+  [[nodiscard]] bool attempts() const { return stats || report; }
   friend bool operator==(const header&, const header&) = default;
+};
+
+// One attempt as --stats and --report count it: what they take from a result, without its output.
+struct attempt_entry {
+  std::uint32_t worker = 0; // index into the names of its attempt_log
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 1;
+  std::uint8_t status = 0; // wire::task_status
+  std::int32_t code = 0;
+  bool final = true;
+  std::uint64_t runtime_us = 0;
+  std::uint64_t start_us = 0;
+  std::string command; // --report: the start of what ran, when the page keeps it; otherwise ""
+  friend bool operator==(const attempt_entry&, const attempt_entry&) = default;
+};
+
+// A group's attempts (every one that reached the sink and was not a duplicate, final or not, in
+// the order the sink took them), and the sink's counters of what it dropped, cumulative.
+struct attempt_log {
+  std::vector<std::string> workers; // the names the attempts' `worker` indexes
+  std::vector<attempt_entry> attempts;
+  std::uint64_t duplicates = 0;
+  std::uint64_t dropped = 0;  // malformed frames and results of other jobs
+  std::uint64_t requeued = 0; // the ventilator's count of tasks requeued, as it last said
+  friend bool operator==(const attempt_log&, const attempt_log&) = default;
+};
+
+// The --stats and --report collectors saved whole (job_stats::save, report_collector::save) at a
+// compaction: what every attempt before it adds up to. Record type 5.
+struct tally {
+  std::string stats;  // "" without --stats
+  std::string report; // "" without --report
+  friend bool operator==(const tally&, const tally&) = default;
 };
 
 struct held_result {
@@ -57,6 +99,8 @@ struct commit {
   // the same record as the ids, so that a crash can never separate the two. Absent in journals of
   // sinks without a reduction (and written last, so that journals without it read the same).
   std::optional<std::string> aggregate;
+  // Format 2, in journals whose header says attempts(): the group's attempts (after the aggregate).
+  std::optional<attempt_log> attempts;
   friend bool operator==(const commit&, const commit&) = default;
 };
 
@@ -65,6 +109,7 @@ struct completion {
   std::uint64_t job = 0;
   std::uint64_t total = 0;
   std::uint64_t failed = 0;
+  std::uint64_t ended_us = 0; // format 2: when (µs since the epoch), for --stats and --report
   friend bool operator==(const completion&, const completion&) = default;
 };
 
@@ -82,6 +127,7 @@ void append_record(std::string& out, const header& h);
 void append_record(std::string& out, const job_record& j);
 void append_record(std::string& out, const commit& c);
 void append_record(std::string& out, const completion& c);
+void append_record(std::string& out, const tally& t);
 
 // Returns: `records` (framed records, written by one write) as one record: unchanged when it is
 // one already, otherwise a batch record (type 4) holding them, so that a power cut in the middle
@@ -105,8 +151,17 @@ struct state {
   std::optional<completion> complete;
   std::uint64_t held_bytes = 0;         // of `held`'s results
   std::optional<std::string> aggregate; // --reduce: the last commit's running total
+  // --stats, --report: the last tally, and the attempts journaled after it (their `worker` indexes
+  // since.workers); since.duplicates and since.dropped are the last commit's.
+  std::optional<tally> saved;
+  attempt_log since;
+  // Set by a sink for its own copy of the state: the attempts are not kept (a compaction takes the
+  // collectors' own tally), only since's counters.
+  bool counters_only = false;
   // Throws: corrupt when `c` contradicts the state (another job, an output that shrinks).
   void apply(const commit& c);
+  // The tally replaces every attempt before it.
+  void apply(const tally& t);
   // Throws: corrupt for another job than the commits'.
   void apply(const job_record& j);
   friend bool operator==(const state&, const state&) = default;
@@ -125,11 +180,13 @@ struct read_result {
 // or records that contradict each other.
 read_result read(std::string_view bytes);
 
-// Returns: about how many bytes snapshot(s) takes, without making it.
+// Returns: about how many bytes snapshot(s) takes, without making it. The attempts since the last
+// tally are not counted: a compacting sink folds them into a new tally first.
 std::uint64_t snapshot_size(const state& s);
 
-// Returns: a journal holding only `s` (its header, one commit of every final id and held result,
-// and the completion if any): what compaction writes in place of a long journal.
+// Returns: a journal holding only `s` (its header, its tally, one commit of every final id and
+// held result and of the attempts since the tally, and the completion if any): what compaction
+// writes in place of a long journal.
 std::string snapshot(const state& s);
 
 // CRC-32 (IEEE 802.3, zlib's) of `bytes`.

@@ -124,13 +124,19 @@ opened_journal create_journal(const journal_paths& p, const std::string& routing
   }
   struct stat st {};
   if (::fstat(out.get(), &st) != 0) fail_errno("stat", p.output);
-  j.st.head = journal::header{.routing_id = routing_id,
-                              .output_path = absolute(p.output),
-                              .output_dev = static_cast<std::uint64_t>(st.st_dev),
-                              .output_ino = static_cast<std::uint64_t>(st.st_ino),
-                              .keep_order = p.keep_order,
-                              .jsonl = p.jsonl,
-                              .failures_path = absolute(p.failures)};
+  j.st.head = journal::header{
+      .routing_id = routing_id,
+      .output_path = absolute(p.output),
+      .output_dev = static_cast<std::uint64_t>(st.st_dev),
+      .output_ino = static_cast<std::uint64_t>(st.st_ino),
+      .keep_order = p.keep_order,
+      .jsonl = p.jsonl,
+      .failures_path = absolute(p.failures),
+      .stats = p.stats,
+      .report = p.report,
+      .started_us = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count())};
   std::string bytes;
   journal::append_record(bytes, j.st.head);
   // Written whole under a temporary name, then linked into place: link() fails if the path
@@ -192,6 +198,11 @@ opened_journal open_journal(const journal_paths& p, const std::string& routing_i
   if (h.failures_path != absolute(p.failures)) {
     throw error(fmt::format("journal '{}' was written with --failures '{}', not '{}'", p.journal, h.failures_path,
                             absolute(p.failures)));
+  }
+  if (h.stats != p.stats || h.report != p.report) {
+    // The attempts before the crash are in the journal only for what its sinks counted.
+    throw error(fmt::format("journal '{}' was written {} --stats and {} --report: resume with the same flags",
+                            p.journal, h.stats ? "with" : "without", h.report ? "with" : "without"));
   }
   if (r.st.aggregate && !p.reduces) {
     throw error(fmt::format(

@@ -22,6 +22,8 @@ struct journal_paths {
   bool keep_order = false;
   bool jsonl = false;
   bool reduces = false; // --reduce, --reduce-by-key or a custom reducer: the journal holds its totals
+  bool stats = false;   // --stats: the journal holds the attempts it counts
+  bool report = false;  // --report: likewise
 };
 
 struct opened_journal {

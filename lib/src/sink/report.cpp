@@ -17,7 +17,6 @@ namespace {
 
 constexpr std::array<const char*, 7> status_names{"ok",        "failed",  "signalled", "not_started",
                                                   "timed_out", "crashed", "too_large"};
-constexpr std::size_t command_kept = 200; // bytes of a command kept for the lists
 constexpr double svg_width = 1100, label_width = 180, plot_width = svg_width - label_width - 10;
 constexpr std::size_t cell_budget = 60000; // timeline rectangles at most, bucketed
 constexpr std::size_t rows_drawn = 2000;   // timeline lanes at most
@@ -102,7 +101,7 @@ std::uint32_t report_collector::worker_index(std::string_view name) {
   return i;
 }
 
-void report_collector::on_attempt(std::string_view worker, const wire::result_view& r) {
+bool report_collector::on_attempt(std::string_view worker, const wire::result_view& r) {
   ++attempts_;
   attempt a{.id = r.id,
             .start_us = r.start_us,
@@ -132,7 +131,8 @@ void report_collector::on_attempt(std::string_view worker, const wire::result_vi
   const bool slow = slowest_.size() < lim_.slowest || r.runtime_us > slowest_.back().runtime_us;
   const bool listed_failure = failed && failures_.size() < lim_.failures;
   if (failed) ++failures_total_;
-  if (slow || listed_failure || !bucketed_) a.command = shorten(what_ran(r), command_kept);
+  const bool keep_command = slow || listed_failure || !bucketed_;
+  if (keep_command) a.command = shorten(what_ran(r), command_kept);
   if (slow) {
     const auto at = std::upper_bound(slowest_.begin(), slowest_.end(), r.runtime_us,
                                      [](std::uint64_t us, const attempt& t) { return us > t.runtime_us; });
@@ -142,10 +142,11 @@ void report_collector::on_attempt(std::string_view worker, const wire::result_vi
   if (listed_failure) failures_.push_back(a);
   if (bucketed_) {
     add_to_buckets(a);
-    return;
+    return keep_command;
   }
   kept_.push_back(std::move(a));
   if (kept_.size() > lim_.every_attempt) to_buckets();
+  return keep_command;
 }
 
 void report_collector::to_buckets() {

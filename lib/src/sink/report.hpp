@@ -31,7 +31,18 @@ class report_collector {
 
   // Every attempt whose result reached the sink, final or not, the first copy only (as --stats
   // counts them). `worker` is its name as results name it. Needs the result's details (start_us).
-  void on_attempt(std::string_view worker, const wire::result_view& r);
+  // Returns: whether the page keeps what ran (the result's command, else its payload), shortened
+  // to command_kept bytes: the journal then keeps its first command_kept + 1 bytes, from which
+  // the same shortened text comes back.
+  bool on_attempt(std::string_view worker, const wire::result_view& r);
+  static constexpr std::size_t command_kept = 200; // bytes of a command kept for the lists
+
+  // For --journal: everything collected so far as bytes, which restore() reads back into a
+  // collector with the same limits.
+  [[nodiscard]] std::string save() const;
+  // Replaces what was collected with what save() returned.
+  // Throws: error when `saved` is not what save() of a collector with these limits returns.
+  void restore(std::string_view saved);
 
   // What only the sink's loop knows, for the page's summary.
   struct job_figures {
@@ -81,6 +92,9 @@ class report_collector {
   void add_to_buckets(const attempt& a);
   void widen_until(std::uint64_t end_us);
   [[nodiscard]] static std::string shorten(std::string_view s, std::size_t max);
+  static void put_attempt(std::string& out, const attempt& a);
+  template <typename Reader>
+  attempt read_attempt(Reader& r) const;
 
   limits lim_;
   std::vector<per_worker> workers_;

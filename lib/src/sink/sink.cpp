@@ -87,6 +87,12 @@ std::uint64_t compact_min_bytes() {
 
 // Like a worker's: a connection that drops and comes back is the same sink to the ventilator's
 // ROUTER (ROUTER_HANDOVER), not a stranger with the old one's acks lost.
+std::uint64_t unix_us() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
 std::string random_routing_id() {
   std::random_device rd;
   return fmt::format("s{:08x}{:08x}", rd(), rd());
@@ -108,6 +114,7 @@ sink_config config_of(const sink_options& o, const std::optional<opened_journal>
                      .journal_interval = millis(o.journal_interval_ms),
                      .resume = std::move(resume),
                      .stats = !o.stats_path.empty(),
+                     .report = !o.report_path.empty(),
                      .details = !o.joblog_path.empty() || !o.report_path.empty() || o.tag || !o.results_dir.empty(),
                      .tag = o.tag,
                      .results_files = !o.results_dir.empty()};
@@ -148,6 +155,39 @@ void write_whole(const std::string& path, std::string_view flag, std::string_vie
   }
 }
 
+// --stats and --report of a job its journal says is complete (the sink may have died before it
+// wrote them), from the attempts journaled; a journal without them (format 1, or other flags)
+// writes nothing.
+void write_figures_of_complete(const sink_options& opts, const journal::state& st) {
+  if (!st.head.attempts() || !st.complete) return;
+  const bool stats = !opts.stats_path.empty(), report = !opts.report_path.empty();
+  if (!stats && !report) return;
+  job_stats js;
+  report_collector rc;
+  try {
+    recount(st, stats ? &js : nullptr, report ? &rc : nullptr);
+  } catch (const error& e) {
+    log::error("journal '{}': {}", opts.journal_path, e.what());
+    return;
+  }
+  const auto& done = *st.complete;
+  const double wall = done.ended_us > st.head.started_us && st.head.started_us > 0
+                          ? static_cast<double>(done.ended_us - st.head.started_us) / 1e6
+                          : 0;
+  if (stats)
+    write_whole(
+        opts.stats_path, "--stats",
+        js.to_json(job_stats::totals{
+            .job = done.job, .wall_seconds = wall, .malformed = st.since.dropped, .requeued = st.since.requeued}));
+  if (report)
+    write_whole(opts.report_path, "--report",
+                rc.to_html(report_collector::job_figures{.job = done.job,
+                                                         .wall_seconds = wall,
+                                                         .duplicates = st.since.duplicates,
+                                                         .malformed = st.since.dropped,
+                                                         .requeued = st.since.requeued}));
+}
+
 // A frame's bytes for the core. A message of several frames (our protocol has none) is handed on
 // as an empty frame, which the core counts as malformed like any it cannot decode.
 std::string_view frame_of(const incoming& in) { return in.extra_frames ? std::string_view() : body_of(in); }
@@ -162,7 +202,6 @@ class sink_loop final : public sink_io {
         failures_fd_(journal ? -1 : open_failures(opts.failures_path)),
         joblog_fd_(open_joblog(opts.joblog_path, journal && journal->resumed)),
         joblog_(joblog_fd_ >= 0 && file_size(joblog_fd_) == 0 ? joblog_header() : std::string_view()),
-        report_(opts.report_path.empty() ? nullptr : std::make_unique<report_collector>()),
         output_fd_(journal ? -1 : open_output(opts.output_path)),
         jw_(journal ? std::make_unique<journal_writer>(*journal, opts.journal_path) : nullptr),
         // Before the bind: libzmq asks the ZAP handler about every client from the first one on.
@@ -178,6 +217,12 @@ class sink_loop final : public sink_io {
         journal_state_(journal ? std::move(journal->st) : journal::state{}),
         crash_after_(crash_after_writes()),
         compact_at_(compact_min_bytes()) {
+    // The attempts are not kept here: a compaction takes the collectors' own tally, which counts
+    // exactly the attempts journaled so far (every attempt the core took is in this group or an
+    // earlier one). Those of the journal it resumes from are in the collectors already.
+    journal_state_.counters_only = true;
+    journal_state_.since.workers.clear();
+    journal_state_.since.attempts.clear();
     connect_to(dealer_, opts.common.ventilator); // once watch_ watches it: from its first handshake on
   }
   ~sink_loop() override {
@@ -192,6 +237,13 @@ class sink_loop final : public sink_io {
     log::info("bound '{}', ventilator '{}'", opts_.common.sink, opts_.common.ventilator);
     const auto started = clock::now();
     sink_core core(cfg_, *this, started);
+    core_ = &core;
+    // A resumed job's figures span it from its first sink's start (format 1 journals lack it).
+    const auto first_start_us = journal_state_.head.started_us;
+    const auto wall_seconds = [&] {
+      if (first_start_us == 0) return std::chrono::duration<double>(clock::now() - started).count();
+      return std::max(0.0, static_cast<double>(unix_us()) - static_cast<double>(first_start_us)) / 1e6;
+    };
     auto progress = make_progress(opts_, started);
     bool stopping = false;
     bool failure_told = false;
@@ -225,21 +277,19 @@ class sink_loop final : public sink_io {
     if (!opts_.stats_path.empty()) {
       const auto& s = core.stats();
       write_whole(opts_.stats_path, "--stats",
-                  core.job_statistics().to_json(
-                      job_stats::totals{.job = core.job(),
-                                        .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
-                                        .malformed = s.malformed + s.foreign,
-                                        .requeued = core.ventilator_fleet().requeued}));
+                  core.job_statistics().to_json(job_stats::totals{.job = core.job(),
+                                                                  .wall_seconds = wall_seconds(),
+                                                                  .malformed = s.malformed + s.foreign,
+                                                                  .requeued = core.ventilator_fleet().requeued}));
     }
-    if (report_) {
+    if (const auto* report = core.report()) {
       const auto& s = core.stats();
       write_whole(opts_.report_path, "--report",
-                  report_->to_html(report_collector::job_figures{
-                      .job = core.job(),
-                      .wall_seconds = std::chrono::duration<double>(clock::now() - started).count(),
-                      .duplicates = s.duplicates,
-                      .malformed = s.malformed + s.foreign,
-                      .requeued = core.ventilator_fleet().requeued}));
+                  report->to_html(report_collector::job_figures{.job = core.job(),
+                                                                .wall_seconds = wall_seconds(),
+                                                                .duplicates = s.duplicates,
+                                                                .malformed = s.malformed + s.foreign,
+                                                                .requeued = core.ventilator_fleet().requeued}));
     }
     return *core.exit_code();
   }
@@ -258,7 +308,6 @@ class sink_loop final : public sink_io {
       out_.append(bytes);
   }
   void write_attempt(const wire::result_view& r, std::string_view worker) override {
-    if (report_) report_->on_attempt(worker, r);
     if (joblog_fd_ < 0) return;
     append_joblog_line(joblog_, r, worker);
     if (joblog_.size() >= (1u << 16)) flush_joblog();
@@ -302,11 +351,11 @@ class sink_loop final : public sink_io {
     drain_awaited_ = !failure_ && !out_.drained();
     return !drain_awaited_ && !failure_;
   }
-  void journal_group(std::uint64_t seq, const journal::commit& group) override {
+  void journal_group(std::uint64_t seq, journal::commit& group) override {
     // The attempts of a group's results are in the joblog before the group can become durable: a
     // crash then costs no line of a result the journal keeps.
     flush_joblog();
-    journal::commit c = group;
+    journal::commit& c = group; // filled in here, then emptied by the core
     c.output_end = jw_->output_offset();
     c.failures_end = jw_->failures_offset();
     last_seq_ = seq;
@@ -333,7 +382,12 @@ class sink_loop final : public sink_io {
     }
     if (jw_->journal_bytes() + record_.size() >= std::max(compact_at_, 2 * journal::snapshot_size(journal_state_))) {
       // Compaction: the journal's size follows the state's (a watermark, the exceptions, -k's held
-      // results), not the job's length.
+      // results, the tally of the attempts), not the job's length.
+      if (journal_state_.head.attempts()) {
+        journal_state_.saved =
+            journal::tally{.stats = cfg_.stats ? core_->job_statistics().save() : std::string(),
+                           .report = core_->report() != nullptr ? core_->report()->save() : std::string()};
+      }
       const auto snap = journal::snapshot(journal_state_);
       jw_->end_group(seq, snap, true);
       log::debug("journal compacted to {} bytes", snap.size());
@@ -353,7 +407,9 @@ class sink_loop final : public sink_io {
   }
   void journal_complete(const journal::completion& c) override {
     record_.clear();
-    journal::append_record(record_, c);
+    journal::completion ended = c;
+    ended.ended_us = unix_us();
+    journal::append_record(record_, ended);
     jw_->end_group(last_seq_, record_);
     output([&] { jw_->flush(); });
   }
@@ -450,12 +506,11 @@ class sink_loop final : public sink_io {
   zmq::context_t ctx_;
   const security_setup sec_;
   int failures_fd_;
-  int joblog_fd_;                            // --joblog, or -1
-  std::string joblog_;                       // its lines not yet written
-  std::unique_ptr<report_collector> report_; // --report
-  int output_fd_;                            // --output without a journal
-  std::unique_ptr<journal_writer> jw_;       // --journal: the output, failures and journal, grouped fsyncs
-  std::unique_ptr<zap_authenticator> zap_;   // under CURVE: who may push results
+  int joblog_fd_;                          // --joblog, or -1
+  std::string joblog_;                     // its lines not yet written
+  int output_fd_;                          // --output without a journal
+  std::unique_ptr<journal_writer> jw_;     // --journal: the output, failures and journal, grouped fsyncs
+  std::unique_ptr<zap_authenticator> zap_; // under CURVE: who may push results
   zmq::socket_t pull_;
   zmq::socket_t dealer_;
   handshake_watch pull_watch_; // counts the workers refused at the handshake
@@ -473,6 +528,7 @@ class sink_loop final : public sink_io {
   std::uint64_t crash_after_ = 0;      // MTASK_TEST_CRASH_AFTER_WRITES
   std::uint64_t results_seen_ = 0;
   const std::uint64_t compact_at_;
+  const sink_core* core_ = nullptr; // run()'s, for the tally a compaction journals
 };
 
 } // namespace
@@ -490,7 +546,9 @@ int run_sink(const sink_options& opts) {
                                          .failures = opts.failures_path,
                                          .keep_order = opts.keep_order,
                                          .jsonl = opts.jsonl,
-                                         .reduces = static_cast<bool>(opts.make_aggregator)},
+                                         .reduces = static_cast<bool>(opts.make_aggregator),
+                                         .stats = !opts.stats_path.empty(),
+                                         .report = !opts.report_path.empty()},
                            random_routing_id());
     if (journal->torn)
       log::warn("journal '{}' ended in a torn record: recovered to its last whole one", opts.journal_path);
@@ -498,6 +556,7 @@ int run_sink(const sink_options& opts) {
       // A finished job: its summary, and nothing runs again.
       log::warn("journal '{}': job {:016x} is already complete ({} task(s), {} failed); nothing to do",
                 opts.journal_path, done->job, done->total, done->failed);
+      write_figures_of_complete(opts, journal->st);
       ::close(journal->journal_fd);
       return done->failed > 0 ? exit_tasks_failed : exit_ok;
     }

@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "mtask/error.hpp"
 #include "mtask/exit_code.hpp"
+#include "sink/joblog.hpp"
 #include "sink/output_writer.hpp"
 #include "sink/result_text.hpp"
 
@@ -31,6 +32,8 @@ constexpr std::size_t min_compact_at = 1024;
 sink_core::sink_core(sink_config cfg, sink_io& io, time_point now)
     : cfg_(std::move(cfg)),
       io_(io),
+      report_(cfg_.report ? std::make_unique<report_collector>() : nullptr),
+      journal_attempts_(cfg_.journal && (cfg_.stats || cfg_.report)),
       aggregator_(cfg_.make_aggregator ? cfg_.make_aggregator() : nullptr),
       compact_at_(min_compact_at),
       vent_seen_(now),
@@ -63,7 +66,39 @@ void sink_core::resume_from(const journal::state& st) {
   }
   stats_.written = done_.size();
   stats_.failed = st.failed;
+  if (journal_attempts_) recount(st);
   log::info("resuming job {:016x} from the journal: {} result(s) already final", expected_job_, stats_.written);
+}
+
+void recount(const journal::state& st, job_stats* stats, report_collector* report) {
+  if (st.saved) {
+    if (stats != nullptr) stats->restore(st.saved->stats);
+    if (report != nullptr) report->restore(st.saved->report);
+  }
+  // The attempts since, replayed in the order they were taken: the collectors end as they were
+  // when the last durable group was journaled.
+  for (const auto& a : st.since.attempts) {
+    const wire::result_view r{.id = a.id,
+                              .attempt = a.attempt,
+                              .status = static_cast<wire::task_status>(a.status),
+                              .code = a.code,
+                              .runtime_us = a.runtime_us,
+                              .retries_left = a.final ? 0u : 1u,
+                              .start_us = a.start_us,
+                              .command = a.command};
+    const auto& worker = st.since.workers.at(a.worker);
+    if (stats != nullptr) stats->on_attempt(worker, r);
+    if (report != nullptr) (void)report->on_attempt(worker, r);
+  }
+  if (stats != nullptr) stats->set_duplicates(st.since.duplicates);
+}
+
+void sink_core::recount(const journal::state& st) {
+  // (open_journal has checked that the journal counted attempts for the same --stats and --report.)
+  mtask::recount(st, cfg_.stats ? &attempts_ : nullptr, report_.get());
+  stats_.duplicates = st.since.duplicates;
+  stats_.malformed = st.since.dropped; // malformed and foreign alike, as --stats reports them
+  fleet_.requeued = st.since.requeued; // until the ventilator says
 }
 
 // ---- events ----
@@ -246,10 +281,16 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
     return;
   }
   if (cfg_.stats) attempts_.on_attempt(worker, r);
+  const bool with_command = report_ && report_->on_attempt(worker, r);
+  if (journal_attempts_) journal_attempt(r, worker, with_command);
   if (cfg_.details) io_.write_attempt(r, worker);
   if (!r.final()) {
     // The ventilator runs it again; only the final outcome is written.
-    status_.acks.push_back(wire::ack{.id = r.id, .attempt = r.attempt, .status = r.status});
+    const wire::ack ack{.id = r.id, .attempt = r.attempt, .status = r.status};
+    if (journal_attempts_)
+      pending_retries_.push_back(ack); // counted once durable: a crash before then reruns it uncounted
+    else
+      status_.acks.push_back(ack);
     ++stats_.retried;
     log::info("task {} failed on attempt {} ({} retries left)", r.id, r.attempt, r.retries_left);
     return;
@@ -268,6 +309,32 @@ void sink_core::accept(const wire::result_view& r, std::string_view worker) {
     if (cfg_.failures) io_.write_failure(detail::failure_json(r));
   }
   emit(r, worker);
+}
+
+void sink_core::journal_attempt(const wire::result_view& r, std::string_view worker, bool with_command) {
+  if (!pending_.attempts) pending_.attempts.emplace();
+  auto& log = *pending_.attempts;
+  // A group's results come in batches from a few workers: the last name is most likely the next.
+  auto w = log.workers.size();
+  if (w == 0 || log.workers.back() != worker) {
+    w = static_cast<std::size_t>(std::find(log.workers.begin(), log.workers.end(), worker) - log.workers.begin());
+    if (w == log.workers.size()) log.workers.emplace_back(worker);
+  } else {
+    w -= 1;
+  }
+  // The page shortens what ran to command_kept bytes, which depend on the byte after them (a
+  // UTF-8 character cut in two): one more is kept, and shortening the copy gives the same text.
+  const auto ran = with_command ? what_ran(r) : std::string_view();
+  log.attempts.push_back(
+      journal::attempt_entry{.worker = static_cast<std::uint32_t>(w),
+                             .id = r.id,
+                             .attempt = r.attempt,
+                             .status = static_cast<std::uint8_t>(r.status),
+                             .code = r.code,
+                             .final = r.final(),
+                             .runtime_us = r.runtime_us,
+                             .start_us = r.start_us,
+                             .command = std::string(ran.substr(0, report_collector::command_kept + 1))});
 }
 
 void sink_core::emit(const wire::result_view& r, std::string_view worker) {
@@ -318,7 +385,7 @@ void sink_core::write_by_rule(std::string_view output) {
 
 void sink_core::after_batch(time_point now) {
   update_held_back(now);
-  if (cfg_.journal && !pending_acks_.empty()) {
+  if (cfg_.journal && (!pending_acks_.empty() || !pending_retries_.empty())) {
     if (!pending_open_) {
       pending_open_ = true;
       pending_since_ = now;
@@ -526,8 +593,15 @@ void sink_core::finish_complete() {
 
 void sink_core::ship_group(time_point now) {
   (void)now;
-  if (pending_acks_.empty()) return; // finals always come with acks: nothing at all is open
+  // Finals always come with acks, failed attempts with retries: nothing at all is open.
+  if (pending_acks_.empty() && pending_retries_.empty()) return;
   pending_.job = job_;
+  if (journal_attempts_) {
+    if (!pending_.attempts) pending_.attempts.emplace();
+    pending_.attempts->duplicates = stats_.duplicates;
+    pending_.attempts->dropped = stats_.malformed + stats_.foreign;
+    pending_.attempts->requeued = fleet_.requeued;
+  }
   pending_.written_below = cfg_.keep_order ? order_.next() : 0;
   pending_.failed = stats_.failed;
   if (aggregator_) pending_.aggregate = aggregator_->save();
@@ -537,10 +611,18 @@ void sink_core::ship_group(time_point now) {
   io_.journal_group(++group_seq_, pending_);
   groups_.push_back(group{.seq = group_seq_,
                           .acks = std::move(pending_acks_),
+                          .retries = std::move(pending_retries_),
                           .done_below = done_.watermark(),
                           .written_below = pending_.written_below});
+  auto attempts = std::move(pending_.attempts); // its capacity serves the next group
   pending_ = journal::commit{};
+  if (attempts) {
+    attempts->workers.clear();
+    attempts->attempts.clear();
+    pending_.attempts = std::move(attempts);
+  }
   pending_acks_.clear();
+  pending_retries_.clear();
   pending_held_.clear();
   pending_count_ = 0;
   pending_open_ = false;
@@ -552,6 +634,7 @@ void sink_core::on_durable(std::uint64_t seq, time_point now) {
   while (!groups_.empty() && groups_.front().seq <= seq) {
     auto& g = groups_.front();
     status_.done.insert(status_.done.end(), g.acks.begin(), g.acks.end());
+    status_.acks.insert(status_.acks.end(), g.retries.begin(), g.retries.end());
     durable_below_ = g.done_below;
     durable_written_below_ = g.written_below;
     groups_.pop_front();

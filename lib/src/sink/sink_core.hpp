@@ -12,6 +12,7 @@
 #include "sink/job_stats.hpp"
 #include "sink/journal.hpp"
 #include "sink/reorder_buffer.hpp"
+#include "sink/report.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -45,7 +46,11 @@ struct sink_config {
   millis journal_interval{2};
   // Resuming from a journal: its job (the only one this sink serves), its final ids, -k's held results.
   std::shared_ptr<const journal::state> resume;
-  bool stats = false; // --stats: every attempt is counted in job_statistics()
+  bool stats = false;  // --stats: every attempt is counted in job_statistics()
+  bool report = false; // --report: every attempt is collected in report() (needs `details`)
+  // With a journal and --stats or --report, each group journals its attempts (and a failed attempt
+  // is acknowledged for a retry only once its group is durable, like a final one): a resumed sink
+  // counts exactly the attempts of the results its journal keeps.
   // --joblog, --report: results are asked to carry per-attempt details (the status says so), and
   // every attempt that is not a duplicate goes to sink_io::write_attempt().
   bool details = false;
@@ -79,8 +84,8 @@ class sink_io {
   [[nodiscard]] virtual bool output_drained() = 0;
   // With a journal: closes group `seq`: what was written since the last group (the results whose
   // ids and -k held results `c` lists) is to be made durable together, then on_durable(seq) called.
-  // The loop fills in the output's ends.
-  virtual void journal_group(std::uint64_t seq, const journal::commit& c) {
+  // The loop fills in the output's ends in `c`, which the core empties afterwards.
+  virtual void journal_group(std::uint64_t seq, journal::commit& c) {
     (void)seq;
     (void)c;
   }
@@ -91,6 +96,11 @@ class sink_io {
   // later than the first group (a restarted ventilator proves its input against it).
   virtual void journal_job(const journal::job_record& j) { (void)j; }
 };
+
+// Resuming from a journal: `stats` and `report` (either may be null) as the journal's tally and
+// the attempts after it leave them (the attempts replayed in the order they were taken).
+// Throws: error for a tally they cannot read.
+void recount(const journal::state& st, job_stats* stats, report_collector* report);
 
 class sink_core {
  public:
@@ -153,6 +163,8 @@ class sink_core {
   [[nodiscard]] std::uint64_t job() const { return job_; }
   // With cfg.stats: the attempts seen so far, for --stats.
   [[nodiscard]] const job_stats& job_statistics() const { return attempts_; }
+  // With cfg.report: the attempts collected so far, for --report; otherwise null.
+  [[nodiscard]] const report_collector* report() const { return report_.get(); }
   // Bytes held in -k's reorder buffer (the simulator checks it stays bounded).
   [[nodiscard]] std::uint64_t held_bytes() const { return held_bytes_; }
 
@@ -183,13 +195,19 @@ class sink_core {
   void drop_frame(std::string_view why);
   void resume_from(const journal::state& st);
   void ship_group(time_point now); // closes the open journal group
+  // With journaled attempts: `r` goes into the open group's attempt log.
+  void journal_attempt(const wire::result_view& r, std::string_view worker, bool with_command);
+  // Resuming: the journal's tally and the attempts after it, into job_stats and report_collector.
+  void recount(const journal::state& st);
 
   sink_config cfg_;
   sink_io& io_;
   phase phase_ = phase::waiting_for_job;
   std::optional<int> exit_code_;
   counters stats_;
-  job_stats attempts_; // --stats
+  job_stats attempts_;                       // --stats
+  std::unique_ptr<report_collector> report_; // --report
+  bool journal_attempts_ = false;            // cfg.journal and (cfg.stats or cfg.report)
   std::uint64_t job_ = 0;
   bool held_back_ = false;  // the output's backlog passed output_limit: results wait in the socket
   bool halted_ = false;     // --halt stopped the job: what we have is the output
@@ -223,11 +241,13 @@ class sink_core {
   struct group {
     std::uint64_t seq = 0;
     std::vector<wire::id_range> acks;
+    std::vector<wire::ack> retries;  // with journaled attempts: failed attempts to acknowledge for a retry
     std::uint64_t done_below = 0;    // done_.watermark() when it closed
     std::uint64_t written_below = 0; // order_.next() when it closed
   };
   journal::commit pending_;
   std::vector<wire::id_range> pending_acks_;
+  std::vector<wire::ack> pending_retries_;
   std::vector<std::uint64_t> pending_held_; // -k: ids put in the reorder buffer during the group
   std::size_t pending_count_ = 0;
   bool pending_open_ = false;

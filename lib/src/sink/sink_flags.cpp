@@ -70,10 +70,6 @@ void sink_flags::add(CLI::App& app, sink_options& opts, bool output_modes) {
 
 void sink_flags::finish() const {
   if (per_line_ && reduce_.empty()) throw usage_error("--per-line only makes sense with --reduce");
-  if (!opts_->journal_path.empty() && !opts_->report_path.empty()) {
-    // Likewise: a resumed job's page would lack the attempts of the sink before the crash.
-    throw usage_error("--report does not go with --journal yet");
-  }
   if (!opts_->journal_path.empty() && opts_->output_path.empty()) {
     throw usage_error("--journal needs --output FILE (the journal says where results end in it)");
   }
