@@ -110,6 +110,7 @@ int parse_launch_flags(int argc, char** argv, launch_options& opts) {
   CLI::App app(
       "Runs a whole job on this machine: a ventilator, a sink and -j local worker slots, wired over\n"
       "ipc:// in a private folder. Tasks come from stdin (or --input, --range), results go to stdout.\n"
+      "With --ssh HOSTS (or --listen ADDR), workers on other hosts join too, over TCP and CURVE.\n"
       "Run as: mtask [OPTIONS] -- CMD [ARG...]   Each task runs CMD (no shell, as parallel -q). With\n"
       "        GNU parallel's replacement strings in CMD or an ARG ({} {.} {/} {//} {/.} {#} {%}, with\n"
       "        --colsep {1} {2} {-1} {1.}...), the task goes into the arguments; without any, the task\n"
