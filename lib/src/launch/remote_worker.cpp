@@ -49,7 +49,7 @@ remote_worker_command plan_remote_worker(const std::vector<std::string>& ssh_com
   // shell, the script and the worker's words arrive as sh's own arguments.
   const auto bytes = secret_certificate ? secret_certificate->size() : 0;
   std::string line = fmt::format("exec sh -c {} mtask-remote-worker {}", shell_quote(remote_script()), bytes);
-  for (const auto& w : worker_argv) line += " " + shell_quote(w);
+  for (const auto& w : worker_argv) line.append(" ").append(shell_quote(w));
   cmd.argv.push_back(std::move(line));
   if (secret_certificate) cmd.stdin_data = *secret_certificate;
   return cmd;

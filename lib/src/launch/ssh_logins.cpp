@@ -43,7 +43,7 @@ std::string ssh_login::host() const {
 
 std::string ssh_login::text() const {
   std::string joined;
-  for (const auto& w : words) joined += (joined.empty() ? "" : " ") + w;
+  for (const auto& w : words) joined.append(joined.empty() ? "" : " ").append(w);
   return slots ? *slots + "/" + joined : joined;
 }
 

@@ -614,12 +614,22 @@ void sink_core::ship_group(time_point now) {
                           .retries = std::move(pending_retries_),
                           .done_below = done_.watermark(),
                           .written_below = pending_.written_below});
-  auto attempts = std::move(pending_.attempts); // its capacity serves the next group
+  // The attempt log's vectors keep their capacity for the next group. (Moved out field by field:
+  // moving the whole optional drew a false -Wmaybe-uninitialized from GCC 12 at -O3.)
+  const bool attempts = pending_.attempts.has_value();
+  std::vector<std::string> workers;
+  std::vector<journal::attempt_entry> entries;
+  if (attempts) {
+    workers = std::move(pending_.attempts->workers);
+    entries = std::move(pending_.attempts->attempts);
+  }
   pending_ = journal::commit{};
   if (attempts) {
-    attempts->workers.clear();
-    attempts->attempts.clear();
-    pending_.attempts = std::move(attempts);
+    workers.clear();
+    entries.clear();
+    auto& log = pending_.attempts.emplace();
+    log.workers = std::move(workers);
+    log.attempts = std::move(entries);
   }
   pending_acks_.clear();
   pending_retries_.clear();
