@@ -639,7 +639,7 @@ TEST_CASE("journal file refuses to resume with other --stats or --report than th
   p.report = true;
   CHECK_THROWS_WITH_AS(mtask::open_journal(p, "s2"),
                        ("journal '" + p.journal +
-                        "' was written with --stats and without --report: resume with the "
+                        "' holds attempts for --stats and not for --report: resume with the "
                         "same flags")
                            .c_str(),
                        mtask::error);
@@ -647,5 +647,21 @@ TEST_CASE("journal file refuses to resume with other --stats or --report than th
   p.report = false;
   auto again = mtask::open_journal(p, "s2");
   CHECK(again.resumed);
+  close_all(again);
+}
+
+TEST_CASE("journal file resumes a journal that holds no attempts with --stats, counting from the restart") {
+  // Written without --stats, or of format 1 (journals of an earlier mtask): not refused after an
+  // upgrade; the sink journals no attempts for it either (sink_core's journal_attempts_).
+  temp_dir dir;
+  mtask::journal_paths p{.journal = dir / "j", .output = dir / "out"};
+  auto j = mtask::open_journal(p, "s1");
+  CHECK_FALSE(j.st.head.attempts());
+  close_all(j);
+  p.stats = true;
+  p.report = true;
+  auto again = mtask::open_journal(p, "s2");
+  CHECK(again.resumed);
+  CHECK_FALSE(again.st.head.attempts());
   close_all(again);
 }

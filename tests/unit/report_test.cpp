@@ -231,3 +231,15 @@ TEST_CASE("report refuses a saved collection that is cut short or has bytes afte
   report_collector other_limits(report_collector::limits{.every_attempt = 3, .time_buckets = 100}); // not 240
   CHECK_THROWS_WITH_AS(other_limits.restore(saved), doctest::Contains("--report in the journal: "), mtask::error);
 }
+
+TEST_CASE("report survives a peer's absurd clock once bucketed: a start near 2^64 ends, drawn clamped") {
+  report_collector r(report_collector::limits{.every_attempt = 10});
+  for (std::uint64_t i = 0; i < 20; ++i) r.on_attempt("w", attempt(i, i * 10, 10));
+  REQUIRE(r.bucketed());
+  auto wild = attempt(20, 0, 10);
+  wild.start_us = UINT64_MAX - 5; // its end would wrap; widening the axis for it never ended
+  wild.runtime_us = UINT64_MAX / 2;
+  r.on_attempt("w", wild);
+  const auto data = data_of(r.to_html({}));
+  CHECK(count(data, R"("tasks":21,)") == 1);
+}

@@ -543,6 +543,24 @@ TEST_CASE("sink core with a journal completes after the last group is durable an
   CHECK(s.core.current_phase() == phase::completing);
 }
 
+TEST_CASE("sink core with a journal acks a duplicate that comes after the completion without a group") {
+  // A commit after the completion record would make the journal unreadable on the next start.
+  serving s(journal_config(), 2);
+  s.core.on_results(results(job, {ok(0, "a"), ok(1, "b")}), t0);
+  s.core.advance(t0 + millis(1));
+  s.core.on_durable(1, t0 + millis(2));
+  s.core.advance(t0 + millis(2));
+  REQUIRE(s.io.completions.size() == 1);
+  REQUIRE(s.core.current_phase() == phase::completing);
+  s.core.on_results(results(job, {ok(1, "late")}), t0 + millis(3)); // rerun after a lost ack
+  s.core.advance(t0 + millis(100));                                 // past any group interval
+  CHECK(s.io.groups.size() == 1);                                   // no group after the completion
+  CHECK(s.core.stats().duplicates == 1);
+  CHECK(s.io.out == "a\nb\n");
+  const auto st = s.io.last_status();
+  CHECK(std::find(st.done.begin(), st.done.end(), wire::id_range{1, 1}) != st.done.end()); // acked
+}
+
 TEST_CASE("sink core resumed from a journal serves only its job and acknowledges what was final") {
   auto st = std::make_shared<mtask::journal::state>();
   st->job = job;

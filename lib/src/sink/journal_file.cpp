@@ -199,10 +199,20 @@ opened_journal open_journal(const journal_paths& p, const std::string& routing_i
     throw error(fmt::format("journal '{}' was written with --failures '{}', not '{}'", p.journal, h.failures_path,
                             absolute(p.failures)));
   }
-  if (h.stats != p.stats || h.report != p.report) {
+  if (r.st.complete) {
+    // A finished job only prints its summary (and rewrites --stats/--report from the attempts
+    // journaled, if it has them): its flags need not match.
+  } else if (!h.attempts() && (p.stats || p.report)) {
+    // Written without them, or before journals held attempts (format 1): resumed as then, the
+    // figures counting only from this restart, rather than refused after an upgrade.
+    log::warn(
+        "journal '{}' holds no attempts (written without --stats and --report, or of format 1): --stats "
+        "and --report count only from this restart",
+        p.journal);
+  } else if (h.attempts() && (h.stats != p.stats || h.report != p.report)) {
     // The attempts before the crash are in the journal only for what its sinks counted.
-    throw error(fmt::format("journal '{}' was written {} --stats and {} --report: resume with the same flags",
-                            p.journal, h.stats ? "with" : "without", h.report ? "with" : "without"));
+    throw error(fmt::format("journal '{}' holds attempts {} --stats and {} --report: resume with the same flags",
+                            p.journal, h.stats ? "for" : "not for", h.report ? "for" : "not for"));
   }
   if (r.st.aggregate && !p.reduces) {
     throw error(fmt::format(

@@ -171,7 +171,9 @@ void report_collector::widen_until(std::uint64_t end_us) {
   auto halve = [n](std::vector<std::uint64_t>& v) {
     for (std::size_t i = 0; i < n; ++i) v[i] = i < n / 2 ? v[2 * i] + (2 * i + 1 < n ? v[2 * i + 1] : 0) : 0;
   };
-  while (end_us - axis_.origin_us >= axis_.width_us * n) {
+  // Never past the width at which width * n would wrap (times are clamped to max_time_us first,
+  // so a sane axis never needs it): a loop that doubled the width to 0 would never end.
+  while (end_us - axis_.origin_us >= axis_.width_us * n && axis_.width_us <= max_time_us / n) {
     halve(finished_ok_);
     halve(finished_failed_);
     for (auto& w : workers_)
@@ -184,10 +186,11 @@ void report_collector::add_to_buckets(const attempt& a) {
   if (a.start_us == 0) return;
   const std::size_t n = lim_.time_buckets;
   // A worker whose clock is behind the first ones starts before the axis: drawn at its start.
-  const auto start = std::max(a.start_us, axis_.origin_us);
+  // Times from a peer are clamped (2^60 µs is 36 000 years): sums of them cannot wrap.
+  const auto start = std::min(std::max(a.start_us, axis_.origin_us), max_time_us);
   // At least a microsecond: a built-in's attempts measure 0 µs, and a lane that ran 10^5 of them
   // was not idle.
-  const auto end = std::max(a.start_us + a.runtime_us, start + 1);
+  const auto end = std::max(std::min(a.start_us, max_time_us) + std::min(a.runtime_us, max_time_us), start + 1);
   widen_until(end);
   auto& w = workers_[a.worker];
   const auto lane = take_lane(w.lane_free_at, start, end, lim_.max_lanes, lim_.lane_slack_us);

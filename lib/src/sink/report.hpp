@@ -14,6 +14,10 @@
 
 namespace mtask {
 
+// The latest time (µs since the epoch, 2^60: 36 000 years) an attempt's start or end is drawn at:
+// a peer's absurd clock is clamped, so the time axis's arithmetic never wraps.
+inline constexpr std::uint64_t max_time_us = std::uint64_t{1} << 60;
+
 class report_collector {
  public:
   struct limits {

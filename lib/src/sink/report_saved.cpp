@@ -132,7 +132,9 @@ void report_collector::restore(std::string_view saved) {
   c.bucketed_ = r.u8() != 0;
   c.axis_.origin_us = r.var();
   c.axis_.width_us = r.var();
-  if (c.axis_.width_us == 0) throw bad_report("time buckets 0 µs wide");
+  if (c.axis_.width_us == 0 || c.axis_.width_us > max_time_us / lim_.time_buckets || c.axis_.origin_us > max_time_us) {
+    throw bad_report(fmt::format("time buckets {} µs wide from {}", c.axis_.width_us, c.axis_.origin_us));
+  }
   const auto series = c.bucketed_ ? lim_.time_buckets : 0;
   c.finished_ok_ = read_list(r, series);
   c.finished_failed_ = read_list(r, series);

@@ -33,7 +33,7 @@ sink_core::sink_core(sink_config cfg, sink_io& io, time_point now)
     : cfg_(std::move(cfg)),
       io_(io),
       report_(cfg_.report ? std::make_unique<report_collector>() : nullptr),
-      journal_attempts_(cfg_.journal && (cfg_.stats || cfg_.report)),
+      journal_attempts_(cfg_.journal && (cfg_.stats || cfg_.report) && (!cfg_.resume || cfg_.resume->head.attempts())),
       aggregator_(cfg_.make_aggregator ? cfg_.make_aggregator() : nullptr),
       compact_at_(min_compact_at),
       vent_seen_(now),
@@ -386,7 +386,8 @@ void sink_core::write_by_rule(std::string_view output) {
 void sink_core::after_batch(time_point now) {
   update_held_back(now);
   if (cfg_.journal && (!pending_acks_.empty() || !pending_retries_.empty())) {
-    if (!pending_open_) {
+    if (complete_journaled_) ship_group(now); // straight to the status: see ship_group
+    if (!pending_open_ && (!pending_acks_.empty() || !pending_retries_.empty())) {
       pending_open_ = true;
       pending_since_ = now;
     }
@@ -595,6 +596,19 @@ void sink_core::ship_group(time_point now) {
   (void)now;
   // Finals always come with acks, failed attempts with retries: nothing at all is open.
   if (pending_acks_.empty() && pending_retries_.empty()) return;
+  if (complete_journaled_) {
+    // The job's completion is journaled: every result is final and durable, so what is acked now
+    // (a late duplicate's ack) needs no group, and a commit after the completion record would make
+    // the journal unreadable ("results after the job's completion").
+    status_.done.insert(status_.done.end(), pending_acks_.begin(), pending_acks_.end());
+    status_.acks.insert(status_.acks.end(), pending_retries_.begin(), pending_retries_.end());
+    pending_acks_.clear();
+    pending_retries_.clear();
+    pending_held_.clear();
+    pending_count_ = 0;
+    pending_open_ = false;
+    return;
+  }
   pending_.job = job_;
   if (journal_attempts_) {
     if (!pending_.attempts) pending_.attempts.emplace();

@@ -50,7 +50,8 @@ struct sink_config {
   bool report = false; // --report: every attempt is collected in report() (needs `details`)
   // With a journal and --stats or --report, each group journals its attempts (and a failed attempt
   // is acknowledged for a retry only once its group is durable, like a final one): a resumed sink
-  // counts exactly the attempts of the results its journal keeps.
+  // counts exactly the attempts of the results its journal keeps. A journal of format 1 holds no
+  // attempts: resuming it, they are not journaled and the figures count from the restart.
   // --joblog, --report: results are asked to carry per-attempt details (the status says so), and
   // every attempt that is not a duplicate goes to sink_io::write_attempt().
   bool details = false;
