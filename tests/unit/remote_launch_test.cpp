@@ -187,22 +187,28 @@ TEST_CASE("remote worker: without keys nothing is read, and the worker's exit co
   CHECK(read_file(dir.path + "/out") == "1:x y\n");
 }
 
-// Runs a remote worker whose program is `worker_script` with ssh's stdin already at its end (the
-// session gone: mtask done or killed). Returns: the script's exit status.
-int run_with_stdin_gone(const std::string& worker_script) {
+// Runs a remote worker whose program is `worker_script`, and ends ssh's stdin (the session gone:
+// mtask done or killed) once the worker has made the file `ready` in its folder (so it has set
+// up what it means to test, a trap say, before the signal comes). Returns: the script's exit
+// status.
+int run_until_ready_then_end_stdin(const std::string& worker_script) {
   temp_dir dir;
   const auto worker = dir.path + "/worker";
   std::ofstream(worker) << worker_script;
   ::chmod(worker.c_str(), 0755);
   const auto cmd = plan_remote_worker({"ssh"}, parse_ssh_login("node"), {worker}, std::nullopt);
   std::ofstream(dir.path + "/line") << cmd.argv.back();
-  const auto run = "TMPDIR=" + dir.path + " sh -c \"$(cat " + dir.path + "/line)\" < /dev/null";
-  return WEXITSTATUS(std::system(run.c_str()));
+  const auto script = "cd " + dir.path + " && export TMPDIR=" + dir.path +
+                      " && mkfifo stdin && { sh -c \"$(cat line)\" < stdin > out 2>&1 & } && exec 4>stdin && " +
+                      "n=0; while [ ! -e ready ] && [ $n -lt 6000 ]; do n=$((n+1)); sleep 0.01; done; " +
+                      "exec 4>&-; wait $!";
+  const int status = std::system(("sh -c '" + script + "'").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 TEST_CASE("remote worker: the end of ssh's stdin (mtask done, or killed) stops the worker") {
   // The worker must not run its 600 s.
-  CHECK(run_with_stdin_gone("#!/bin/sh\nexec sleep 600\n") == 128 + SIGTERM);
+  CHECK(run_until_ready_then_end_stdin("#!/bin/sh\ntouch ready\nexec sleep 600\n") == 128 + SIGTERM);
 }
 
 TEST_CASE("sshlogin: a word before the host that is no ssh option is refused, not made the destination") {
@@ -219,5 +225,5 @@ TEST_CASE("sshlogin: a word before the host that is no ssh option is refused, no
 }
 
 TEST_CASE("remote worker: one that ignores SIGTERM (a built-in task runs to its end) gets SIGKILL") {
-  CHECK(run_with_stdin_gone("#!/bin/sh\ntrap '' TERM\nexec sleep 600\n") == 128 + SIGKILL);
+  CHECK(run_until_ready_then_end_stdin("#!/bin/sh\ntrap '' TERM\ntouch ready\nexec sleep 600\n") == 128 + SIGKILL);
 }
