@@ -1,6 +1,7 @@
 // Address, ports and keys of an mtask job that takes workers from other hosts.
 #include "launch/job_access.hpp"
 
+#include "common/fd_guard.hpp"
 #include "mtask/error.hpp"
 #include "transport/curve.hpp"
 
@@ -22,21 +23,6 @@
 
 namespace mtask {
 namespace {
-
-// A socket closed on every path.
-class fd_guard {
- public:
-  explicit fd_guard(int fd) : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 sockaddr_in ipv4_of(const std::string& address, int port) {
   sockaddr_in a{};
@@ -74,19 +60,6 @@ std::string file_name_of(const std::string& name) {
   std::string out;
   for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-') ? c : '_';
   return out.empty() ? "worker" : out;
-}
-
-void write_file(const std::string& path, const std::string& text, mode_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) throw error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
-  const fd_guard guard(fd);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
-    done += static_cast<std::size_t>(n);
-  }
 }
 
 certificate new_certificate(const std::string& name) {
@@ -161,10 +134,7 @@ job_keys::job_keys(const std::string& dir) : dir_(dir) {
 }
 
 void job_keys::allow(const certificate& c, const std::string& file_name) {
-  certificate pub = c;
-  pub.secret_key.clear();
-  write_file(fmt::format("{}/{}-{}.key", allow_dir(), ++workers_, file_name_of(file_name)), format_certificate(pub),
-             0644);
+  save_public_certificate(fmt::format("{}/{}-{}.key", allow_dir(), ++workers_, file_name_of(file_name)), c);
 }
 
 certificate job_keys::add_worker(const std::string& name) {

@@ -199,6 +199,12 @@ std::map<std::string, certificate> load_allowlist(const std::string& dir) {
   return keys;
 }
 
+void save_public_certificate(const std::string& path, const certificate& c) {
+  certificate pub = c;
+  pub.secret_key.clear();
+  write_new_file(path, format_certificate(pub), 0644);
+}
+
 void save_certificate_pair(const std::string& path, const certificate& c) {
   certificate pub = c;
   pub.secret_key.clear();

@@ -40,6 +40,10 @@ certificate load_certificate(const std::string& path, bool need_secret);
 //         folder is an error too: it would refuse everyone.
 std::map<std::string, certificate> load_allowlist(const std::string& dir);
 
+// Writes `path` (mode 0644, never overwriting a file): `c`'s public certificate.
+// Throws: error "cannot write 'FILE': REASON".
+void save_public_certificate(const std::string& path, const certificate& c);
+
 // Writes PATH.key (public, mode 0644) and PATH.key_secret (mode 0600, created so: never readable
 // by others, not even for a moment).
 // Throws: error "cannot write 'FILE': REASON"; existing files are not overwritten.

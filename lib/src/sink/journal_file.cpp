@@ -2,6 +2,7 @@
 // output back, and the writing thread with its grouped fsyncs.
 #include "sink/journal_file.hpp"
 
+#include "common/fd_guard.hpp"
 #include "common/log.hpp"
 #include "mtask/error.hpp"
 #include "sink/output_writer.hpp"
@@ -32,25 +33,6 @@ std::string absolute(const std::string& path) {
 [[noreturn]] void fail_errno(std::string_view what, const std::string& path) {
   throw error(fmt::format("cannot {} '{}': {}", what, path, std::strerror(errno)));
 }
-
-class fd_guard {
- public:
-  explicit fd_guard(int fd = -1) : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 std::string read_all(int fd, const std::string& path) {
   std::string out;
