@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <string>
@@ -117,8 +119,14 @@ TEST_CASE("command runner puts a task with a replacement string in the arguments
 TEST_CASE("command runner gives each running task its own slot number, the one freed first next") {
   // Task 0 holds slot 1 until it is killed; task 1 takes slot 2 and ends at once, so task 2 takes
   // slot 2 again while slot 1 is still busy.
+  // The slow task makes MARK once it has written its line: the kill below waits for it (on a
+  // loaded machine under ASan, a kill sent at once came before the echo; CI saw it).
+  char dir_template[] = "/tmp/mtask-slot-test-XXXXXX";
+  const std::string dir = ::mkdtemp(dir_template);
+  const std::string mark = dir + "/mark";
   auto r = mtask::make_command_runner(
-      {"sh", "-c", "echo \"$1 {%}\"; [ \"$1\" = slow ] && exec sleep 30; :", "sh", "{}"}, runner_options{.slots = 2});
+      {"sh", "-c", "echo \"$1 {%}\"; [ \"$1\" = slow ] && touch \"$2\" && exec sleep 30; :", "sh", "{}", mark},
+      runner_options{.slots = 2});
   r->start(task(0, "slow"), steady::now());
   r->start(task(1, "quick"), steady::now());
   auto done = run_until_finished(*r, 1);
@@ -128,11 +136,15 @@ TEST_CASE("command runner gives each running task its own slot number, the one f
   done = run_until_finished(*r, 1);
   REQUIRE(done.size() == 1);
   CHECK(done[0].result.output == "next 2\n");
+  for (int i = 0; i < 60000 && ::access(mark.c_str(), F_OK) != 0; ++i) ::usleep(1000); // at most a minute
+  REQUIRE(::access(mark.c_str(), F_OK) == 0);
   r->stop(SIGKILL);
   done = run_until_finished(*r, 1);
   REQUIRE(done.size() == 1);
   CHECK(done[0].result.status == task_status::signalled);
   CHECK(done[0].result.output == "slow 1\n");
+  ::unlink(mark.c_str());
+  ::rmdir(dir.c_str());
 }
 
 TEST_CASE("command runner with dry_run reports each command line quoted and runs nothing") {
